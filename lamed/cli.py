@@ -1,9 +1,12 @@
 """The ``lamed`` command line: a click group whose commands stay thin and call the modules."""
 
+import logging
+
 import click
 
 from lamed import __version__
 from lamed.config import ConfigError
+from lamed.serve import ServeError, run as run_local_api
 
 
 class LamedGroup(click.Group):
@@ -15,7 +18,7 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except (ConfigError, ServeError) as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
@@ -31,3 +34,18 @@ def cli(ctx, profile, region, debug):
     """lamed: your own A/B-testing backend for AlephBet."""
     ctx.meta["lamed.debug"] = debug
     ctx.obj = {"profile": profile, "region": region, "debug": debug}
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--api-key",
+    envvar="LAMED_API_KEY",
+    help="Key for /experiments, /experiment and /delete [env LAMED_API_KEY; default: one generated and kept in "
+    "~/.lamed/serve-api-key].",
+)
+def serve(host, port, api_key):
+    """Run the lamed API locally, on an embedded Redis unless the config names one."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_local_api(host, port, api_key, echo=click.echo)
