@@ -112,6 +112,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     """Turns one HTTP request into a proxy event, routes it, writes the response."""
 
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line
     server_version = "lamed-serve"
     sys_version = ""
     timeout = IDLE_TIMEOUT_SECONDS
