@@ -1,0 +1,202 @@
+"""Results -> a self-contained HTML dashboard (Jinja2), as a file or live on ``lamed serve``.
+
+One template renders both: the file written by ``lamed dashboard`` (inline CSS and
+SVG, no script, no external request, never the API key) and, on ``lamed serve``,
+the page at ``/`` that asks for the key once and fetches ``/dashboard``, the same
+content rendered from serve's own ``lamed.all`` handler, with a Delete button per
+experiment. Chart geometry is computed here; the template only places it.
+"""
+
+import json
+import math
+import secrets
+from datetime import datetime, timezone
+
+import jinja2
+
+from lamed import handlers, report
+from lamed.config import DEFAULT_NAMESPACE
+
+TEMPLATE = "dashboard.html.j2"
+
+# Chart geometry, in SVG user units (the SVG scales to the card's width).
+CHART_WIDTH = 640
+LABEL_RIGHT = 112
+PLOT_LEFT = 120
+PLOT_RIGHT = 560
+ROW_HEIGHT = 30
+BAR_HEIGHT = 14
+AXIS_HEIGHT = 26
+MAX_LABEL_CHARS = 16
+NICE_STEPS = (1, 2, 2.5, 5)
+MAX_TICKS = 5
+
+HTML_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("lamed", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.filters.update(percent=report.percent, interval=report.interval, p_text=report.p_text)
+
+
+# -- the view ---------------------------------------------------------------------------
+
+
+def _axis_max(highest: float) -> tuple[float, float]:
+    """A round axis end above ``highest`` and its tick step (at most MAX_TICKS ticks)."""
+    magnitude = 10 ** math.floor(math.log10(highest))
+    for scale in (magnitude / 10, magnitude, magnitude * 10):
+        for step in NICE_STEPS:
+            ticks = math.ceil(highest / (step * scale) - 1e-9)
+            if ticks <= MAX_TICKS:
+                return ticks * step * scale, step * scale
+    return highest, highest
+
+
+def _tick_label(value: float) -> str:
+    return f"{round(value * 100, 6):g}%"
+
+
+def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
+    """Bars of each variant's rate with its Wilson interval; None when no variant has a rate."""
+    rated = [row for row in goal["variants"] if row["rate"] is not None]
+    if not rated:
+        return None
+    highest = max(row["rate_ci"][1] if row["rate_ci"] else row["rate"] for row in rated)
+    axis_max, step = _axis_max(highest) if highest > 0 else (0.01, 0.0025)
+    width = PLOT_RIGHT - PLOT_LEFT
+
+    def x(value: float) -> float:
+        return round(PLOT_LEFT + width * min(max(value, 0.0), axis_max) / axis_max, 2)
+
+    bars = []
+    for index, (row, row_verdict) in enumerate(zip(goal["variants"], verdicts)):
+        middle = index * ROW_HEIGHT + ROW_HEIGHT / 2
+        label = row["label"]
+        bar = {
+            "label": label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…",
+            "full_label": label,
+            "kind": row_verdict.kind,
+            "y": middle,
+            "bar_y": middle - BAR_HEIGHT / 2,
+            "rate": row["rate"],
+        }
+        if row["rate"] is not None:
+            bar.update(bar_width=round(x(row["rate"]) - PLOT_LEFT, 2), rate_x=x(row["rate"]))
+        if row["rate_ci"]:
+            bar.update(ci_x1=x(row["rate_ci"][0]), ci_x2=x(row["rate_ci"][1]))
+        bars.append(bar)
+    plot_height = len(bars) * ROW_HEIGHT
+    control = next((row for row in goal["variants"] if row["label"] == experiment["control"]), None)
+    ticks, value = [], 0.0
+    while value <= axis_max + step / 1e6:
+        ticks.append({"x": x(value), "label": _tick_label(value)})
+        value += step
+    return {
+        "width": CHART_WIDTH,
+        "height": plot_height + AXIS_HEIGHT,
+        "plot_left": PLOT_LEFT,
+        "plot_right": PLOT_RIGHT,
+        "plot_height": plot_height,
+        "label_right": LABEL_RIGHT,
+        "value_x": PLOT_RIGHT + 8,
+        "bar_height": BAR_HEIGHT,
+        "bars": bars,
+        "ticks": ticks,
+        "control_x": x(control["rate"]) if control and control["rate"] is not None else None,
+        "description": (
+            f"Conversion rate of each variant for goal {goal['goal']}, with its 95% interval"
+        ),
+    }
+
+
+def view(results: report.Results) -> dict:
+    """What the template shows: per experiment its participants, warning and goals."""
+    experiments = []
+    for experiment in results.analysis["experiments"]:
+        name = experiment["experiment"]
+        participants = results.participants.get(name, [])
+        goals = []
+        for goal in experiment["goals"]:
+            verdicts = report.goal_verdicts(experiment, goal)
+            rows = [
+                {
+                    "label": row["label"],
+                    "is_control": row["label"] == experiment["control"],
+                    "cells": report.figure_cells(row, row["label"] == experiment["control"]),
+                    "notes": row.get("notes") or {},
+                }
+                for row in goal["variants"]
+            ]
+            goals.append({"goal": goal["goal"], "rows": rows, "verdicts": verdicts, "chart": chart(goal, experiment, verdicts)})
+        experiments.append({
+            "name": name,
+            "control": experiment["control"],
+            "srm_p_value": experiment["srm_p_value"],
+            "srm_warning": report.srm_warning(experiment),
+            "srm_note": experiment.get("srm_note"),
+            "participants": participants,
+            "total": sum(row["trials"] for row in participants),
+            "goals": goals,
+        })  # fmt: skip
+    return {"namespace": results.namespace, "experiments": experiments}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_page(results: report.Results) -> str:
+    """The self-contained dashboard file of ``lamed dashboard``."""
+    return _environment.get_template(TEMPLATE).render(
+        mode="file", view=view(results), source=results.source, generated=_now(), namespace=results.namespace
+    )
+
+
+# -- live on lamed serve -------------------------------------------------------------------
+
+
+def _html(status: int, body: str, csp: str | None = None) -> dict:
+    headers = dict(HTML_HEADERS)
+    if csp:
+        headers["Content-Security-Policy"] = csp
+    return {"statusCode": status, "headers": headers, "body": body}
+
+
+def live_page(event, context=None) -> dict:
+    """``GET /`` on serve: the page that asks for the key and shows ``/dashboard``."""
+    parameters = event.get("queryStringParameters") or {}
+    namespace = parameters.get("namespace") or report.default_namespace()
+    nonce = secrets.token_urlsafe(18)
+    body = _environment.get_template(TEMPLATE).render(
+        mode="live", view=None, source="lamed serve", generated=_now(), namespace=namespace, nonce=nonce
+    )
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return _html(200, body, csp)
+
+
+def live_content(event, context=None) -> dict:
+    """``GET /dashboard?namespace=`` on serve (key required): the rendered content,
+    read through serve's own ``lamed.all`` handler; its errors pass through as JSON."""
+    response = handlers.all_experiments(event, context)
+    if response["statusCode"] != 200:
+        return response
+    namespace = (event.get("queryStringParameters") or {}).get("namespace") or DEFAULT_NAMESPACE
+    entries = report.parse_entries("lamed serve", json.loads(response["body"]))
+    results = report.analyse_entries(entries, namespace, "lamed serve")
+    body = _environment.get_template(TEMPLATE).render(
+        mode="content", view=view(results), source="lamed serve", generated=_now(), namespace=namespace
+    )
+    return _html(200, body)
