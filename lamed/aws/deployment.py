@@ -1,4 +1,4 @@
-"""Find an existing lamed deployment in an AWS account: its API, URLs and API key.
+"""Find an existing lamed deployment in an AWS account: its API, URLs, key and functions.
 
 Used by ``lamed status`` and by the commands that read results, so they need no
 config beyond AWS credentials and region.
@@ -7,10 +7,7 @@ config beyond AWS credentials and region.
 from dataclasses import dataclass
 
 import boto3
-
-API_NAME = "lamed"
-STAGE = "prod"
-API_KEY_NAME = "lamed"
+from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, STAGE
 
 
 @dataclass
@@ -66,3 +63,64 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
         experiments_url=f"{base}/experiments",
         api_key=key.get("value") if key else None,
     )
+
+
+def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
+    """What is deployed: the API (None when absent), whether its stage is deployed, and each function."""
+    found = find_deployment(session)
+    status = {"region": session.region_name, "api": None, "functions": []}
+    if found is not None:
+        status["api"] = {
+            "id": found.api_id,
+            "stage": found.stage,
+            "stage_deployed": _stage_deployed(session.client("apigateway"), found.api_id),
+            "track_url": found.track_url,
+            "experiments_url": found.experiments_url,
+            "api_key": found.api_key,
+        }
+    client = session.client("lambda")
+    status["functions"] = [_function_status(client, name) for name in function_names]
+    return status
+
+
+def _stage_deployed(client, api_id: str) -> bool:
+    try:
+        return bool(client.get_stage(restApiId=api_id, stageName=STAGE).get("deploymentId"))
+    except client.exceptions.NotFoundException:
+        return False
+
+
+def function_versions(client, name: str) -> dict[str, dict] | None:
+    """A function's versions by number (``$LATEST`` included), or None when it does not exist."""
+    try:
+        pages = client.get_paginator("list_versions_by_function").paginate(FunctionName=name)
+        versions = {version["Version"]: version for page in pages for version in page["Versions"]}
+    except client.exceptions.ResourceNotFoundException:
+        return None
+    return versions or None  # moto lists no versions instead of raising
+
+
+def live_alias(client, name: str) -> dict | None:
+    """The function's ``live`` alias, or None when the function or the alias does not exist."""
+    try:
+        return client.get_alias(FunctionName=name, Name=ALIAS)
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def published(versions: dict[str, dict]) -> list[int]:
+    """The published version numbers, oldest first."""
+    return sorted(int(number) for number in versions if number.isdigit())
+
+
+def _function_status(client, name: str) -> dict:
+    versions = function_versions(client, name)
+    alias = live_alias(client, name) if versions else None
+    live = alias["FunctionVersion"] if alias else None
+    return {
+        "name": name,
+        "deployed": versions is not None,
+        "live_version": live,
+        "versions": published(versions or {}),
+        "runtime": versions[live].get("Runtime") if live in (versions or {}) else None,
+    }

@@ -1,0 +1,223 @@
+"""The desired state of a lamed deployment: passive models built from the config.
+
+Nothing here talks to AWS. :func:`desired_state` turns a :class:`~lamed.config.Config`
+and the Lambda zip into functions, routes and names; the planner compares them with
+what AWS has. API Gateway methods are described in the shape ``get_method`` returns,
+so one description serves both the comparison and the calls that create it.
+"""
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from lamed.config import Config, ConfigError
+
+ROLE_NAME = "lamed"
+LOGS_POLICY_NAME = "lamed-logs"
+API_NAME = "lamed"
+STAGE = "prod"
+API_KEY_NAME = "lamed"
+USAGE_PLAN_NAME = "lamed"
+ALIAS = "live"
+KEPT_VERSIONS = 5
+PERMISSION_ID = "lamed-apigateway"
+MANAGED_TAG = {"managed-by": "lamed"}
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "GET,DELETE,OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
+    "Access-Control-Allow-Origin": "*",
+}
+
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function; ``live`` alias serves the version built from the current zip."""
+
+    name: str
+    handler: str
+    memory: int
+    timeout: int
+    runtime: str
+    architecture: str
+
+    def configuration(self, role_arn: str) -> dict:
+        """The settings compared with a version's configuration, in Lambda's key names."""
+        return {
+            "Handler": self.handler,
+            "Runtime": self.runtime,
+            "MemorySize": self.memory,
+            "Timeout": self.timeout,
+            "Role": role_arn,
+            "Architectures": [self.architecture],
+        }
+
+
+@dataclass(frozen=True)
+class Route:
+    """A method on ``/{path_part}`` that invokes a function's ``live`` alias."""
+
+    path_part: str
+    http_method: str
+    function: str
+    api_key_required: bool
+    request_parameters: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass
+class DesiredState:
+    """Everything ``lamed deploy`` makes exist; ``code_sha256`` is Lambda's CodeSha256 of ``package``."""
+
+    functions: list[Function]
+    routes: list[Route]
+    package: bytes
+    code_sha256: str
+
+    def paths(self) -> list[str]:
+        """The API's resource paths, in route order, each once."""
+        return list(dict.fromkeys(f"/{route.path_part}" for route in self.routes))
+
+    def routes_on(self, path: str) -> list[Route]:
+        return [route for route in self.routes if f"/{route.path_part}" == path]
+
+
+STANDARD_FUNCTIONS = (
+    # name, handler, memory MB, timeout s, path, HTTP method, API key required
+    ("lamed-track", "lamed.track", 128, 10, "track", "GET", False),
+    ("lamed-all-experiments", "lamed.all", 128, 60, "experiments", "GET", True),
+    ("lamed-delete-experiment", "lamed.delete", 128, 30, "delete", "DELETE", True),
+    ("lamed-experiment", "lamed.experiment", 128, 30, "experiment", "GET", True),
+)
+STANDARD_FUNCTION_NAMES = tuple(entry[0] for entry in STANDARD_FUNCTIONS)
+
+
+def code_sha256(package: bytes) -> str:
+    """Lambda's CodeSha256: the base64 of the zip's SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(package).digest()).decode()
+
+
+def desired_state(config: Config, package: bytes) -> DesiredState:
+    """What to deploy for ``config``: its functions and routes, and the zip."""
+    functions, routes = wiring(config)
+    return DesiredState(functions, routes, package, code_sha256(package))
+
+
+def wiring(config: Config) -> tuple[list[Function], list[Route]]:
+    """The functions and routes for ``config``: the standard four plus ``extra_wiring``."""
+    functions, routes = [], []
+    for name, handler, memory, timeout, path, method, key_required in STANDARD_FUNCTIONS:
+        functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture))
+        routes.append(Route(path, method, name, key_required))
+    for entry in config.extra_wiring:
+        spec, gateway = entry["lambda"], entry["api_gateway"]
+        method = gateway["method"]
+        functions.append(
+            Function(
+                spec["FunctionName"],
+                spec["Handler"],
+                int(spec.get("MemorySize", 128)),
+                int(spec.get("Timeout", 30)),
+                config.runtime,
+                config.architecture,
+            )
+        )
+        routes.append(
+            Route(
+                gateway["pathPart"].strip("/"),
+                method["httpMethod"].upper(),
+                spec["FunctionName"],
+                bool(method.get("apiKeyRequired", False)),
+                dict(method.get("requestParameters") or {}),
+            )
+        )
+    _check_unique(config, [f.name for f in functions], "function name")
+    _check_unique(config, [f"{r.http_method} /{r.path_part}" for r in routes], "route")
+    return functions, routes
+
+
+def _check_unique(config: Config, names: list[str], what: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f'{config.path}: "extra_wiring" repeats the {what} {name}')
+        seen.add(name)
+
+
+def logs_policy(functions: list[Function], region: str, account: str) -> dict:
+    """The role's only permissions: write CloudWatch Logs of these functions' log groups."""
+    groups = [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{f.name}" for f in functions]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [arn for group in groups for arn in (group, f"{group}:*")],
+            }
+        ],
+    }
+
+
+def role_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{ROLE_NAME}"
+
+
+def alias_arn(function: str, region: str, account: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{function}:{ALIAS}"
+
+
+def api_source_arn(api_id: str, region: str, account: str) -> str:
+    """What API Gateway's invocations of this API carry as SourceArn (any stage, method, path)."""
+    return f"arn:aws:execute-api:{region}:{account}:{api_id}/*"
+
+
+def proxy_method(route: Route, region: str, account: str) -> dict:
+    """The method of ``route``: an AWS_PROXY integration to the function's ``live`` alias."""
+    target = alias_arn(route.function, region, account)
+    method = {
+        "httpMethod": route.http_method,
+        "authorizationType": "NONE",
+        "apiKeyRequired": route.api_key_required,
+        "methodIntegration": {
+            "type": "AWS_PROXY",
+            "httpMethod": "POST",
+            "uri": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{target}/invocations",
+        },
+    }
+    if route.request_parameters:
+        method["requestParameters"] = route.request_parameters
+    return method
+
+
+def cors_method() -> dict:
+    """The OPTIONS method of every resource: a MOCK integration answering CORS preflights."""
+    return {
+        "httpMethod": "OPTIONS",
+        "authorizationType": "NONE",
+        "apiKeyRequired": False,
+        "methodResponses": {
+            "200": {
+                "statusCode": "200",
+                "responseParameters": {f"method.response.header.{name}": False for name in CORS_HEADERS},
+            }
+        },
+        "methodIntegration": {
+            "type": "MOCK",
+            "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "integrationResponses": {
+                "200": {
+                    "statusCode": "200",
+                    "responseParameters": {
+                        f"method.response.header.{name}": f"'{value}'" for name, value in CORS_HEADERS.items()
+                    },
+                }
+            },
+        },
+    }
