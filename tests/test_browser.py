@@ -1,0 +1,227 @@
+"""End to end: the real AlephBet bundle in headless Chromium against the real `lamed serve`.
+
+The page comes from a second local origin (so CORS is exercised) and loads AlephBet
+from npm (tests/browser/package.json pins it). Without Chromium these tests skip,
+unless LAMED_REQUIRE_BROWSER=1 (set by .ci/run), which makes that a failure.
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+
+from serve_cli import LamedServe
+
+BROWSER_DIR = Path(__file__).parent / "browser"
+BUNDLE = BROWSER_DIR / "node_modules" / "alephbet" / "dist" / "alephbet.min.js"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+API_KEY = "browser-test-key-0123456789"
+NAMESPACE = "e2e"
+EXPERIMENT = "button colour"
+# AlephBet keeps its state as JSON under localStorage["alephbet"]; the LamedAdapter's queue
+# of unacknowledged events is the JSON string at key "_lamed_queue" in there. It re-sends
+# the whole queue on each new event. (0.27.0 reads its queue at page load from
+# "_alephbet_queue", as its queue_name is set only after the parent constructor ran, so
+# events still unacknowledged when a page is left are not re-sent from the next page.)
+QUEUE = "JSON.parse(JSON.parse(localStorage.getItem('alephbet') || '{}')._lamed_queue || '[]')"
+TIMEOUT_MS = 15000
+
+
+def unavailable(reason: str):
+    """Skip, or fail where the browser tests must run (CI)."""
+    if os.environ.get("LAMED_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (LAMED_REQUIRE_BROWSER=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def alephbet_bundle():
+    """Install the pinned AlephBet with npm (`npm ci` from the lock file) unless it is there."""
+    if not BUNDLE.exists():
+        npm = shutil.which("npm")
+        if not npm:
+            unavailable("npm not found: install Node.js to fetch the AlephBet bundle")
+        command = [npm, "ci" if (BROWSER_DIR / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
+        result = subprocess.run(command, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+    return BUNDLE
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    named = os.environ.get("CHROMIUM_PATH")
+    executable = named or shutil.which("chromium")
+    if not executable:
+        unavailable("no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH")
+    if not os.access(executable, os.X_OK):
+        unavailable(f"CHROMIUM_PATH={named} is not an executable file")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page_origin(alephbet_bundle):
+    """A second origin that serves tests/browser (the page and node_modules)."""
+    handler = functools.partial(QuietFiles, directory=str(BROWSER_DIR))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
+        thread = threading.Thread(target=files.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{files.server_address[1]}"
+        files.shutdown()
+        thread.join()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real `lamed serve` on its embedded Redis, with HOME in a temporary folder."""
+    running = LamedServe(tmp_path_factory.mktemp("home"), env={"LAMED_API_KEY": API_KEY}).start()
+    yield running
+    running.stop()
+
+
+def experiments(server) -> dict:
+    """{(event, variant): count} of the test experiment, read from /prod/experiments."""
+    response = requests.get(
+        f"{server.url}/prod/experiments", params={"namespace": NAMESPACE},
+        headers={"x-api-key": API_KEY}, timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    counts = {}
+    for entry in response.json()[1:]:
+        if entry["experiment"] == EXPERIMENT:
+            counts.update({("participate", v["label"]): v["trials"] for v in entry["variants"]})
+            for goal in entry["goals"]:
+                counts.update({(goal["goal"], r["label"]): r["successes"] for r in goal["results"]})
+    return {key: count for key, count in counts.items() if count}
+
+
+def await_counts(server, expected: dict, timeout: float = 10.0) -> None:
+    """Poll /experiments until it shows exactly ``expected``, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while (seen := experiments(server)) != expected:
+        assert time.monotonic() < deadline, f"/experiments shows {seen}, expected {expected}"
+        time.sleep(0.05)
+
+
+class Visitor:
+    """One browser context (its own localStorage) on the test page."""
+
+    def __init__(self, chromium, page_origin, server):
+        self.context = chromium.new_context()
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        query = urlencode({"track": f"{server.url}/prod/track", "namespace": NAMESPACE})
+        self.url = f"{page_origin}/page.html?{query}"
+
+    def visit(self) -> str:
+        """Load (or reload) the page, wait until AlephBet's queue is delivered; the variant."""
+        self.page.goto(self.url)
+        self.delivered()
+        return self.page.evaluate("document.body.dataset.variant")
+
+    def delivered(self) -> None:
+        """AlephBet drops an event from its queue only on HTTP 200: wait for an empty queue."""
+        self.page.wait_for_function(f"{QUEUE}.length === 0", timeout=TIMEOUT_MS)
+
+    def queue(self) -> list:
+        return self.page.evaluate(QUEUE)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitors(chromium, page_origin, server):
+    opened = []
+
+    def open_visitor():
+        opened.append(Visitor(chromium, page_origin, server))
+        return opened[-1]
+
+    yield open_visitor
+    for visitor in opened:
+        visitor.close()
+
+
+def add(expected: dict, event: str, variant: str) -> None:
+    expected[event, variant] = expected.get((event, variant), 0) + 1
+
+
+def test_alephbet_counts_participants_and_goals_exactly(visitors, server):
+    expected = experiments(server)
+    first = visitors()
+    variant = first.visit()
+    assert variant in ("control", "red")
+    add(expected, "participate", variant)
+    await_counts(server, expected)
+
+    first.page.click("#buy")
+    first.delivered()
+    add(expected, "bought", variant)
+    await_counts(server, expected)
+
+    # Reloads keep the variant and count nothing new; a second click is no new conversion.
+    assert first.visit() == variant
+    first.page.click("#buy")
+    assert first.visit() == variant
+    await_counts(server, expected)
+
+    # AlephBet re-sends its whole queue on every event until each gets HTTP 200: two goals
+    # in one tick send "bought" twice, and the server counts it once.
+    second = visitors()
+    other = second.visit()
+    add(expected, "participate", other)
+    events = []
+    second.page.on("request", lambda request: "/prod/track?" in request.url and events.append(
+        parse_qs(urlsplit(request.url).query)["event"][0]))
+    second.page.evaluate("bought.complete(); engaged.complete();")
+    second.delivered()
+    assert sorted(events) == ["bought", "bought", "engaged"]
+    add(expected, "bought", other)
+    add(expected, "engaged", other)
+    await_counts(server, expected)
+    assert first.errors == [] and second.errors == []
+
+
+def test_counts_survive_a_restart_and_a_goal_queued_while_down_arrives_after_it(visitors, server):
+    visitor = visitors()
+    variant = visitor.visit()
+    expected = experiments(server)
+    assert expected[("participate", variant)] >= 1
+
+    assert server.stop() == 0
+    visitor.page.click("#buy")  # the server is down: the goal stays in AlephBet's queue
+    visitor.page.wait_for_function(f"{QUEUE}.length > 0", timeout=TIMEOUT_MS)
+    assert [item["properties"]["event"] for item in visitor.queue()] == ["bought"]
+
+    server.start()  # same HOME, same port: the embedded Redis reloads its append-only file
+    assert experiments(server) == expected
+    visitor.page.click("#engage")  # the next event flushes the queue: both reach the server
+    visitor.delivered()
+    add(expected, "bought", variant)
+    add(expected, "engaged", variant)
+    await_counts(server, expected)
+    assert visitor.visit() == variant
+    await_counts(server, expected)
