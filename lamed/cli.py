@@ -3,8 +3,11 @@
 import logging
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed import __version__
+from lamed.aws.package import PackageError
+from lamed.aws.session import AwsSetupError, aws_error_message
 from lamed.config import ConfigError
 from lamed.serve import ServeError, run as run_local_api
 
@@ -18,10 +21,14 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError) as exc:
+        except (ConfigError, ServeError, AwsSetupError, PackageError) as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
+        except (BotoCoreError, ClientError) as exc:
+            if ctx.meta.get("lamed.debug"):
+                raise
+            raise click.ClickException(aws_error_message(exc)) from exc
 
 
 @click.group(cls=LamedGroup)
