@@ -116,6 +116,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "lamed-serve"
     sys_version = ""
     timeout = IDLE_TIMEOUT_SECONDS
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def __getattr__(self, name):
         # Every method token reaches the router, which answers 404 or 405 like API Gateway.
