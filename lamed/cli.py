@@ -6,9 +6,11 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed import __version__
-from lamed.aws.package import PackageError
+from lamed.aws.package import PackageError, write_package
 from lamed.aws.session import AwsSetupError, aws_error_message
-from lamed.config import ConfigError
+from lamed.config import ConfigError, load_config
+from lamed.configure import config_target, create_config
+from lamed.preflight import run_checks
 from lamed.serve import ServeError, run as run_local_api
 
 
@@ -56,3 +58,45 @@ def serve(host, port, api_key):
     """Run the lamed API locally, on an embedded Redis unless the config names one."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_local_api(host, port, api_key, echo=click.echo)
+
+
+# -- setup: configure, preflight, package ---------------------------------------------
+
+
+@cli.command()
+@click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor.")
+def configure(no_edit):
+    """Create the config file from the template if there is none, then open it in your editor."""
+    path = config_target()
+    if create_config(path):
+        click.echo(f"created {path} (readable by you only)")
+    else:
+        click.echo(f"using the existing config {path}")
+    if not no_edit:
+        click.edit(filename=str(path))
+    config = load_config(path)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{path} is valid; next: `lamed preflight`, then `lamed deploy`")
+
+
+@cli.command()
+@click.pass_obj
+def preflight(obj):
+    """Check the config, AWS credentials and region, and that Redis answers; exit 1 on any failure."""
+    failed = False
+    for check in run_checks(obj["profile"], obj["region"]):
+        click.echo(check.line)
+        failed = failed or not check.ok
+    if failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option(
+    "-o", "--output", default="lamed.zip", show_default=True, type=click.Path(dir_okay=False), help="Where to write the zip."
+)
+def package(output):
+    """Build the Lambda zip (lamed's runtime, redis-py and config.json) without deploying it."""
+    size = write_package(load_config(), output)
+    click.echo(f"wrote {output} ({size} bytes)")
