@@ -1,17 +1,23 @@
 """The ``lamed`` command line: a click group whose commands stay thin and call the modules."""
 
+import json
 import logging
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed import __version__
-from lamed.aws.package import PackageError, write_package
-from lamed.aws.session import AwsSetupError, aws_error_message
-from lamed.config import ConfigError, load_config
+from lamed.aws.apply import Aws, execute, show
+from lamed.aws.deployment import deployment_status, find_deployment
+from lamed.aws.package import PackageError, build_package, write_package
+from lamed.aws.plan import plan_deploy, plan_destroy, plan_rollback
+from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
+from lamed.aws.session import AwsSetupError, aws_error_message, make_session
+from lamed.config import ConfigError, ConfigNotFound, load_config
 from lamed.configure import config_target, create_config
 from lamed.preflight import run_checks
 from lamed.serve import ServeError, run as run_local_api
+from lamed.snippet import render_snippet
 
 
 class LamedGroup(click.Group):
@@ -58,6 +64,115 @@ def serve(host, port, api_key):
     """Run the lamed API locally, on an embedded Redis unless the config names one."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_local_api(host, port, api_key, echo=click.echo)
+
+
+# -- AWS: deploy, status, rollback, destroy ------------------------------------------
+
+
+def _aws_session(obj):
+    return make_session(obj["profile"], obj["region"])
+
+
+def _function_names() -> list[str]:
+    """The functions of the config's wiring; the standard four when there is no config."""
+    try:
+        config = load_config()
+    except ConfigNotFound:
+        return list(STANDARD_FUNCTION_NAMES)
+    return [function.name for function in wiring(config)[0]]
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan, step by step, and change nothing.")
+@click.option("--no-preflight", is_flag=True, help="Skip the AWS and Redis checks that run first.")
+@click.pass_context
+def deploy(ctx, dry_run, no_preflight):
+    """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
+    config = load_config()
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not no_preflight:
+        checks = list(run_checks(ctx.obj["profile"], ctx.obj["region"]))
+        for check in checks:
+            click.echo(check.line)
+        if not all(check.ok for check in checks):
+            raise click.ClickException("preflight failed: fix the above, or skip the checks with --no-preflight")
+    session = _aws_session(ctx.obj)
+    aws = Aws.connect(session)
+    steps = plan_deploy(aws, desired_state(config, build_package(config)))
+    changes = sum(step.changes for step in steps)
+    if dry_run:
+        show(steps, click.echo)
+        click.echo(f"dry run: {changes} change(s) planned, nothing changed")
+        return
+    execute(steps, aws, click.echo)
+    if not changes:
+        click.echo("no changes")
+    found = find_deployment(session)
+    click.echo(f"\ntrack URL:       {found.track_url}")
+    click.echo(f"experiments URL: {found.experiments_url}  (API key: `lamed status --show-key`)")
+    click.echo("\nPaste into your page:\n")
+    click.echo(render_snippet(found.track_url, config.namespace))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--show-key", is_flag=True, help="Include the API key's value (a secret).")
+@click.pass_obj
+def status(obj, as_json, show_key):
+    """What is deployed: API id and URLs, stage, each function's live and kept versions."""
+    session = _aws_session(obj)
+    found = deployment_status(session, _function_names())
+    if found["api"] and not show_key:
+        del found["api"]["api_key"]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    api = found["api"]
+    if api is None:
+        click.echo(f"no lamed API in {found['region']} (run `lamed deploy`)")
+    else:
+        deployed = "deployed" if api["stage_deployed"] else "not deployed"
+        click.echo(f"API {api['id']} in {found['region']}, stage {api['stage']}: {deployed}")
+        click.echo(f"track URL:       {api['track_url']}")
+        click.echo(f"experiments URL: {api['experiments_url']}")
+        if show_key:
+            click.echo(f"API key:         {api['api_key']}")
+    for function in found["functions"]:
+        if function["deployed"]:
+            kept = ", ".join(f"v{number}" for number in function["versions"])
+            click.echo(
+                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}"
+            )
+        else:
+            click.echo(f"{function['name']}: not deployed")
+
+
+@cli.command()
+@click.pass_obj
+def rollback(obj):
+    """Point each function's live alias at its previous version."""
+    aws = Aws.connect(_aws_session(obj))
+    steps = plan_rollback(aws, _function_names())
+    execute(steps, aws, click.echo)
+    if not any(step.changes for step in steps):
+        raise click.ClickException("nothing to roll back: no function has an earlier version than the live one")
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def destroy(obj, yes):
+    """Delete what deploy created: usage plan, API key, REST API, functions, role (Redis data stays)."""
+    aws = Aws.connect(_aws_session(obj))
+    steps = plan_destroy(aws, _function_names())
+    if not steps:
+        click.echo(f"nothing to destroy in {aws.region}")
+        return
+    if not yes:
+        show(steps, click.echo)
+        click.confirm(f"Delete all of this in {aws.region}?", abort=True)
+    execute(steps, aws, click.echo)
 
 
 # -- setup: configure, preflight, package ---------------------------------------------

@@ -1,0 +1,348 @@
+"""`lamed deploy`, `status`, `rollback` and `destroy`: the real CLI against a moto server over HTTP.
+
+The resulting AWS state is read back through boto3. Redis is never contacted
+(``--no-preflight``).
+"""
+
+import io
+import json
+import zipfile
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
+
+from lamed.aws.apply import ROLE_RETRY_DELAYS, retry_while_role_propagates
+from lamed.cli import cli
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's account
+STANDARD = {
+    # name: (handler, memory, timeout, path, HTTP method, API key required)
+    "lamed-track": ("lamed.track", 128, 10, "/track", "GET", False),
+    "lamed-all-experiments": ("lamed.all", 128, 60, "/experiments", "GET", True),
+    "lamed-delete-experiment": ("lamed.delete", 128, 30, "/delete", "DELETE", True),
+    "lamed-experiment": ("lamed.experiment", 128, 30, "/experiment", "GET", True),
+}
+EXTRA = {
+    "lambda": {"FunctionName": "lamed-hello", "Handler": "lamed.track", "MemorySize": 256, "Timeout": 5},
+    "api_gateway": {
+        "pathPart": "hello",
+        "method": {
+            "httpMethod": "POST",
+            "apiKeyRequired": True,
+            "requestParameters": {"method.request.querystring.name": True},
+        },
+    },
+}
+CORS = {
+    "method.response.header.Access-Control-Allow-Methods": "'GET,DELETE,OPTIONS'",
+    "method.response.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'",
+    "method.response.header.Access-Control-Allow-Origin": "'*'",
+}
+
+
+class Aws:
+    """boto3 clients on the moto server, and a config file for the CLI."""
+
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self.write_config()
+        session = boto3.Session(region_name=REGION)
+        self.lambda_ = session.client("lambda")
+        self.apigateway = session.client("apigateway")
+        self.iam = session.client("iam")
+
+    def write_config(self, **extra):
+        config = {"redis": {"host": "redis.example.com", "port": 6379}, **extra}
+        self.config_path.write_text(json.dumps(config))
+
+    def lamed(self, *args, input=None):
+        return CliRunner().invoke(cli, ["--region", REGION, *args], input=input, catch_exceptions=False)
+
+    def deploy(self, *args):
+        result = self.lamed("deploy", "--no-preflight", *args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def api_id(self):
+        (api,) = self.apigateway.get_rest_apis()["items"]
+        return api["id"]
+
+    def resources(self):
+        items = self.apigateway.get_resources(restApiId=self.api_id(), embed=["methods"])["items"]
+        return {item["path"]: item for item in items}
+
+    def versions(self, name):
+        return [v["Version"] for v in self.lambda_.list_versions_by_function(FunctionName=name)["Versions"]]
+
+    def live(self, name):
+        return self.lambda_.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+
+    def deployments(self):
+        return len(self.apigateway.get_deployments(restApiId=self.api_id())["items"])
+
+
+def _fresh_aws(moto_server, patch, folder):
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    config_path = folder / "config.json"
+    patch.setenv("LAMED_CONFIG", str(config_path))
+    patch.setenv("AWS_DEFAULT_REGION", REGION)
+    return Aws(config_path)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch, tmp_path):
+    """An empty moto account and a config with the standard four functions."""
+    return _fresh_aws(moto_server, monkeypatch, tmp_path)
+
+
+# -- one deploy with extra wiring, inspected from every side -----------------------------
+
+
+class TestFirstDeploy:
+    @pytest.fixture(scope="class")
+    def deployed(self, moto_server, tmp_path_factory):
+        with pytest.MonkeyPatch.context() as patch:
+            aws = _fresh_aws(moto_server, patch, tmp_path_factory.mktemp("first"))
+            aws.write_config(extra_wiring=[EXTRA], runtime="python3.13", architecture="arm64")
+            aws.output = aws.deploy()
+            yield aws
+
+    def test_functions_have_runtime_settings_and_a_live_alias_on_version_1(self, deployed):
+        names = {f["FunctionName"] for f in deployed.lambda_.list_functions()["Functions"]}
+        assert names == {*STANDARD, "lamed-hello"}
+        wanted = {name: spec[:3] for name, spec in STANDARD.items()} | {"lamed-hello": ("lamed.track", 256, 5)}
+        for name, (handler, memory, timeout) in wanted.items():
+            config = deployed.lambda_.get_function_configuration(FunctionName=name, Qualifier="live")
+            assert (config["Handler"], config["MemorySize"], config["Timeout"]) == (handler, memory, timeout)
+            assert config["Runtime"] == "python3.13" and config["Architectures"] == ["arm64"]
+            assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/lamed"
+            assert deployed.versions(name) == ["$LATEST", "1"] and deployed.live(name) == "1"
+
+    def test_the_role_may_write_its_logs_and_nothing_else(self, deployed):
+        role = deployed.iam.get_role(RoleName="lamed")["Role"]
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert deployed.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+        assert deployed.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
+        policy = deployed.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs")["PolicyDocument"]
+        (statement,) = policy["Statement"]
+        assert statement["Action"] == ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+        assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/lamed-track:*" in statement["Resource"]
+        assert all(arn.startswith(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/") for arn in statement["Resource"])
+
+    def test_only_this_api_may_invoke_each_live_alias(self, deployed):
+        source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{deployed.api_id()}/*"
+        for name in [*STANDARD, "lamed-hello"]:
+            policy = json.loads(deployed.lambda_.get_policy(FunctionName=name, Qualifier="live")["Policy"])
+            (statement,) = policy["Statement"]
+            assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+            assert statement["Action"] == "lambda:InvokeFunction"
+            assert statement["Resource"].endswith(f":function:{name}:live")
+            assert statement["Condition"] == {"ArnLike": {"AWS:SourceArn": source}}
+
+    def test_each_route_is_a_proxy_integration_to_the_live_alias_with_its_key_rule(self, deployed):
+        resources = deployed.resources()
+        assert set(resources) == {"/", "/track", "/experiments", "/experiment", "/delete", "/hello"}
+        routes = {name: spec[3:] for name, spec in STANDARD.items()} | {"lamed-hello": ("/hello", "POST", True)}
+        for name, (path, http_method, key_required) in routes.items():
+            methods = resources[path]["resourceMethods"]
+            assert set(methods) == {http_method, "OPTIONS"}
+            method = methods[http_method]
+            assert method["apiKeyRequired"] is key_required and method["authorizationType"] == "NONE"
+            integration = method["methodIntegration"]
+            assert integration["type"] == "AWS_PROXY" and integration["httpMethod"] == "POST"
+            alias = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:live"
+            assert integration["uri"] == f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{alias}/invocations"
+        assert resources["/hello"]["resourceMethods"]["POST"]["requestParameters"] == {
+            "method.request.querystring.name": True
+        }
+
+    def test_every_resource_answers_cors_preflights(self, deployed):
+        for path, resource in deployed.resources().items():
+            if path == "/":
+                continue
+            options = resource["resourceMethods"]["OPTIONS"]
+            assert options["apiKeyRequired"] is False
+            assert set(options["methodResponses"]["200"]["responseParameters"]) == set(CORS)
+            integration = options["methodIntegration"]
+            assert integration["type"] == "MOCK"
+            assert integration["integrationResponses"]["200"]["responseParameters"] == CORS
+
+    def test_stage_prod_is_deployed_and_the_key_is_in_its_usage_plan(self, deployed):
+        api_id = deployed.api_id()
+        stage = deployed.apigateway.get_stage(restApiId=api_id, stageName="prod")
+        assert stage["deploymentId"] and deployed.deployments() == 1
+        (plan,) = deployed.apigateway.get_usage_plans()["items"]
+        assert plan["name"] == "lamed" and plan["apiStages"] == [{"apiId": api_id, "stage": "prod"}]
+        (key,) = deployed.apigateway.get_api_keys()["items"]
+        assert key["name"] == "lamed" and key["enabled"]
+        (bound,) = deployed.apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+        assert bound["id"] == key["id"] and bound["type"] == "API_KEY"
+
+    def test_the_output_shows_progress_urls_and_the_snippet_but_not_the_key(self, deployed):
+        out, api_id = deployed.output, deployed.api_id()
+        assert "created    role lamed" in out and "created    function lamed-track" in out
+        assert "created    stage prod" in out and "no changes" not in out
+        track = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/track"
+        assert f"track URL:       {track}\n" in out
+        assert f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/experiments" in out
+        assert f'"{track}"' in out and "alephbet" in out.lower()
+        (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
+        assert key["value"] not in out
+
+    def test_status_reports_versions_and_hides_the_key_unless_asked(self, deployed):
+        result = deployed.lamed("status", "--json")
+        assert result.exit_code == 0, result.output
+        status = json.loads(result.output)
+        assert status["api"]["id"] == deployed.api_id() and status["api"]["stage_deployed"] is True
+        assert "api_key" not in status["api"]
+        track = next(f for f in status["functions"] if f["name"] == "lamed-track")
+        assert track == {"name": "lamed-track", "deployed": True, "live_version": "1", "versions": [1], "runtime": "python3.13"}
+        (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
+        assert key["value"] not in deployed.lamed("status").output
+        text = deployed.lamed("status", "--show-key").output
+        assert f"API key:         {key['value']}" in text and "lamed-hello: live v1, python3.13, kept v1" in text
+
+
+# -- idempotence, changes, rollback ------------------------------------------------------
+
+
+def test_a_second_deploy_changes_nothing(aws):
+    aws.deploy()
+    versions = {name: aws.versions(name) for name in STANDARD}
+    deployments = aws.deployments()
+    out = aws.deploy()
+    assert "no changes" in out
+    progress = [line for line in out.splitlines() if line.startswith(("created", "updated", "deleted", "unchanged"))]
+    assert progress and all(line.startswith("unchanged") for line in progress)
+    assert {name: aws.versions(name) for name in STANDARD} == versions
+    assert aws.deployments() == deployments
+
+
+def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(aws):
+    aws.deploy()
+    aws.write_config(uuid_expiry_seconds=3600)  # the zip carries the config: new code
+    out = aws.deploy()
+    assert out.count("published v2, live -> v2") == len(STANDARD)
+    for name in STANDARD:
+        assert aws.versions(name) == ["$LATEST", "1", "2"] and aws.live(name) == "2"
+    assert aws.deployments() == 2
+
+    result = aws.lamed("rollback")
+    assert result.exit_code == 0 and result.output.count("live v2 -> v1") == len(STANDARD)
+    assert {aws.live(name) for name in STANDARD} == {"1"}
+    result = aws.lamed("rollback")
+    assert result.exit_code == 1
+    assert "Error: nothing to roll back: no function has an earlier version than the live one" in result.output
+
+    out = aws.deploy()  # the config still says 3600: live goes back to v2, nothing is published
+    assert out.count("live -> v2") == len(STANDARD) and "published" not in out
+    for name in STANDARD:
+        assert aws.versions(name) == ["$LATEST", "1", "2"] and aws.live(name) == "2"
+
+
+def test_only_the_five_newest_versions_are_kept(aws):
+    aws.deploy()
+    for number in range(2, 7):  # some history: v2..v6, each with other code
+        aws.lambda_.update_function_code(FunctionName="lamed-track", ZipFile=_zip(f"v{number}"))
+        aws.lambda_.publish_version(FunctionName="lamed-track")
+    aws.lambda_.update_alias(FunctionName="lamed-track", Name="live", FunctionVersion="6")
+    aws.write_config(uuid_expiry_seconds=60)
+    out = aws.deploy()
+    assert "function lamed-track (published v7, live -> v7, deleted v1, v2)" in out
+    assert aws.versions("lamed-track") == ["$LATEST", "3", "4", "5", "6", "7"]
+
+
+def _zip(text):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("version.txt", text)
+    return buffer.getvalue()
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(aws):
+    result = aws.lamed("deploy", "--no-preflight", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "create     function lamed-track (python3.12, x86_64, 128 MB, 10 s)" in result.output
+    assert "create     route /delete (DELETE, OPTIONS)" in result.output
+    assert result.output.rstrip().endswith("nothing changed")
+    assert aws.lambda_.list_functions()["Functions"] == []
+    assert aws.apigateway.get_rest_apis()["items"] == []
+    assert aws.iam.list_roles()["Roles"] == []
+
+
+def test_the_original_lamed_roles_extra_permissions_are_removed(aws):
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}
+    aws.iam.create_role(RoleName="lamed", AssumeRolePolicyDocument=json.dumps(trust))
+    aws.iam.put_role_policy(RoleName="lamed", PolicyName="kinesis", PolicyDocument=json.dumps(wide))
+    arn = aws.iam.create_policy(PolicyName="invoke-all", PolicyDocument=json.dumps(wide))["Policy"]["Arn"]
+    aws.iam.attach_role_policy(RoleName="lamed", PolicyArn=arn)
+    assert "updated    role lamed (CloudWatch Logs only; other permissions removed)" in aws.deploy()
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert aws.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
+
+
+# -- destroy and errors --------------------------------------------------------------------
+
+
+def test_destroy_asks_then_leaves_nothing(aws):
+    aws.deploy()
+    declined = aws.lamed("destroy", input="n\n")
+    assert declined.exit_code == 1 and "delete     REST API lamed" in declined.output
+    assert len(aws.apigateway.get_rest_apis()["items"]) == 1
+
+    result = aws.lamed("destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "deleted    role lamed" in result.output
+    assert aws.lambda_.list_functions()["Functions"] == []
+    assert aws.apigateway.get_rest_apis()["items"] == []
+    assert aws.apigateway.get_usage_plans()["items"] == []
+    assert aws.apigateway.get_api_keys()["items"] == []
+    assert aws.iam.list_roles()["Roles"] == []
+    assert aws.lamed("destroy", "--yes").output == f"nothing to destroy in {REGION}\n"
+    assert json.loads(aws.lamed("status", "--json").output)["api"] is None
+
+
+def test_without_a_region_deploy_says_so_in_one_line(aws, monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    result = CliRunner().invoke(cli, ["deploy", "--no-preflight"])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and "region" in line
+
+
+# -- IAM propagation -------------------------------------------------------------------------
+
+
+def _error(code, message):
+    return ClientError({"Error": {"Code": code, "Message": message}}, "CreateFunction")
+
+
+def test_a_new_role_is_awaited_with_bounded_backoff():
+    not_yet = _error("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.")
+    answers = [not_yet, not_yet, {"Version": "1"}]
+    slept = []
+
+    def call():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert retry_while_role_propagates(call, slept.append) == {"Version": "1"}
+    assert slept == [1, 2]
+
+    slept.clear()
+    with pytest.raises(ClientError, match="cannot be assumed"):
+        retry_while_role_propagates(lambda: (_ for _ in ()).throw(not_yet), slept.append)
+    assert slept == list(ROLE_RETRY_DELAYS)
+
+    other = _error("InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")
+    with pytest.raises(ClientError, match="Unzipped"):
+        retry_while_role_propagates(lambda: (_ for _ in ()).throw(other), slept.append)
+    assert slept == list(ROLE_RETRY_DELAYS)
