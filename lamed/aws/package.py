@@ -20,7 +20,7 @@ REDIS_DISTRIBUTION = "redis"
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
-COMPRESSION_LEVEL = 9
+COMPRESSION_LEVEL = 6  # zlib's default: within 1% of 9 in size, twice as fast
 
 
 class PackageError(Exception):

@@ -1,0 +1,209 @@
+"""``lamed configure`` and ``lamed preflight`` through the real CLI, a real Redis and a moto server for STS.
+
+HOME points at a temporary folder in every test, so nothing touches the real ~/.lamed.
+"""
+
+import json
+import stat
+import sys
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+from click.testing import CliRunner
+
+from lamed.aws.session import aws_error_message
+from lamed.cli import cli
+from lamed.config import load_config
+from lamed.redis_server import free_port
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty HOME and working directory, and no LAMED_CONFIG."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delenv("LAMED_CONFIG", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    return tmp_path / "home"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def write_config(home, settings: dict):
+    path = home / ".lamed" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"redis": settings}))
+    return path
+
+
+# -- configure ---------------------------------------------------------------------
+
+
+def test_configure_creates_a_private_config_from_the_template(home):
+    result = run("configure", "--no-edit")
+    path = home / ".lamed" / "config.json"
+    assert result.exit_code == 0, result.output
+    assert f"created {path}" in result.output and "is valid" in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    config = load_config(path)
+    assert config.redis == {"host": "localhost", "port": 6379, "password": "", "ssl": False}
+    assert (config.namespace, config.runtime, config.architecture) == ("alephbet", "python3.12", "x86_64")
+    assert (config.uuid_expiry_seconds, config.extra_wiring, config.warnings) == (86400, [], [])
+
+
+def test_configure_keeps_an_existing_config_and_says_where_it_is(home):
+    path = write_config(home, {"host": "redis.example.com"})
+    before = path.read_text()
+    result = run("configure", "--no-edit")
+    assert result.exit_code == 0, result.output
+    assert f"using the existing config {path}" in result.output
+    assert path.read_text() == before
+
+
+def test_configure_writes_where_lamed_config_points(home, tmp_path, monkeypatch):
+    named = tmp_path / "elsewhere" / "site.json"
+    monkeypatch.setenv("LAMED_CONFIG", str(named))
+    result = run("configure", "--no-edit")
+    assert result.exit_code == 0, result.output
+    assert load_config(named).namespace == "alephbet"
+    assert not (home / ".lamed").exists()
+
+
+def editor(tmp_path, monkeypatch, body: str):
+    """Set EDITOR to a Python script that runs ``body`` with ``path`` bound to the edited file."""
+    script = tmp_path / "editor.py"
+    script.write_text(f"import json, sys\nfrom pathlib import Path\npath = Path(sys.argv[1])\n{body}\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+
+
+def test_configure_opens_the_config_in_the_editor_and_validates_it(home, tmp_path, monkeypatch):
+    editor(tmp_path, monkeypatch, "raw = json.loads(path.read_text()); raw['namespace'] = 'shop'; path.write_text(json.dumps(raw))")
+    result = run("configure")
+    assert result.exit_code == 0, result.output
+    assert load_config(home / ".lamed" / "config.json").namespace == "shop"
+    assert "is valid" in result.output
+
+
+def test_configure_reports_a_broken_edit_in_one_line(home, tmp_path, monkeypatch):
+    editor(tmp_path, monkeypatch, "path.write_text('{\"redis\": ')")
+    result = run("configure")
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "not valid JSON" in last
+    assert "Traceback" not in result.output
+
+
+# -- preflight ---------------------------------------------------------------------
+
+
+def test_preflight_passes_with_aws_and_redis(home, moto_server, redis_server):
+    path = write_config(home, {"host": "127.0.0.1", "port": redis_server.port})
+    result = run("preflight")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"ok: config {path}",
+        "ok: AWS account 123456789012 as arn:aws:sts::123456789012:user/moto, region us-east-1",
+        f"ok: Redis at 127.0.0.1:{redis_server.port}/0 answers PING",
+    ]
+
+
+def test_preflight_names_each_failure_with_its_fix(home, moto_server, redis_server, monkeypatch):
+    port = free_port()
+    write_config(home, {"host": "127.0.0.1", "port": port})
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    result = run("preflight")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("ok: config")
+    assert lines[1].startswith("FAIL: no AWS region configured — fix: pass --region")
+    assert lines[2].startswith(f"FAIL: Redis at 127.0.0.1:{port}/0 cannot be reached") and "— fix: check redis.host" in lines[2]
+
+
+def test_preflight_region_option_and_bad_redis_credentials(home, moto_server, redis_server, monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    write_config(home, {"host": "127.0.0.1", "port": redis_server.port, "username": "nobody", "password": "x"})
+    result = run("--region", "eu-west-1", "preflight")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[1].endswith("region eu-west-1") and lines[1].startswith("ok: AWS account")
+    assert lines[2].startswith(f"FAIL: Redis at 127.0.0.1:{redis_server.port}/0 refused the credentials")
+    assert "— fix: set redis.password" in lines[2]
+
+
+def test_preflight_without_credentials(home, moto_server, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = run("preflight")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("FAIL: config: no config file found")
+    assert lines[1].startswith("FAIL: no AWS credentials found — fix: run `aws configure`")
+    assert len(lines) == 2
+
+
+def test_preflight_unknown_profile_and_unreachable_endpoint(home, moto_server, monkeypatch):
+    result = run("--profile", "nope", "preflight")
+    assert result.exit_code == 1 and "FAIL: AWS profile 'nope' not found — fix:" in result.output
+    closed = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = run("preflight")
+    assert result.exit_code == 1
+    assert f"FAIL: cannot reach AWS at {closed}/ — fix: check the network" in result.output
+
+
+# -- AWS errors as one line ----------------------------------------------------------
+
+
+def client_error(code, message="details", operation="CreateFunction"):
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (client_error("AccessDeniedException", "not allowed"), "AWS denied CreateFunction: not allowed — fix: grant"),
+        (client_error("AccessDenied"), "AWS denied CreateFunction: details — fix: grant"),
+        (client_error("UnrecognizedClientException"), "AWS did not accept the credentials (UnrecognizedClientException) — fix:"),
+        (client_error("InvalidClientTokenId"), "AWS did not accept the credentials (InvalidClientTokenId) — fix:"),
+        (client_error("ExpiredToken"), "the AWS credentials have expired — fix: refresh them"),
+        (client_error("ThrottlingException"), "AWS kept throttling CreateFunction after botocore's retries — fix: wait"),
+        (client_error("TooManyRequestsException"), "AWS kept throttling CreateFunction after botocore's retries — fix: wait"),
+        (NoCredentialsError(), "no usable AWS credentials (Unable to locate credentials) — fix: run `aws configure`"),
+        (NoRegionError(), "no AWS region configured — fix: pass --region"),
+        (EndpointConnectionError(endpoint_url="https://lambda.x.amazonaws.com/"), "cannot reach AWS at https://lambda.x"),
+        (client_error("ResourceConflictException", "busy"), "AWS error in CreateFunction: ResourceConflictException: busy"),
+    ],
+)
+def test_aws_errors_become_one_line(error, expected):
+    message = aws_error_message(error)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+@pytest.fixture
+def failing_command():
+    """A throwaway command that makes a real failing AWS call (IAM GetRole of a missing role)."""
+
+    @cli.command("test-aws-failure")
+    def command():
+        boto3.client("iam").get_role(RoleName="lamed-no-such-role")
+
+    yield command
+    cli.commands.pop("test-aws-failure")
+
+
+def test_the_cli_prints_aws_errors_as_one_line_unless_debug(moto_server, failing_command):
+    result = run("test-aws-failure")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: AWS error in GetRole: NoSuchEntity:")
+    assert result.output.count("\n") == 1
+    result = run("--debug", "test-aws-failure")
+    assert isinstance(result.exception, ClientError)
