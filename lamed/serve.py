@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -293,7 +294,10 @@ class LamedServer(ThreadingHTTPServer):
         return self
 
     def handle_error(self, request, client_address) -> None:
-        logger.warning("serve: connection from %s failed", client_address[0], exc_info=True)
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client went away
+            logger.info("%s closed the connection early", client_address[0])
+        else:
+            logger.warning("serve: connection from %s failed", client_address[0], exc_info=True)
 
     def stop(self) -> None:
         if self._thread:
@@ -310,7 +314,11 @@ class LamedServer(ThreadingHTTPServer):
 
 
 def make_server(host: str, port: int, api_key: str, store: Store, routes: dict | None = None) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store``."""
+    """A bound, not yet serving, local API whose handlers use ``store``.
+
+    The handlers' store is process-wide (as in a Lambda container): the last server made
+    decides it, and ``handlers.use_store(None)`` gives it back to the config.
+    """
     handlers.use_store(store)
     return LamedServer((host, port), api_key, routes)
 

@@ -7,7 +7,7 @@ import stat
 import pytest
 import requests
 
-from lamed import serve
+from lamed import handlers, serve
 from lamed.serve import CORS_HEADERS, ROUTES, Route, local_api_key, make_server
 from lamed.store import Store
 from serve_cli import LamedServe
@@ -20,6 +20,7 @@ KEYED = ("/experiments", "/experiment", "/delete")
 def server(redis_server):
     with make_server("127.0.0.1", 0, API_KEY, Store(redis_server.client())) as running:
         yield running.start()
+    handlers.use_store(None)
 
 
 @pytest.fixture
