@@ -1,0 +1,354 @@
+"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM.
+
+Pure Python (``math`` and ``statistics`` only), so it runs wherever lamed runs.
+:func:`analyse` turns the entries of ``GET /experiments`` into the figures of
+``lamed results --format json``; the functions above it compute one figure each and
+raise :class:`Undefined`, whose message says why, where a figure does not exist.
+"""
+
+import math
+from statistics import NormalDist
+
+Z_95 = NormalDist().inv_cdf(0.975)
+SRM_THRESHOLD = 0.001
+CONTROL_NAME = "control"
+COMPARISONS = ("uplift", "uplift_ci", "p_value", "chance_to_beat_control")
+
+
+class Undefined(ValueError):
+    """A figure does not exist for these counts; the message is the reason, for people."""
+
+
+def _check(successes: int, trials: int, side: str = "") -> float:
+    """The rate successes / trials, or :class:`Undefined` with the reason it has none."""
+    who = f"the {side} has " if side else ""
+    if trials < 0 or successes < 0:
+        raise Undefined(f"{who}a negative count ({successes} successes, {trials} participants)")
+    if trials == 0:
+        raise Undefined(f"{who}no participants yet" if side else "no participants yet")
+    if successes > trials:
+        raise Undefined(f"{who}more successes ({successes}) than participants ({trials})")
+    return successes / trials
+
+
+# -- one variant ----------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of the rate successes / trials (95% by default)."""
+    rate = _check(successes, trials)
+    z2n = z * z / trials
+    centre = (rate + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(rate * (1 - rate) / trials + z2n / (4 * trials))
+    low = 0.0 if successes == 0 else centre - half  # exact ends where rounding would miss them
+    high = 1.0 if successes == trials else centre + half
+    return low, high
+
+
+# -- a variant against the control -------------------------------------------------------------
+
+
+def uplift(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
+    """Relative uplift of the variant's rate over the control's: rate / control rate - 1."""
+    rate, control_rate = _check(s_v, n_v, "variant"), _check(s_c, n_c, "control")
+    if control_rate == 0:
+        raise Undefined("the control has a 0% rate")
+    return rate / control_rate - 1
+
+
+def uplift_interval(s_v: int, n_v: int, s_c: int, n_c: int, z: float = Z_95) -> tuple[float, float]:
+    """Katz's log interval of the relative uplift (95% by default): the delta method on
+    log(rate ratio), whose variance is 1/s_v - 1/n_v + 1/s_c - 1/n_c, mapped back by exp - 1."""
+    ratio = uplift(s_v, n_v, s_c, n_c) + 1
+    if s_v == 0:
+        raise Undefined("the variant has no successes: a log interval needs at least one on each side")
+    variance = 1 / s_v - 1 / n_v + 1 / s_c - 1 / n_c
+    if variance <= 0:
+        raise Undefined("every participant succeeded in both variants: there is no spread to build an interval on")
+    half = z * math.sqrt(variance)
+    log_ratio = math.log(ratio)
+    return math.expm1(log_ratio - half), math.expm1(log_ratio + half)
+
+
+def two_proportion_p_value(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test of the variant against the control."""
+    rate, control_rate = _check(s_v, n_v, "variant"), _check(s_c, n_c, "control")
+    pooled = (s_v + s_c) / (n_v + n_c)
+    if pooled == 0:
+        raise Undefined("no conversions in either variant")
+    if pooled == 1:
+        raise Undefined("every participant converted in both variants")
+    z = (rate - control_rate) / math.sqrt(pooled * (1 - pooled) * (1 / n_v + 1 / n_c))
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def chance_to_beat(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
+    """P(p_variant > p_control) under Beta(1 + s, 1 + n - s) posteriors (uniform priors).
+
+    P = integral of f_narrow(x) * CDF_wide(x) (or its complement), where the narrow
+    posterior is the one with the smaller standard deviation: its density is smooth
+    over its own mean +- 12 sd, and the wider posterior's CDF varies slowly there, so
+    composite Gauss-Legendre quadrature converges to ~1e-9 whatever the counts.
+    Densities and the incomplete beta prefactor are computed in log space.
+    """
+    _check(s_v, n_v, "variant")
+    _check(s_c, n_c, "control")
+    variant, control = _Beta(1 + s_v, 1 + n_v - s_v), _Beta(1 + s_c, 1 + n_c - s_c)
+    if variant.sd <= control.sd:  # P = E_variant[CDF_control(X)]
+        value = _integrate(lambda x: variant.pdf(x) * control.cdf(x), *variant.support())
+    else:  # P = E_control[1 - CDF_variant(X)]
+        value = _integrate(lambda x: control.pdf(x) * (1 - variant.cdf(x)), *control.support())
+    return min(1.0, max(0.0, value))
+
+
+class _Beta:
+    """A Beta(a, b) posterior, a and b >= 1: density, CDF, and where its mass is."""
+
+    SUPPORT_SDS = 20
+
+    def __init__(self, a: int, b: int):
+        self.a, self.b = a, b
+        self.log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+        self.mean = a / (a + b)
+        self.sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+    def support(self) -> tuple[float, float]:
+        reach = self.SUPPORT_SDS * self.sd
+        return max(0.0, self.mean - reach), min(1.0, self.mean + reach)
+
+    def _log_kernel(self, x: float, a: float, b: float) -> float:
+        """log(x^a (1-x)^b / B(self.a, self.b)), for 0 < x < 1."""
+        return a * math.log(x) + b * math.log1p(-x) - self.log_beta
+
+    def pdf(self, x: float) -> float:
+        """The density at 0 < x < 1 (quadrature nodes never fall on the ends)."""
+        return math.exp(self._log_kernel(x, self.a - 1, self.b - 1))
+
+    def cdf(self, x: float) -> float:
+        """The regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz)."""
+        if x <= 0:
+            return 0.0
+        if x >= 1:
+            return 1.0
+        a, b = self.a, self.b
+        front = math.exp(self._log_kernel(x, a, b))
+        if x < (a + 1) / (a + b + 2):
+            return front * _beta_fraction(a, b, x) / a
+        return 1 - front * _beta_fraction(b, a, 1 - x) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta, converging fast for x < (a+1)/(a+b+2)."""
+    tiny, epsilon = 1e-300, 1e-15
+    c, d = 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    value = d
+    for m in range(1, 100_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            value *= c * d
+        if abs(c * d - 1) < epsilon:
+            break
+    return value
+
+
+def _gauss_legendre(order: int) -> list[tuple[float, float]]:
+    """Nodes and weights of Gauss-Legendre quadrature on [-1, 1], by Newton's method."""
+    rule = []
+    for i in range(1, order + 1):
+        x = math.cos(math.pi * (i - 0.25) / (order + 0.5))
+        for _ in range(100):
+            p0, p1 = 1.0, x
+            for k in range(2, order + 1):
+                p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+            derivative = order * (x * p1 - p0) / (x * x - 1)
+            step = p1 / derivative
+            x -= step
+            if abs(step) < 1e-16:
+                break
+        rule.append((x, 2 / ((1 - x * x) * derivative * derivative)))
+    return rule
+
+
+_RULE = _gauss_legendre(20)
+_PANELS = 12
+
+
+def _integrate(function, low: float, high: float) -> float:
+    """Composite Gauss-Legendre quadrature of ``function`` over [low, high]."""
+    width = (high - low) / _PANELS
+    total = 0.0
+    for panel in range(_PANELS):
+        middle = low + (panel + 0.5) * width
+        total += sum(weight * function(middle + node * width / 2) for node, weight in _RULE)
+    return total * width / 2
+
+
+# -- sample ratio mismatch ---------------------------------------------------------------
+
+
+def srm_p_value(trials: list[int]) -> float:
+    """P-value of the chi-square goodness-of-fit test of the trials against an equal split."""
+    if any(n < 0 for n in trials):
+        raise Undefined("a variant has a negative number of participants")
+    total = sum(trials)
+    if total == 0:
+        raise Undefined("no participants yet")
+    if len(trials) < 2:
+        raise Undefined("only one variant: there is no split to check")
+    expected = total / len(trials)
+    statistic = sum((n - expected) ** 2 for n in trials) / expected
+    return chi_square_survival(statistic, len(trials) - 1)
+
+
+def chi_square_survival(statistic: float, degrees: int) -> float:
+    """P(X >= statistic) for X chi-square with ``degrees`` degrees of freedom."""
+    return _upper_gamma(degrees / 2, statistic / 2)
+
+
+def _upper_gamma(a: float, x: float) -> float:
+    """The regularized upper incomplete gamma Q(a, x): its series below a + 1, its
+    continued fraction (modified Lentz) above."""
+    if x <= 0:
+        return 1.0
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1 / a
+        n = a
+        while abs(term) > abs(total) * 1e-16:
+            n += 1
+            term *= x / n
+            total += term
+        return max(0.0, 1 - total * math.exp(log_front))
+    tiny = 1e-300
+    b = x + 1 - a
+    c, d = 1 / tiny, 1 / b
+    value = d
+    for i in range(1, 100_000):
+        numerator = -i * (i - a)
+        b += 2
+        d = numerator * d + b
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = b + numerator / c
+        c = c if abs(c) > tiny else tiny
+        value *= c * d
+        if abs(c * d - 1) < 1e-16:
+            break
+    return value * math.exp(log_front)
+
+
+# -- results of GET /experiments -> figures ---------------------------------------------------
+
+
+def analyse(entries: list, namespace: str, control: str | None = None, experiment: str | None = None) -> dict:
+    """The figures of every experiment in ``entries`` (``GET /experiments``'s list; its
+    ``meta`` item is skipped), or of the one named ``experiment``.
+
+    The control is the variant named ``control``, else the first in sorted order, unless
+    ``control`` names one; ValueError when it names none of an experiment's variants.
+    Undefined figures are None, with the reason in the row's ``notes`` (``srm_note`` for SRM).
+    """
+    experiments = [entry for entry in entries if not (isinstance(entry, dict) and "meta" in entry)]
+    if experiment is not None:
+        names = [_field(entry, "experiment", str, "an experiment") for entry in experiments]
+        if experiment not in names:
+            known = ", ".join(names) or "none yet"
+            raise ValueError(f"no experiment '{experiment}' in namespace '{namespace}' (experiments: {known})")
+        experiments = [entry for entry, name in zip(experiments, names) if name == experiment]
+    return {"namespace": namespace, "experiments": [_experiment(entry, control) for entry in experiments]}
+
+
+def _experiment(entry, requested_control: str | None) -> dict:
+    name = _field(entry, "experiment", str, "an experiment")
+    where = f"experiment '{name}'"
+    goals = _field(entry, "goals", list, where)
+    trials = _participants(entry, goals, where)
+    labels = sorted(trials)
+    control = _control(labels, requested_control, where)
+    result = {"experiment": name, "control": control}
+    try:
+        p = srm_p_value([trials[label] for label in labels])
+        result.update(srm_p_value=p, srm=p < SRM_THRESHOLD)
+    except Undefined as reason:
+        result.update(srm_p_value=None, srm=False, srm_note=str(reason))
+    order = sorted(labels, key=lambda label: label != control)  # the control first
+    result["goals"] = [_goal(goal, order, trials, control, where) for goal in goals]
+    return result
+
+
+def _participants(entry: dict, goals: list, where: str) -> dict:
+    """Trials per variant: lamed's ``variants``; else, from an original Lamed, the goals' results."""
+    trials = {}
+    for goal in goals:
+        for row in _results(goal, where):
+            trials.setdefault(_field(row, "label", str, where), _count(row, "trials", where))
+    if "variants" in entry:
+        listed = {_field(row, "label", str, where): _count(row, "trials", where) for row in entry["variants"]}
+        trials = dict.fromkeys(trials, 0) | listed
+    return trials
+
+
+def _control(labels: list, requested: str | None, where: str) -> str | None:
+    if requested is None:
+        return CONTROL_NAME if CONTROL_NAME in labels else next(iter(labels), None)
+    if requested not in labels:
+        variants = ", ".join(labels) or "none yet"
+        raise ValueError(f"{where} has no variant '{requested}' to use as the control (variants: {variants})")
+    return requested
+
+
+def _goal(goal: dict, order: list, trials: dict, control: str | None, where: str) -> dict:
+    name = _field(goal, "goal", str, where)
+    successes = {_field(row, "label", str, where): _count(row, "successes", where) for row in _results(goal, where)}
+    counts = {label: (successes.get(label, 0), trials[label]) for label in order}
+    rows = [_row(label, counts[label], None if label == control else counts[control]) for label in order]
+    return {"goal": name, "variants": rows}
+
+
+def _row(label: str, counts: tuple[int, int], control_counts: tuple[int, int] | None) -> dict:
+    """One variant's figures; the comparisons stay None for the control itself."""
+    s, n = counts
+    row = {"label": label, "trials": n, "successes": s}
+    figures = {"rate": lambda: _check(s, n), "rate_ci": lambda: list(wilson_interval(s, n))}
+    if control_counts is not None:
+        both = (s, n, *control_counts)
+        figures |= {
+            "uplift": lambda: uplift(*both),
+            "uplift_ci": lambda: list(uplift_interval(*both)),
+            "p_value": lambda: two_proportion_p_value(*both),
+            "chance_to_beat_control": lambda: chance_to_beat(*both),
+        }
+    notes = {}
+    for field, compute in figures.items():
+        try:
+            row[field] = compute()
+        except Undefined as reason:
+            row[field], notes[field] = None, str(reason)
+    row |= {field: None for field in COMPARISONS if field not in row}
+    if notes:
+        row["notes"] = notes
+    return row
+
+
+def _results(goal, where: str) -> list:
+    return _field(goal, "results", list, f"{where}, goal '{goal.get('goal')}'" if isinstance(goal, dict) else where)
+
+
+def _field(mapping, key: str, kind: type, where: str):
+    """``mapping[key]``, or ValueError saying what is missing from where."""
+    if not isinstance(mapping, dict) or not isinstance(mapping.get(key), kind):
+        raise ValueError(f"{where} has no '{key}' {kind.__name__} in the results: they are not Lamed's shape")
+    return mapping[key]
+
+
+def _count(row, key: str, where: str) -> int:
+    value = _field(row, key, int, where)
+    if isinstance(value, bool):
+        raise ValueError(f"{where} has '{key}' {value!r}, not a count: the results are not Lamed's shape")
+    return value
