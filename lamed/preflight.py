@@ -3,6 +3,7 @@
 Each check gives one line, ``ok: ...`` or ``FAIL: ... — fix: ...``; nothing here raises.
 """
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -72,7 +73,8 @@ def check_redis(config: Config) -> Check:
         return Check(False, f"Redis at {where} answered with an error ({exc}) — fix: check the redis settings in {config.path}")
     finally:
         client.close()
-    return Check(True, f"Redis at {where} answers PING")
+    note = "" if reachable_from_aws(client) else "; warning: a Lambda cannot reach Redis on this machine's loopback or socket"
+    return Check(True, f"Redis at {where} answers PING{note}")
 
 
 def redis_address(client: redis.Redis) -> str:
@@ -81,3 +83,15 @@ def redis_address(client: redis.Redis) -> str:
     if "path" in kwargs:
         return kwargs["path"]
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+def reachable_from_aws(client: redis.Redis) -> bool:
+    """False when the client connects through a Unix socket or a loopback address, which no Lambda can reach."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return False
+    host = str(kwargs.get("host", "localhost"))
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() != "localhost"

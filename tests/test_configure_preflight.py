@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from lamed.aws.session import aws_error_message
 from lamed.cli import cli
-from lamed.config import load_config
+from lamed.config import load_config, redis_client
+from lamed.preflight import reachable_from_aws, redis_address
 from lamed.redis_server import free_port
 
 
@@ -109,7 +110,8 @@ def test_preflight_passes_with_aws_and_redis(home, moto_server, redis_server):
     assert result.output.splitlines() == [
         f"ok: config {path}",
         "ok: AWS account 123456789012 as arn:aws:sts::123456789012:user/moto, region us-east-1",
-        f"ok: Redis at 127.0.0.1:{redis_server.port}/0 answers PING",
+        f"ok: Redis at 127.0.0.1:{redis_server.port}/0 answers PING; warning: a Lambda cannot reach Redis on this machine's "
+        "loopback or socket",
     ]
 
 
@@ -207,3 +209,21 @@ def test_the_cli_prints_aws_errors_as_one_line_unless_debug(moto_server, failing
     assert result.output.count("\n") == 1
     result = run("--debug", "test-aws-failure")
     assert isinstance(result.exception, ClientError)
+
+
+@pytest.mark.parametrize(
+    "settings, reachable",
+    [
+        ({"host": "redis.example.com"}, True),
+        ({"host": "10.0.3.7", "port": 6380}, True),
+        ({"url": "rediss://user:secret@cache.example.com:6380/0"}, True),
+        ({"host": "localhost"}, False),
+        ({"host": "::1"}, False),
+        ({"url": "redis://127.0.0.1:6379/0"}, False),
+        ({"unix_socket_path": "/run/redis.sock"}, False),
+    ],
+)
+def test_loopback_and_sockets_are_flagged_as_unreachable_from_lambda(settings, reachable):
+    client = redis_client(settings)
+    assert reachable_from_aws(client) is reachable
+    assert "secret" not in redis_address(client)
