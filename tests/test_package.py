@@ -2,6 +2,7 @@
 
 import io
 import json
+import stat
 import subprocess
 import sys
 import zipfile
@@ -125,6 +126,7 @@ def test_cli_package_writes_the_same_zip(config, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["package", "-o", str(output)])
     assert result.exit_code == 0, result.output
     assert output.read_bytes() == build_package(config)
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # it holds the Redis password
     assert f"wrote {output} ({output.stat().st_size} bytes)" in result.output
 
 

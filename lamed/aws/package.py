@@ -8,6 +8,7 @@ Nothing of the CLI's stack goes in: the handler path imports only lamed and redi
 import importlib.metadata
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ REDIS_DISTRIBUTION = "redis"
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
+PRIVATE_MODE = 0o600
 COMPRESSION_LEVEL = 6  # zlib's default: within 1% of 9 in size, twice as fast
 
 
@@ -42,9 +44,15 @@ def build_package(config: Config) -> bytes:
 
 
 def write_package(config: Config, path: Path | str) -> int:
-    """Write the Lambda zip for ``config`` to ``path``; returns the number of bytes written."""
+    """Write the Lambda zip for ``config`` to ``path``; returns the number of bytes written.
+
+    The file is readable by its owner only: its config.json holds the Redis password.
+    """
     data = build_package(config)
-    Path(path).write_bytes(data)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    os.fchmod(descriptor, PRIVATE_MODE)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
     return len(data)
 
 
