@@ -89,14 +89,11 @@ def _function_names() -> list[str]:
 def deploy(ctx, dry_run, no_preflight):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
     config = load_config()
-    for warning in config.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if not no_preflight:
-        checks = list(run_checks(ctx.obj["profile"], ctx.obj["region"]))
-        for check in checks:
-            click.echo(check.line)
-        if not all(check.ok for check in checks):
-            raise click.ClickException("preflight failed: fix the above, or skip the checks with --no-preflight")
+    if no_preflight:
+        for warning in config.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    else:
+        ctx.invoke(preflight)  # its lines carry the config's warnings; exits 1 when a check fails
     session = _aws_session(ctx.obj)
     aws = Aws.connect(session)
     steps = plan_deploy(aws, desired_state(config, build_package(config)))
