@@ -179,7 +179,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return None
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             return self._refuse(HTTPStatus.BAD_REQUEST, "Content-Length must be a whole number")
         if int(length) > MAX_BODY_BYTES:
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is longer than {MAX_BODY_BYTES} bytes")

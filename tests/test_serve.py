@@ -202,7 +202,7 @@ def status_and_json(reply: bytes):
     ],
     ids=["garbage", "bad-version", "bad-version-word", "tls-hello", "line-too-long", "url-too-long",
          "header-too-long", "too-many-headers", "headers-too-big", "body-too-big", "negative-length",
-         "word-length", "chunked", "no-slash"],
+         "word-length", "superscript-length", "chunked", "no-slash"],
 )
 def test_malformed_and_oversized_requests_get_a_4xx_json_and_the_server_stays_up(server, request_bytes, status):
     reply = raw(server, request_bytes)
