@@ -2,11 +2,14 @@
 
 import json
 import logging
+import webbrowser
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamed import __version__
+from lamed import __version__, report
 from lamed.aws.apply import Aws, execute, show
 from lamed.aws.deployment import deployment_status, find_deployment
 from lamed.aws.package import PackageError, build_package, write_package
@@ -15,6 +18,7 @@ from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import ConfigError, ConfigNotFound, load_config
 from lamed.configure import config_target, create_config
+from lamed.dashboard import DEFAULT_OUTPUT as DASHBOARD_FILE, render_page as render_dashboard
 from lamed.preflight import run_checks
 from lamed.serve import ServeError, run as run_local_api
 from lamed.snippet import render_snippet
@@ -29,7 +33,7 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError, AwsSetupError, PackageError) as exc:
+        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError) as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
@@ -212,3 +216,75 @@ def package(output):
     """Build the Lambda zip (lamed's runtime, redis-py and config.json) without deploying it."""
     size = write_package(load_config(), output)
     click.echo(f"wrote {output} ({size} bytes)")
+
+
+def _results_source(command):
+    """The options of the commands that read results: where from, which namespace, how long to wait."""
+    options = [
+        click.option(
+            "--endpoint",
+            envvar="LAMED_ENDPOINT",
+            metavar="URL",
+            help="Experiments URL of a lamed, original Lamed or `lamed serve` API, e.g. "
+            "http://127.0.0.1:8000/experiments [env LAMED_ENDPOINT; default: the deployed API, found through AWS].",
+        ),
+        click.option("--api-key", envvar="LAMED_API_KEY", metavar="KEY", help="The API key of --endpoint [env LAMED_API_KEY]."),
+        click.option("--namespace", metavar="NS", help="Namespace to read [default: the config's, else alephbet]."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            default=report.DEFAULT_TIMEOUT_SECONDS,
+            show_default=True,
+            help="Seconds to wait for the API's answer.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _read_results(ctx, endpoint, api_key, namespace, timeout, **choices) -> report.Results:
+    """Results from --endpoint, else from the deployment found through AWS (key included)."""
+    if endpoint is None:
+        if api_key and ctx.get_parameter_source("api_key") is ParameterSource.COMMANDLINE:
+            raise click.UsageError("--api-key goes with --endpoint URL; without both, the deployed API is found through AWS")
+        endpoint, api_key = report.discover_endpoint(ctx.obj["profile"], ctx.obj["region"])
+    return report.load_results(endpoint, api_key, namespace or report.default_namespace(), timeout=timeout, **choices)
+
+
+@cli.command()
+@_results_source
+@click.option("--experiment", metavar="NAME", help="Show only this experiment.")
+@click.option("--control", metavar="NAME", help="The variant to compare with [default: 'control', else the first by name].")
+@click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
+@click.pass_context
+def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt):
+    """Print each experiment's figures: rates, intervals, uplift, p-value, chance to beat control."""
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control)
+    click.echo(report.render(found, fmt))
+
+
+@cli.command()
+@_results_source
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=DASHBOARD_FILE,
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option("--no-open", is_flag=True, help="Only write the file; do not open it in a browser.")
+@click.pass_context
+def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
+    """Write a self-contained HTML dashboard of the results (no API key in it) and open it."""
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout)
+    path = output.resolve()
+    try:
+        path.write_text(render_dashboard(found), encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    count = len(found.analysis["experiments"])
+    click.echo(f"wrote the dashboard of {count} experiment{'' if count == 1 else 's'} in namespace {found.namespace!r} to {path}")
+    if not no_open and not webbrowser.open(path.as_uri()):
+        click.echo("no browser found: open that file in one")

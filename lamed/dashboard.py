@@ -18,6 +18,7 @@ from lamed import handlers, report
 from lamed.config import DEFAULT_NAMESPACE
 
 TEMPLATE = "dashboard.html.j2"
+DEFAULT_OUTPUT = "lamed-dashboard.html"
 
 # Chart geometry, in SVG user units (the SVG scales to the card's width).
 CHART_WIDTH = 640

@@ -51,7 +51,8 @@ def default_namespace() -> str:
 
 
 def discover_endpoint(profile: str | None, region: str | None) -> tuple[str, str]:
-    """The deployed API's experiments URL and key, found through AWS as ``lamed status`` does."""
+    """The deployed API's experiments URL and key, found through AWS as ``lamed status`` does
+    (AWS errors propagate: the CLI turns them into one line)."""
     from lamed.aws.deployment import find_deployment
     from lamed.aws.session import make_session
 
@@ -191,18 +192,16 @@ def participants(entry: dict) -> list[dict]:
 def analyse_entries(
     entries: list, namespace: str, source: str, experiment: str | None = None, control: str | None = None
 ) -> Results:
-    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`."""
-    if experiment is not None:
-        names = [entry["experiment"] for entry in entries]
-        if experiment not in names:
-            known = ", ".join(names) if names else "none yet"
-            raise ReportError(f"no experiment '{experiment}' in namespace '{namespace}' (experiments: {known})")
-        entries = [entry for entry in entries if entry["experiment"] == experiment]
+    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`;
+    an unknown experiment or control is a ReportError."""
     try:
-        analysis = stats.analyse(entries, namespace, control=control)
+        analysis = stats.analyse(entries, namespace, control=control, experiment=experiment)
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    return Results(source, namespace, analysis, {entry["experiment"]: participants(entry) for entry in entries})
+    shown = {experiment["experiment"] for experiment in analysis["experiments"]}
+    return Results(
+        source, namespace, analysis, {entry["experiment"]: participants(entry) for entry in entries if entry["experiment"] in shown}
+    )
 
 
 def load_results(
@@ -402,7 +401,7 @@ def render_table(results: Results) -> str:
         lines.append("no experiments yet: nothing has been tracked in this namespace")
     for experiment in experiments:
         name = experiment["experiment"]
-        lines += ["", f"{name}  (control: {experiment['control']}, SRM {p_text(experiment['srm_p_value'])})"]
+        lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
         counts = ", ".join(f"{row['label']} {row['trials']:,}" for row in results.participants.get(name, []))
         lines.append(f"  participants: {counts or 'none'}")
         warning = srm_warning(experiment)

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import redis
 
 import lamed
-from lamed import handlers
+from lamed import dashboard, handlers
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, find_config_path, lamed_home, load_config
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.snippet import render_snippet
@@ -74,6 +74,8 @@ ROUTES = {
     "/experiments": Route(("GET",), lamed.all, api_key_required=True),
     "/experiment": Route(("GET",), lamed.experiment, api_key_required=True),
     "/delete": Route(("DELETE",), lamed.delete, api_key_required=True),
+    "/": Route(("GET",), dashboard.live_page),  # the live dashboard: asks for the key, shows /dashboard
+    "/dashboard": Route(("GET",), dashboard.live_content, api_key_required=True),
 }
 
 

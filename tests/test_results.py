@@ -1,0 +1,305 @@
+"""`lamed results` against a real `lamed serve` seeded with track calls, stub APIs for the
+failures, and a moto server for finding the deployed API through AWS."""
+
+import csv
+import io
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+import requests
+from click.testing import CliRunner
+
+from lamed import report, stats
+from lamed.cli import cli
+from lamed.redis_server import free_port
+from lamed.store import Store
+from results_api import API_KEY, BUTTON, seed, server  # noqa: F401 (server is a fixture)
+
+ISOLATED = {"LAMED_API_KEY": None, "LAMED_ENDPOINT": None, "LAMED_CONFIG": None}
+
+# An original Lamed deployment's answer: no "variants", an experiment without goals listed bare.
+LAMED_BODY = [
+    {"meta": {"scope": None}},
+    {
+        "experiment": "headline",
+        "goals": [{"goal": "read", "results": [
+            {"label": "b", "successes": 30, "trials": 150},
+            {"label": "a", "successes": 15, "trials": 140},
+        ]}],  # fmt: skip
+    },
+    {"experiment": "empty", "goals": []},
+]
+
+
+@pytest.fixture(scope="module")
+def seeded(server, redis_server):
+    """Experiments in two namespaces; the expected figures straight from lamed.stats."""
+    redis_server.client().flushall()
+    seed(server.url, "button colour", BUTTON)
+    seed(server.url, "pricing", {"control": (3, {}), "cheap": (2, {})})
+    seed(server.url, "layout", {"wide": (120, {"buy": 12}), "narrow": (110, {"buy": 9})}, namespace="shop")
+    store = Store(redis_server.client())
+    return {ns: stats.analyse(store.results(ns), ns) for ns in ("alephbet", "shop")}
+
+
+@pytest.fixture
+def experiments_url(server, seeded):
+    return f"{server.url}/prod/experiments"
+
+
+class Stub(BaseHTTPRequestHandler):
+    """Answers GET /{status}/{kind} with that status and a canned body."""
+
+    BODIES = {
+        "gateway": json.dumps({"message": "Internal server error"}),
+        "redis": json.dumps({"error": "Redis unavailable, try again: Connection refused"}),
+        "html": "<!doctype html><html><body>Welcome to nginx!</body></html>",
+        "object": json.dumps({"hello": "world"}),
+        "badgoal": json.dumps([{"experiment": "x", "goals": [{"goal": "g", "results": [{"label": "a"}]}]}]),
+        "lamed": json.dumps(LAMED_BODY),
+    }
+
+    def do_GET(self):
+        _, status, kind = self.path.split("?")[0].split("/")
+        body = self.BODIES[kind].encode()
+        self.send_response(int(status))
+        self.send_header("Content-Type", "text/html" if kind == "html" else "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def stub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, ["results", *args], env={**ISOLATED, **(env or {})})
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+# -- the formats ----------------------------------------------------------------------------
+
+
+def test_json_is_exactly_the_figures_of_lamed_stats(experiments_url, seeded):
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body == json.loads(json.dumps(seeded["alephbet"]))
+    button = next(e for e in body["experiments"] if e["experiment"] == "button colour")
+    assert button["control"] == "control"
+    rows = {row["label"]: row for row in button["goals"][0]["variants"]}
+    assert button["goals"][0]["goal"] == "signup"
+    assert (rows["red"]["trials"], rows["red"]["successes"], rows["red"]["rate"]) == (200, 40, 0.2)
+    assert (rows["control"]["uplift"], rows["control"]["p_value"], rows["control"]["chance_to_beat_control"]) == (None,) * 3
+    assert rows["red"]["uplift"] == pytest.approx(1.0)
+
+
+def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    button = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
+    red = next(row for row in button["goals"][0]["variants"] if row["label"] == "red")
+    assert out.startswith("namespace alephbet: 2 experiments")
+    assert "participants: control 200, green 60, red 200" in out
+    assert f"{red['p_value']:.4f}" in out and "20.00%" in out and "+100.0%" in out
+    assert report.interval(red["rate_ci"]) in out
+    assert f"red beats control with {report.chance_text(red['chance_to_beat_control'])} chance, {report.p_text(red['p_value'])}" in out
+    assert "green: not enough data yet (fewer than 100 participants on a side)" in out
+    # An experiment with participants and no goal yet is listed, with its participants.
+    assert "pricing  (control: control" in out and "participants: cheap 2, control 3" in out
+    assert "no goal reached yet" in out
+
+
+def test_csv_has_one_row_per_variant_and_goal_at_full_precision(experiments_url, seeded):
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert tuple(rows[0]) == report.CSV_COLUMNS
+    button = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
+    for expected in button["goals"][0]["variants"]:
+        row = next(r for r in rows if r["experiment"] == "button colour" and r["variant"] == expected["label"])
+        assert (row["goal"], int(row["trials"]), int(row["successes"])) == ("signup", expected["trials"], expected["successes"])
+        assert float(row["rate"]) == expected["rate"]
+        assert [float(row["rate_ci_low"]), float(row["rate_ci_high"])] == expected["rate_ci"]
+        if expected["label"] == "control":
+            assert (row["is_control"], row["uplift"], row["p_value"]) == ("true", "", "")
+        else:
+            assert float(row["p_value"]) == expected["p_value"]
+            assert float(row["chance_to_beat_control"]) == expected["chance_to_beat_control"]
+    pricing = [r for r in rows if r["experiment"] == "pricing"]
+    assert [(r["variant"], r["goal"], r["trials"]) for r in pricing] == [("cheap", "", "2"), ("control", "", "3")]
+
+
+def test_experiment_and_control_choose_what_is_compared(experiments_url):
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour",
+                 "--control", "red", "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert [e["experiment"] for e in body["experiments"]] == ["button colour"]
+    assert body["experiments"][0]["control"] == "red"
+    control_row = next(r for r in body["experiments"][0]["goals"][0]["variants"] if r["label"] == "control")
+    assert control_row["uplift"] == pytest.approx(-0.5)
+
+
+def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):
+    by_option = run("--endpoint", experiments_url, "--api-key", API_KEY, "--namespace", "shop", "--format", "json")
+    assert json.loads(by_option.output) == json.loads(json.dumps(seeded["shop"]))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"namespace": "shop"}))
+    by_config = run("--endpoint", experiments_url, "--api-key", API_KEY, env={"LAMED_CONFIG": str(config)})
+    assert by_config.exit_code == 0, by_config.output
+    assert by_config.output.startswith("namespace shop: 1 experiment\n") and "layout" in by_config.output
+    empty = run("--endpoint", experiments_url, "--api-key", API_KEY, "--namespace", "nothing-here")
+    assert "no experiments yet" in empty.output and empty.exit_code == 0
+
+
+def test_an_original_lamed_answer_is_read_too(stub):
+    result = run("--endpoint", f"{stub}/200/lamed", "--api-key", "k")
+    assert result.exit_code == 0, result.output
+    assert "participants: a 140, b 150" in result.output
+    assert "headline  (control: a" in result.output
+    body = json.loads(run("--endpoint", f"{stub}/200/lamed", "--format", "json").output)
+    assert body == json.loads(json.dumps(stats.analyse(LAMED_BODY[1:], "alephbet")))
+
+
+# -- one line for each failure ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key, expected",
+    [("wrong-key", "refused the request (HTTP 403): pass the right --api-key"),
+     (None, "refused the request (HTTP 403): pass --api-key KEY")],
+)  # fmt: skip
+def test_a_refused_key_is_one_line(experiments_url, key, expected):
+    args = ["--endpoint", experiments_url] + (["--api-key", key] if key else [])
+    line = one_line_error(run(*args))
+    assert line == f"Error: {experiments_url} {expected}"
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/500/gateway", "failed with HTTP 500 (Internal server error): the API or its Redis has a problem, try again"),
+        ("/503/redis", "failed with HTTP 503 (Redis unavailable, try again: Connection refused)"),
+        ("/200/html", "did not answer with Lamed's results (not JSON: '<!doctype html><html><body>Welcome to ng'...)"),
+        ("/200/object", "did not answer with Lamed's results (a JSON dict, not a list)"),
+        ("/200/badgoal", "did not answer with Lamed's results (goal 'g' of 'x' has malformed 'results')"),
+        ("/404/object", "answered HTTP 404: is it the experiments URL, ending in /experiments?"),
+    ],
+)
+def test_server_errors_and_foreign_bodies_are_one_line(stub, path, expected):
+    line = one_line_error(run("--endpoint", stub + path, "--api-key", "k"))
+    assert line.startswith(f"Error: {stub}{path} {expected}")
+
+
+def test_a_timeout_is_one_line():
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/prod/experiments"
+        line = one_line_error(run("--endpoint", url, "--api-key", "k", "--timeout", "0.3"))
+    assert line == f"Error: no answer from {url} within 0.3 s: try again, or raise --timeout"
+
+
+def test_connection_failures_and_bad_urls_are_one_line():
+    url = f"http://127.0.0.1:{free_port()}/prod/experiments"
+    assert one_line_error(run("--endpoint", url, "--api-key", "k")).startswith(f"Error: cannot connect to {url}: ")
+    line = one_line_error(run("--endpoint", "127.0.0.1:8000/experiments"))
+    assert line.startswith("Error: --endpoint '127.0.0.1:8000/experiments' is not an http(s) URL")
+
+
+def test_unknown_experiment_or_control_is_one_line(experiments_url):
+    line = one_line_error(run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "nope"))
+    assert line == "Error: no experiment 'nope' in namespace 'alephbet' (experiments: button colour, pricing)"
+    line = one_line_error(
+        run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour", "--control", "blue")
+    )
+    assert "blue" in line
+
+
+# -- the verdict rule -----------------------------------------------------------------------
+
+
+def row(label, trials, rate=None, p=None, chance=None, **notes):
+    return {"label": label, "trials": trials, "rate": rate, "p_value": p, "chance_to_beat_control": chance,
+            "notes": notes}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "variant, control, kind, text",
+    [
+        (row("red", 500, 0.12, 0.03, 0.97), row("control", 500, 0.1), "win",
+         "red beats control with 97% chance, p = 0.03"),
+        (row("red", 500, 0.08, 0.004, 0.002), row("control", 500, 0.1), "loss",
+         "control beats red with >99% chance, p = 0.004"),
+        (row("red", 500, 0.11, 0.41, 0.7), row("control", 500, 0.1), "unclear",
+         "red: no clear difference yet (red beats control with 70% chance, p = 0.41)"),
+        (row("red", 99, 0.5, 0.0001, 0.9999), row("control", 500, 0.1), "waiting",
+         "red: not enough data yet (fewer than 100 participants on a side)"),
+        (row("red", 0), row("control", 500, 0.1), "waiting", "red: not enough data yet (no participants)"),
+        (row("red", 500, 0.0, p_value="no conversions in either variant"), row("control", 500, 0.0), "waiting",
+         "red: not enough data yet (no conversions in either variant)"),
+        (row("control", 500, 0.1), row("control", 500, 0.1), "control", "control is the control, the baseline of the others"),
+    ],
+)  # fmt: skip
+def test_the_verdict_rule(variant, control, kind, text):
+    assert report.verdict(variant, control, "control") == report.Verdict(kind, text)
+
+
+# -- finding the deployed API through AWS -------------------------------------------------
+
+
+@pytest.fixture
+def aws(moto_server):
+    """An empty moto account, and the region the commands are told to use."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    region = "eu-west-1"
+    return boto3.client("apigateway", region_name=region), region
+
+
+def run_in(region, *args):
+    return CliRunner().invoke(cli, ["--region", region, "results", *args], env=ISOLATED)
+
+
+def test_without_a_deployment_the_line_says_what_to_do(aws):
+    _, region = aws
+    line = one_line_error(run_in(region))
+    assert line == (
+        f"Error: no lamed deployment found in {region} — run `lamed deploy`, or pass --endpoint URL --api-key KEY"
+    )
+
+
+def test_the_deployed_api_and_its_key_are_found_through_aws(aws):
+    client, region = aws
+    api_id = client.create_rest_api(name="lamed")["id"]
+    client.create_api_key(name="lamed", value="deployed-key-0123456789abcdef", enabled=True)
+    url = f"https://{api_id}.execute-api.{region}.amazonaws.com/prod/experiments"
+    assert report.discover_endpoint(None, region) == (url, "deployed-key-0123456789abcdef")
+    # The call to execute-api itself cannot succeed offline: its one line names the URL found.
+    line = one_line_error(run_in(region, "--timeout", "5"))
+    assert url in line
+    misuse = run_in(region, "--api-key", "k")
+    assert misuse.exit_code == 2 and "Error: --api-key goes with --endpoint URL" in misuse.output
