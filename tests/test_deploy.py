@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from lamed.aws.apply import ROLE_RETRY_DELAYS, retry_while_role_propagates
+from lamed.aws.resources import LAMBDA_TRUST_POLICY
 from lamed.cli import cli
 from lamed.redis_server import free_port
 
@@ -133,7 +134,8 @@ class TestFirstDeploy:
         (statement,) = policy["Statement"]
         assert statement["Action"] == ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
         assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/lamed-track:*" in statement["Resource"]
-        assert all(arn.startswith(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/") for arn in statement["Resource"])
+        groups = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/"
+        assert all(arn.startswith(groups) for arn in statement["Resource"])
 
     def test_only_this_api_may_invoke_each_live_alias(self, deployed):
         source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{deployed.api_id()}/*"
@@ -157,7 +159,8 @@ class TestFirstDeploy:
             integration = method["methodIntegration"]
             assert integration["type"] == "AWS_PROXY" and integration["httpMethod"] == "POST"
             alias = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:live"
-            assert integration["uri"] == f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{alias}/invocations"
+            invocations = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{alias}/invocations"
+            assert integration["uri"] == invocations
         assert resources["/hello"]["resourceMethods"]["POST"]["requestParameters"] == {
             "method.request.querystring.name": True
         }
@@ -202,7 +205,9 @@ class TestFirstDeploy:
         assert status["api"]["id"] == deployed.api_id() and status["api"]["stage_deployed"] is True
         assert "api_key" not in status["api"]
         track = next(f for f in status["functions"] if f["name"] == "lamed-track")
-        assert track == {"name": "lamed-track", "deployed": True, "live_version": "1", "versions": [1], "runtime": "python3.13"}
+        assert track == {
+            "name": "lamed-track", "deployed": True, "live_version": "1", "versions": [1], "runtime": "python3.13"
+        }
         (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
         assert key["value"] not in deployed.lamed("status").output
         text = deployed.lamed("status", "--show-key").output
@@ -287,10 +292,19 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(aws, redis_server):
     assert aws.iam.list_roles()["Roles"] == []
 
 
+def test_a_route_dropped_from_extra_wiring_is_deleted(aws):
+    aws.write_config(extra_wiring=[EXTRA])
+    aws.deploy()
+    aws.write_config()
+    out = aws.deploy()
+    assert "deleted    route /hello" in out
+    assert "/hello" not in aws.resources()
+    assert aws.live("lamed-hello") == "1"  # its function is left alone: other wiring may use it
+
+
 def test_the_original_lamed_roles_extra_permissions_are_removed(aws):
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
     wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}
-    aws.iam.create_role(RoleName="lamed", AssumeRolePolicyDocument=json.dumps(trust))
+    aws.iam.create_role(RoleName="lamed", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
     aws.iam.put_role_policy(RoleName="lamed", PolicyName="kinesis", PolicyDocument=json.dumps(wide))
     arn = aws.iam.create_policy(PolicyName="invoke-all", PolicyDocument=json.dumps(wide))["Policy"]["Arn"]
     aws.iam.attach_role_policy(RoleName="lamed", PolicyArn=arn)

@@ -126,8 +126,8 @@ def _role_step(aws: Aws, desired: DesiredState) -> Step:
         return Step("create", subject, "CloudWatch Logs only", create)
 
     current = _read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=LOGS_POLICY_NAME)
-    others = [name for name in _role_policy_names(aws) if name != LOGS_POLICY_NAME]
-    attached = [p["PolicyArn"] for p in aws.iam.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"]]
+    inline, attached = _role_permissions(aws)
+    others = [name for name in inline if name != LOGS_POLICY_NAME]
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
     if trusted and current and current["PolicyDocument"] == policy and not others and not attached:
         return Step("unchanged", subject)
@@ -136,17 +136,25 @@ def _role_step(aws: Aws, desired: DesiredState) -> Step:
         if not trusted:
             aws.iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
         put_policy(aws)
-        for name in others:
-            aws.iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=name)
-        for arn in attached:
-            aws.iam.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=arn)
+        _remove_permissions(aws, others, attached)
 
     return Step("update", subject, "CloudWatch Logs only; other permissions removed", update)
 
 
-def _role_policy_names(aws: Aws) -> list[str]:
-    return [name for page in aws.iam.get_paginator("list_role_policies").paginate(RoleName=ROLE_NAME)
-            for name in page["PolicyNames"]]
+def _role_permissions(aws: Aws) -> tuple[list[str], list[str]]:
+    """The role's inline policy names and the ARNs of the managed policies attached to it."""
+    pages = aws.iam.get_paginator("list_role_policies").paginate(RoleName=ROLE_NAME)
+    inline = [name for page in pages for name in page["PolicyNames"]]
+    pages = aws.iam.get_paginator("list_attached_role_policies").paginate(RoleName=ROLE_NAME)
+    attached = [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
+    return inline, attached
+
+
+def _remove_permissions(aws: Aws, inline: list[str], attached: list[str]) -> None:
+    for name in inline:
+        aws.iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=name)
+    for arn in attached:
+        aws.iam.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=arn)
 
 
 def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
@@ -169,7 +177,11 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
     if same:
         # rolled back earlier, or a run stopped halfway: the wanted version exists
         target = str(same[-1])
-        return Step("update", subject, f"{ALIAS} -> v{target}", lambda aws: _point_alias(aws, function.name, alias, target))
+
+        def move(aws):
+            _point_alias(aws, function.name, alias, target)
+
+        return Step("update", subject, f"{ALIAS} -> v{target}", move)
     latest = versions["$LATEST"]
     changed = [key for key, value in wanted.items() if latest.get(key) != value]
     code_changed = latest["CodeSha256"] != desired.code_sha256 or "Architectures" in changed
@@ -258,8 +270,8 @@ def _api_steps(aws: Aws, desired: DesiredState, api: dict | None) -> list[Step]:
     for path in desired.paths():
         wanted = [proxy_method(route, aws.region, aws.account) for route in desired.routes_on(path)] + [cors_method()]
         steps.append(_resource_step(path, resources.get(path), wanted))
-    stale = [path for path, item in resources.items() if path.count("/") == 1 and path != "/" and path not in desired.paths()]
-    for path in stale:
+    top_level = [path for path in resources if path.count("/") == 1 and path != "/"]
+    for path in (path for path in top_level if path not in desired.paths()):
         steps.append(Step("delete", f"route {path}", call=lambda aws, path=path: _delete_resource(aws, path)))
     return steps
 
@@ -389,13 +401,9 @@ def _key_steps(aws: Aws, api: dict | None) -> list[Step]:
             created = aws.apigateway.create_usage_plan(name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted])
             aws.values["usage_plan_id"] = created["id"]
             return
-        operations = [
-            {"op": "remove", "path": "/apiStages", "value": f"{item['apiId']}:{item['stage']}"}
-            for item in current
-            if item != wanted
-        ]
+        operations = [_stage_operation("remove", item) for item in current if item != wanted]
         if wanted not in current:
-            operations.append({"op": "add", "path": "/apiStages", "value": f"{wanted['apiId']}:{STAGE}"})
+            operations.append(_stage_operation("add", wanted))
         aws.apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
 
     if plan is None:
@@ -416,6 +424,11 @@ def _key_steps(aws: Aws, api: dict | None) -> list[Step]:
         aws.apigateway.create_usage_plan_key(usagePlanId=aws.values["usage_plan_id"], keyId=key_id, keyType="API_KEY")
 
     return [plan_step, Step("update" if key else "create", key_subject, f"in usage plan {USAGE_PLAN_NAME}", ensure_key)]
+
+
+def _stage_operation(op: str, stage: dict) -> dict:
+    """A usage plan patch operation that adds or removes one API stage."""
+    return {"op": op, "path": "/apiStages", "value": f"{stage['apiId']}:{stage['stage']}"}
 
 
 def _usage_plan_key_ids(client, plan_id: str) -> set[str]:
@@ -464,38 +477,29 @@ def plan_destroy(aws: Aws, names: list[str]) -> list[Step]:
     if plan is not None:
 
         def delete_plan(aws):
-            stages = [
-                {"op": "remove", "path": "/apiStages", "value": f"{item['apiId']}:{item['stage']}"}
-                for item in plan.get("apiStages", [])
-            ]
-            if stages:
+            stages = [_stage_operation("remove", item) for item in plan.get("apiStages", [])]
+            if stages:  # a usage plan is deleted only without API stages
                 aws.apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=stages)
             aws.apigateway.delete_usage_plan(usagePlanId=plan["id"])
 
         steps.append(Step("delete", f"usage plan {USAGE_PLAN_NAME}", plan["id"], delete_plan))
     key = find_api_key(client)
     if key is not None:
-        steps.append(
-            Step("delete", f"API key {API_KEY_NAME}", key["id"], _request("apigateway", "delete_api_key", apiKey=key["id"]))
-        )
+        delete_key = _request("apigateway", "delete_api_key", apiKey=key["id"])
+        steps.append(Step("delete", f"API key {API_KEY_NAME}", key["id"], delete_key))
     api = find_rest_api(client)
     if api is not None:
-        steps.append(
-            Step("delete", f"REST API {API_NAME}", api["id"], _request("apigateway", "delete_rest_api", restApiId=api["id"]))
-        )
+        delete_api = _request("apigateway", "delete_rest_api", restApiId=api["id"])
+        steps.append(Step("delete", f"REST API {API_NAME}", api["id"], delete_api))
     for name in names:
         if function_versions(aws.lambda_, name) is not None:
-            steps.append(
-                Step("delete", f"function {name}", "all versions", _request("lambda_", "delete_function", FunctionName=name))
-            )
+            delete_function = _request("lambda_", "delete_function", FunctionName=name)
+            steps.append(Step("delete", f"function {name}", "all versions", delete_function))
     if _read(aws.iam.get_role, RoleName=ROLE_NAME) is not None:
         steps.append(Step("delete", f"role {ROLE_NAME}", call=_delete_role))
     return steps
 
 
 def _delete_role(aws: Aws) -> None:
-    for name in _role_policy_names(aws):
-        aws.iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=name)
-    for policy in aws.iam.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"]:
-        aws.iam.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=policy["PolicyArn"])
+    _remove_permissions(aws, *_role_permissions(aws))
     aws.iam.delete_role(RoleName=ROLE_NAME)
