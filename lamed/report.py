@@ -106,6 +106,9 @@ def fetch_entries(url: str, api_key: str | None, namespace: str, timeout: float 
             f"{url} did not answer with Lamed's results (not JSON: {start!r}...): "
             "is it the experiments URL, ending in /experiments?"
         ) from None
+    if isinstance(body, dict) and "errorMessage" in body:  # an original Lamed's failed Lambda, answered as 200
+        message = " ".join(str(body["errorMessage"]).split())[:200]
+        raise ReportError(f"{url} answered with a Lambda error ({message}): see the function's CloudWatch logs")
     return parse_entries(url, body)
 
 

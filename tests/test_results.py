@@ -61,6 +61,7 @@ class Stub(BaseHTTPRequestHandler):
         "object": json.dumps({"hello": "world"}),
         "badgoal": json.dumps([{"experiment": "x", "goals": [{"goal": "g", "results": [{"label": "a"}]}]}]),
         "lamed": json.dumps(LAMED_BODY),
+        "lambda": json.dumps({"errorMessage": "Error 111 connecting to redis:6379.", "errorType": "ConnectionError"}),
     }
 
     def do_GET(self):
@@ -208,6 +209,7 @@ def test_a_refused_key_is_one_line(experiments_url, key, expected):
         ("/200/object", "did not answer with Lamed's results (a JSON dict, not a list)"),
         ("/200/badgoal", "did not answer with Lamed's results (goal 'g' of 'x' has malformed 'results')"),
         ("/404/object", "answered HTTP 404: is it the experiments URL, ending in /experiments?"),
+        ("/200/lambda", "answered with a Lambda error (Error 111 connecting to redis:6379.): see the function's"),
     ],
 )
 def test_server_errors_and_foreign_bodies_are_one_line(stub, path, expected):
