@@ -55,12 +55,9 @@ _environment.filters.update(percent=report.percent, interval=report.interval, p_
 def _axis_max(highest: float) -> tuple[float, float]:
     """A round axis end above ``highest`` and its tick step (at most MAX_TICKS ticks)."""
     magnitude = 10 ** math.floor(math.log10(highest))
-    for scale in (magnitude / 10, magnitude, magnitude * 10):
-        for step in NICE_STEPS:
-            ticks = math.ceil(highest / (step * scale) - 1e-9)
-            if ticks <= MAX_TICKS:
-                return ticks * step * scale, step * scale
-    return highest, highest
+    steps = (nice * scale for scale in (magnitude / 10, magnitude) for nice in NICE_STEPS)
+    step = next(step for step in steps if math.ceil(highest / step - 1e-9) <= MAX_TICKS)
+    return math.ceil(highest / step - 1e-9) * step, step
 
 
 def _tick_label(value: float) -> str:
@@ -72,8 +69,7 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
     rated = [row for row in goal["variants"] if row["rate"] is not None]
     if not rated:
         return None
-    highest = max(row["rate_ci"][1] if row["rate_ci"] else row["rate"] for row in rated)
-    axis_max, step = _axis_max(highest) if highest > 0 else (0.01, 0.0025)
+    axis_max, step = _axis_max(max(row["rate_ci"][1] for row in rated))  # a rate always has its interval
     width = PLOT_RIGHT - PLOT_LEFT
 
     def x(value: float) -> float:
@@ -92,16 +88,13 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
             "rate": row["rate"],
         }
         if row["rate"] is not None:
-            bar.update(bar_width=round(x(row["rate"]) - PLOT_LEFT, 2), rate_x=x(row["rate"]))
+            bar["bar_width"] = round(x(row["rate"]) - PLOT_LEFT, 2)
         if row["rate_ci"]:
             bar.update(ci_x1=x(row["rate_ci"][0]), ci_x2=x(row["rate_ci"][1]))
         bars.append(bar)
     plot_height = len(bars) * ROW_HEIGHT
     control = next((row for row in goal["variants"] if row["label"] == experiment["control"]), None)
-    ticks, value = [], 0.0
-    while value <= axis_max + step / 1e6:
-        ticks.append({"x": x(value), "label": _tick_label(value)})
-        value += step
+    ticks = [{"x": x(i * step), "label": _tick_label(i * step)} for i in range(round(axis_max / step) + 1)]
     return {
         "width": CHART_WIDTH,
         "height": plot_height + AXIS_HEIGHT,
@@ -114,9 +107,7 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
         "bars": bars,
         "ticks": ticks,
         "control_x": x(control["rate"]) if control and control["rate"] is not None else None,
-        "description": (
-            f"Conversion rate of each variant for goal {goal['goal']}, with its 95% interval"
-        ),
+        "description": f"Conversion rate of each variant for goal {goal['goal']}, with its 95% interval",
     }
 
 
@@ -138,7 +129,8 @@ def view(results: report.Results) -> dict:
                 }
                 for row in goal["variants"]
             ]
-            goals.append({"goal": goal["goal"], "rows": rows, "verdicts": verdicts, "chart": chart(goal, experiment, verdicts)})
+            figures = chart(goal, experiment, verdicts)
+            goals.append({"goal": goal["goal"], "rows": rows, "verdicts": verdicts, "chart": figures})
         experiments.append({
             "name": name,
             "control": experiment["control"],

@@ -202,9 +202,8 @@ def analyse_entries(
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     shown = {experiment["experiment"] for experiment in analysis["experiments"]}
-    return Results(
-        source, namespace, analysis, {entry["experiment"]: participants(entry) for entry in entries if entry["experiment"] in shown}
-    )
+    counts = {entry["experiment"]: participants(entry) for entry in entries if entry["experiment"] in shown}
+    return Results(source, namespace, analysis, counts)
 
 
 def load_results(
@@ -279,9 +278,8 @@ def verdict(row: dict, control_row: dict | None, control: str) -> Verdict:
         reason = notes.get("p_value") or notes.get("chance_to_beat_control")
         return Verdict("waiting", f"{label}: not enough data yet" + (f" ({reason})" if reason else ""))
     if p >= SIGNIFICANCE:
-        return Verdict(
-            "unclear", f"{label}: no clear difference yet ({label} beats {control} with {chance_text(chance)} chance, {p_text(p)})"
-        )
+        odds = f"{label} beats {control} with {chance_text(chance)} chance, {p_text(p)}"
+        return Verdict("unclear", f"{label}: no clear difference yet ({odds})")
     if row["rate"] > control_row["rate"]:
         return Verdict("win", f"{label} beats {control} with {chance_text(chance)} chance, {p_text(p)}")
     return Verdict("loss", f"{control} beats {label} with {chance_text(1 - chance)} chance, {p_text(p)}")
@@ -420,7 +418,7 @@ def render_table(results: Results) -> str:
             widths = [max(len(cells[i]) for cells in rows) for i in range(len(TABLE_HEADINGS))]
             lines += ["", f"  goal: {goal['goal']}"]
             for cells in rows:
-                text = "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
-                lines.append(f"    {text.rstrip()}")
+                aligned = [cells[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]
+                lines.append(f"    {'  '.join(aligned).rstrip()}")
             lines += [f"    {v.text}" for v in goal_verdicts(experiment, goal) if v.kind != "control"]
     return "\n".join(lines)

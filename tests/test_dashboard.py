@@ -41,9 +41,8 @@ def seeded(server, redis_server):
 def page_file(seeded, tmp_path_factory):
     """The dashboard file `lamed dashboard` writes, and what it printed."""
     output = tmp_path_factory.mktemp("dashboard") / "results.html"
-    result = CliRunner().invoke(
-        cli, ["dashboard", "--endpoint", seeded, "--api-key", API_KEY, "--output", str(output), "--no-open"], env=ISOLATED
-    )
+    args = ["dashboard", "--endpoint", seeded, "--api-key", API_KEY, "--output", str(output), "--no-open"]
+    result = CliRunner().invoke(cli, args, env=ISOLATED)
     assert result.exit_code == 0, result.output
     return output, result.output
 
@@ -139,9 +138,8 @@ def test_dashboard_opens_the_file_in_the_browser(seeded, tmp_path):
 
 
 def test_dashboard_errors_are_one_line(seeded, tmp_path):
-    result = CliRunner().invoke(
-        cli, ["dashboard", "--endpoint", seeded, "--api-key", "wrong", "--output", str(tmp_path / "d.html")], env=ISOLATED
-    )
+    args = ["dashboard", "--endpoint", seeded, "--api-key", "wrong", "--output", str(tmp_path / "d.html")]
+    result = CliRunner().invoke(cli, args, env=ISOLATED)
     assert result.exit_code == 1
     assert result.output == f"Error: {seeded} refused the request (HTTP 403): pass the right --api-key\n"
     assert not (tmp_path / "d.html").exists()
