@@ -87,9 +87,8 @@ def chance_to_beat(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
 
     P = integral of f_narrow(x) * CDF_wide(x) (or its complement), where the narrow
     posterior is the one with the smaller standard deviation: its density is smooth
-    over its own mean +- 12 sd, and the wider posterior's CDF varies slowly there, so
+    over its own mean +- 20 sd, and the wider posterior's CDF varies slowly there, so
     composite Gauss-Legendre quadrature converges to ~1e-9 whatever the counts.
-    Densities and the incomplete beta prefactor are computed in log space.
     """
     _check(s_v, n_v, "variant")
     _check(s_c, n_c, "control")
@@ -102,27 +101,40 @@ def chance_to_beat(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
 
 
 class _Beta:
-    """A Beta(a, b) posterior, a and b >= 1: density, CDF, and where its mass is."""
+    """A Beta(a, b) posterior, a and b >= 1: density, CDF, and where its mass is.
+
+    Both rest on log(x^a (1-x)^b / B(a, b)), written around the mean p = a / (a + b) as
+    a log(x/p) + b log((1-x)/(1-p)) + log(p^a (1-p)^b / B(a, b)), the last term by
+    Stirling's series: no large terms cancel, so it keeps full precision at 10^9 trials
+    (lgamma(a) + lgamma(b) - lgamma(a + b) would lose 8 digits there).
+    """
 
     SUPPORT_SDS = 20
 
     def __init__(self, a: int, b: int):
         self.a, self.b = a, b
-        self.log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-        self.mean = a / (a + b)
-        self.sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+        n = a + b
+        self.mean_complement = 1 - a / n
+        self.mean = 1 - self.mean_complement  # exact complements: mean + complement == 1
+        self.sd = math.sqrt(a * b / (n * n * (n + 1)))
+        self.log_front_at_mean = 0.5 * math.log(a * b / (2 * math.pi * n)) - _stirling(a) - _stirling(b) + _stirling(n)
 
     def support(self) -> tuple[float, float]:
         reach = self.SUPPORT_SDS * self.sd
         return max(0.0, self.mean - reach), min(1.0, self.mean + reach)
 
-    def _log_kernel(self, x: float, a: float, b: float) -> float:
-        """log(x^a (1-x)^b / B(self.a, self.b)), for 0 < x < 1."""
-        return a * math.log(x) + b * math.log1p(-x) - self.log_beta
+    def _log_front(self, x: float) -> float:
+        """log(x^a (1-x)^b / B(a, b)), for 0 < x < 1."""
+        offset = x - self.mean
+        return (
+            self.a * _log_ratio(x, self.mean, offset)
+            + self.b * _log_ratio(1 - x, self.mean_complement, -offset)
+            + self.log_front_at_mean
+        )
 
     def pdf(self, x: float) -> float:
         """The density at 0 < x < 1 (quadrature nodes never fall on the ends)."""
-        return math.exp(self._log_kernel(x, self.a - 1, self.b - 1))
+        return math.exp(self._log_front(x) - math.log(x) - math.log1p(-x))
 
     def cdf(self, x: float) -> float:
         """The regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz)."""
@@ -131,10 +143,24 @@ class _Beta:
         if x >= 1:
             return 1.0
         a, b = self.a, self.b
-        front = math.exp(self._log_kernel(x, a, b))
+        front = math.exp(self._log_front(x))
         if x < (a + 1) / (a + b + 2):
             return front * _beta_fraction(a, b, x) / a
         return 1 - front * _beta_fraction(b, a, 1 - x) / b
+
+
+def _log_ratio(y: float, z: float, difference: float) -> float:
+    """log(y / z), given y - z computed exactly: full precision also where y is close to z."""
+    return math.log1p(difference / z) if abs(difference) <= 0.5 * z else math.log(y / z)
+
+
+def _stirling(x: float) -> float:
+    """lgamma(x) - ((x - 1/2) log x - x + log(2 pi) / 2): directly for small x, else its series."""
+    if x < 10:
+        return math.lgamma(x) - ((x - 0.5) * math.log(x) - x + 0.5 * math.log(2 * math.pi))
+    inverse_square = 1 / (x * x)
+    series = 1 / 1260 - inverse_square * (1 / 1680 - inverse_square / 1188)
+    return (1 / 12 - inverse_square * (1 / 360 - inverse_square * series)) / x
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:

@@ -1,0 +1,360 @@
+"""lamed.stats against scipy and statsmodels, its edge cases, and analyse() on counts from a real Redis."""
+
+import itertools
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+from scipy import stats as scipy_stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
+
+from lamed import stats
+from lamed.stats import Undefined
+
+MILLION = 10**6
+
+# (successes, trials) of a variant, then of the control.
+SMALL = [(0, 1, 0, 1), (1, 1, 0, 1), (3, 10, 5, 10), (0, 10, 0, 10), (10, 10, 10, 10), (1, 2, 0, 3), (7, 30, 2, 25)]
+UNEQUAL = [(5, 20, 500, 2000), (500, 2000, 5, 20), (1, 10, 100_000, MILLION), (40, 100, 3000, 10_000), (2, 3, 9, 10**7)]
+EXTREME = [
+    (0, MILLION, 0, MILLION),
+    (MILLION, MILLION, MILLION - 1, MILLION),
+    (0, MILLION, 5, MILLION),
+    (10, 10, 0, MILLION),
+    (0, 5, MILLION, MILLION),
+    (1, MILLION, 0, 1),
+]
+LARGE = [
+    (50_000, MILLION, 50_500, MILLION),
+    (100_000, MILLION, 100_000, MILLION),
+    (120_000, MILLION, 119_000, MILLION),
+    (3, MILLION, 9, 3 * MILLION),
+    (510_260, 7_546_874, 505_021, 7_546_874),
+    (2_000_000, 10**7, 1_000_000, 5 * MILLION),
+]
+
+
+def _random_cases(count: int, seed: int) -> list[tuple[int, int, int, int]]:
+    """Counts spread over 1 .. 10^7 trials, successes often at the ends or at low rates."""
+    rng = random.Random(seed)
+
+    def successes(n):
+        return rng.choice([0, 1, n - 1, n, rng.randint(0, n), int(n * rng.uniform(0, 0.05)), n // 2])
+
+    cases = []
+    for _ in range(count):
+        n_v, n_c = (max(1, int(10 ** rng.uniform(0, 7))) for _ in range(2))
+        cases.append((max(0, successes(n_v)), n_v, max(0, successes(n_c)), n_c))
+    return cases
+
+
+def close(value, expected, tolerance=1e-9):
+    return value == pytest.approx(expected, rel=tolerance, abs=tolerance)
+
+
+# -- one variant --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("successes, trials", [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (1, 1000), (999, 1000),
+                                               (12_345, MILLION), (0, MILLION), (MILLION, MILLION)])  # fmt: skip
+def test_wilson_interval_matches_statsmodels(successes, trials):
+    low, high = stats.wilson_interval(successes, trials)
+    expected = proportion_confint(successes, trials, alpha=0.05, method="wilson")
+    assert close(low, expected[0], 1e-12) and close(high, expected[1], 1e-12)
+    assert 0 <= low <= successes / trials <= high <= 1
+
+
+def test_wilson_interval_ends_are_exact_at_0_and_100_percent():
+    assert stats.wilson_interval(0, 50)[0] == 0.0
+    assert stats.wilson_interval(50, 50)[1] == 1.0
+
+
+# -- a variant against the control -----------------------------------------------------------
+
+
+def _defined(cases, *zero_free):
+    """The cases where the figure exists: successes not 0 (nor all, where given) on each side."""
+    return [case for case in cases if all(check(case) for check in zero_free)]
+
+
+ALL = SMALL + UNEQUAL + EXTREME + LARGE
+
+
+@pytest.mark.parametrize("s_v, n_v, s_c, n_c", _defined(ALL, lambda c: c[0] > 0 and c[2] > 0 and (c[0], c[2]) != c[1::2]))
+def test_uplift_interval_is_katz_log_interval_of_statsmodels(s_v, n_v, s_c, n_c):
+    low, high = stats.uplift_interval(s_v, n_v, s_c, n_c)
+    expected = confint_proportions_2indep(s_v, n_v, s_c, n_c, method="log", compare="ratio", alpha=0.05)
+    assert close(low, expected[0] - 1, 1e-9) and close(high, expected[1] - 1, 1e-9)
+    assert low <= stats.uplift(s_v, n_v, s_c, n_c) <= high
+    assert close(stats.uplift(s_v, n_v, s_c, n_c), (s_v / n_v) / (s_c / n_c) - 1, 1e-12)
+
+
+@pytest.mark.parametrize("s_v, n_v, s_c, n_c", _defined(ALL, lambda c: 0 < c[0] + c[2] < c[1] + c[3]))
+def test_p_value_matches_statsmodels_pooled_z_test(s_v, n_v, s_c, n_c):
+    _, expected = proportions_ztest([s_v, s_c], [n_v, n_c], alternative="two-sided")
+    assert close(stats.two_proportion_p_value(s_v, n_v, s_c, n_c), expected, 1e-9)
+
+
+def scipy_chance(s_v, n_v, s_c, n_c) -> float:
+    """P(variant > control) by scipy's adaptive quadrature of f_variant * CDF_control over
+    the variant's posterior, split at its quantiles so quad sees where the mass is."""
+    variant, control = scipy_stats.beta(1 + s_v, 1 + n_v - s_v), scipy_stats.beta(1 + s_c, 1 + n_c - s_c)
+    tail = [1e-13, 1e-9, 1e-6, 1e-3, 0.1, 0.5]
+    points = sorted(set(np.concatenate([variant.ppf(tail), variant.isf(tail)]).tolist()))
+    value, _ = integrate.quad(
+        lambda x: variant.pdf(x) * control.cdf(x), points[0], points[-1], points=points[1:-1],
+        epsabs=1e-12, epsrel=1e-12, limit=500,
+    )  # fmt: skip
+    return value
+
+
+def exact_chance(s_v, n_v, s_c, n_c) -> float:
+    """The closed form: a sum of O(successes) Beta functions (small counts only)."""
+    a_v, b_v, a_c, b_c = 1 + s_v, 1 + n_v - s_v, 1 + s_c, 1 + n_c - s_c
+    i = np.arange(a_v)
+    logs = special.betaln(a_c + i, b_c + b_v) - np.log(b_v + i) - special.betaln(1 + i, b_v) - special.betaln(a_c, b_c)
+    return float(np.exp(logs).sum())
+
+
+@pytest.mark.parametrize("case", ALL + _random_cases(60, seed=5))
+def test_chance_to_beat_matches_scipy_integration(case):
+    assert abs(stats.chance_to_beat(*case) - scipy_chance(*case)) < 1e-6
+
+
+@pytest.mark.parametrize("case", SMALL + [(5, 20, 50, 200), (80, 1000, 70, 900), (0, 400, 3, 5)])
+def test_chance_to_beat_matches_the_exact_sum(case):
+    assert abs(stats.chance_to_beat(*case) - exact_chance(*case)) < 1e-9
+
+
+def test_chance_to_beat_is_symmetric_and_one_half_for_equal_counts():
+    for s_v, n_v, s_c, n_c in ALL:
+        assert abs(stats.chance_to_beat(s_v, n_v, s_c, n_c) + stats.chance_to_beat(s_c, n_c, s_v, n_v) - 1) < 1e-8
+    for n in (1, 10, 1000, MILLION):
+        assert abs(stats.chance_to_beat(n // 3, n, n // 3, n) - 0.5) < 1e-9
+
+
+# -- sample ratio mismatch -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trials", [[100, 100], [100, 130], [5000, 5200, 4900], [1, 0], [10, 0, 0],
+                                    [MILLION, MILLION + 3000], [500, 520, 480, 510, 300], list(range(1, 60)),
+                                    [10**9, 10**9 + 10**5]])  # fmt: skip
+def test_srm_p_value_matches_scipy_chisquare(trials):
+    assert close(stats.srm_p_value(trials), scipy_stats.chisquare(trials).pvalue, 1e-9)
+
+
+@pytest.mark.parametrize("degrees", [1, 2, 3, 4, 7, 30, 101])
+def test_chi_square_survival_matches_scipy(degrees):
+    for statistic in [0.0, 1e-6, 0.3, 1.0, degrees - 0.5, degrees + 1.5, 2.0 * degrees, 15.0, 60.0, 400.0]:
+        expected = scipy_stats.chi2.sf(statistic, degrees)
+        assert close(stats.chi_square_survival(statistic, degrees), expected, 1e-9), statistic
+
+
+def test_srm_flags_below_one_in_a_thousand():
+    def flagged(trials):
+        entry = {"experiment": "e", "goals": [], "variants": [{"label": str(i), "trials": n} for i, n in enumerate(trials)]}
+        result = stats.analyse([entry], "ns")["experiments"][0]
+        return result["srm"], result["srm_p_value"]
+
+    assert flagged([1000, 1000]) == (False, 1.0)
+    srm, p = flagged([1000, 1160])  # chi-square 11.85 on 1 degree: p = 0.00058
+    assert srm and p < stats.SRM_THRESHOLD
+    srm, p = flagged([1000, 1140])  # chi-square 9.16: p = 0.0025
+    assert not srm and p > stats.SRM_THRESHOLD
+
+
+# -- undefined figures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "figure, counts, reason",
+    [
+        (stats.wilson_interval, (0, 0), "no participants yet"),
+        (stats.wilson_interval, (11, 10), "more successes (11) than participants (10)"),
+        (stats.wilson_interval, (-1, 10), "a negative count (-1 successes, 10 participants)"),
+        (stats.uplift, (3, 10, 0, 10), "the control has a 0% rate"),
+        (stats.uplift, (3, 0, 0, 10), "the variant has no participants yet"),
+        (stats.uplift_interval, (0, 10, 3, 10), "the variant has no successes: a log interval needs at least one on each side"),
+        (stats.uplift_interval, (10, 10, 7, 7), "every participant succeeded in both variants: there is no spread to build an interval on"),
+        (stats.two_proportion_p_value, (0, 10, 0, 20), "no conversions in either variant"),
+        (stats.two_proportion_p_value, (10, 10, 20, 20), "every participant converted in both variants"),
+        (stats.two_proportion_p_value, (1, 10, 3, 2), "the control has more successes (3) than participants (2)"),
+        (stats.chance_to_beat, (1, 10, 0, 0), "the control has no participants yet"),
+        (stats.srm_p_value, ([40],), "only one variant: there is no split to check"),
+        (stats.srm_p_value, ([0, 0],), "no participants yet"),
+        (stats.srm_p_value, ([],), "no participants yet"),
+        (stats.srm_p_value, ([5, -1],), "a variant has a negative number of participants"),
+    ],
+)  # fmt: skip
+def test_undefined_figures_say_why(figure, counts, reason):
+    with pytest.raises(Undefined) as raised:
+        figure(*counts)
+    assert str(raised.value) == reason
+
+
+def test_a_0_percent_variant_still_has_a_p_value_and_a_chance():
+    assert stats.uplift(0, 100, 10, 100) == -1.0
+    assert close(stats.two_proportion_p_value(0, 100, 10, 100), proportions_ztest([0, 10], [100, 100])[1])
+    assert stats.chance_to_beat(0, 100, 10, 100) < 0.001
+
+
+# -- analyse ----------------------------------------------------------------------------------
+
+
+def entry(name, goals, variants=None):
+    """An experiment entry: goals {goal: {label: successes}}, variants {label: trials}."""
+    result = {
+        "experiment": name,
+        "goals": [
+            {"goal": goal, "results": [{"label": label, "successes": s, "trials": variants.get(label, 0)}
+                                       for label, s in successes.items()]}
+            for goal, successes in goals.items()
+        ],
+    }  # fmt: skip
+    result["variants"] = [{"label": label, "trials": n} for label, n in variants.items()]
+    return result
+
+
+def without_variants(item):
+    return {key: value for key, value in item.items() if key != "variants"}
+
+
+def test_analyse_gives_the_issue_format_with_every_figure():
+    entries = [{"meta": {"scope": None}}, entry("button", {"signup": {"control": 20, "red": 40}}, {"control": 200, "red": 210})]
+    result = stats.analyse(entries, "alephbet")
+    assert list(result) == ["namespace", "experiments"] and result["namespace"] == "alephbet"
+    (experiment,) = result["experiments"]
+    assert list(experiment) == ["experiment", "control", "srm_p_value", "srm", "goals"]
+    assert experiment["control"] == "control" and experiment["srm"] is False
+    assert close(experiment["srm_p_value"], scipy_stats.chisquare([200, 210]).pvalue)
+    (goal,) = experiment["goals"]
+    control, red = goal["variants"]
+    assert control == {"label": "control", "trials": 200, "successes": 20, "rate": 0.1,
+                       "rate_ci": list(stats.wilson_interval(20, 200)), "uplift": None, "uplift_ci": None,
+                       "p_value": None, "chance_to_beat_control": None}  # fmt: skip
+    assert red == {"label": "red", "trials": 210, "successes": 40, "rate": 40 / 210,
+                   "rate_ci": list(stats.wilson_interval(40, 210)), "uplift": stats.uplift(40, 210, 20, 200),
+                   "uplift_ci": list(stats.uplift_interval(40, 210, 20, 200)),
+                   "p_value": stats.two_proportion_p_value(40, 210, 20, 200),
+                   "chance_to_beat_control": stats.chance_to_beat(40, 210, 20, 200)}  # fmt: skip
+    assert 0.99 < red["chance_to_beat_control"] and red["p_value"] < 0.01
+
+
+def test_analyse_chooses_the_control_and_lists_it_first():
+    goals = {"g": {"b": 1, "a": 2, "control": 3}}
+    assert [row["label"] for row in stats.analyse([entry("e", goals, {"b": 9, "a": 9, "control": 9})], "ns")
+            ["experiments"][0]["goals"][0]["variants"]] == ["control", "a", "b"]  # fmt: skip
+    plain = stats.analyse([entry("e", {"g": {"b": 1, "a": 2}}, {"b": 9, "a": 9})], "ns")["experiments"][0]
+    assert plain["control"] == "a" and [row["label"] for row in plain["goals"][0]["variants"]] == ["a", "b"]
+    chosen = stats.analyse([entry("e", goals, {"b": 9, "a": 9, "control": 9})], "ns", control="b")["experiments"][0]
+    rows = chosen["goals"][0]["variants"]
+    assert chosen["control"] == "b" and [row["label"] for row in rows] == ["b", "a", "control"]
+    assert rows[0]["uplift"] is None and close(rows[2]["uplift"], 2.0)
+
+
+def test_an_unknown_control_is_a_value_error_listing_the_variants():
+    with pytest.raises(ValueError) as raised:
+        stats.analyse([entry("button", {}, {"control": 3, "red": 4})], "ns", control="blue")
+    assert str(raised.value) == "experiment 'button' has no variant 'blue' to use as the control (variants: control, red)"
+
+
+def test_analyse_filters_one_experiment_and_names_the_others_when_missing():
+    entries = [entry("one", {}, {"a": 1}), entry("two", {}, {"a": 2})]
+    assert [e["experiment"] for e in stats.analyse(entries, "ns", experiment="two")["experiments"]] == ["two"]
+    with pytest.raises(ValueError) as raised:
+        stats.analyse(entries, "ns", experiment="three")
+    assert str(raised.value) == "no experiment 'three' in namespace 'ns' (experiments: one, two)"
+
+
+def test_original_lamed_entries_take_trials_from_the_goals():
+    with_variants = entry("headline", {"read": {"b": 30, "a": 15}, "share": {"a": 2}}, {"a": 140, "b": 150})
+    lamed = without_variants(with_variants)
+    lamed["goals"][1]["results"].append({"label": "b", "successes": 0, "trials": 150})
+    assert stats.analyse([lamed], "ns") == stats.analyse([with_variants], "ns")
+    (experiment,) = stats.analyse([{"meta": {}}, lamed], "ns")["experiments"]
+    assert [row["trials"] for row in experiment["goals"][0]["variants"]] == [140, 150]
+
+
+def test_lamed_variants_without_a_goal_row_have_zero_successes():
+    (experiment,) = stats.analyse([entry("e", {"buy": {"control": 4}}, {"control": 50, "new": 40})], "ns")["experiments"]
+    control, new = experiment["goals"][0]["variants"]
+    assert (new["trials"], new["successes"], new["rate"], new["uplift"]) == (40, 0, 0.0, -1.0)
+    assert new["notes"] == {"uplift_ci": "the variant has no successes: a log interval needs at least one on each side"}
+
+
+def test_edge_cases_give_null_and_a_reason_never_nan():
+    entries = [
+        entry("lonely", {"g": {"only": 3}}, {"only": 10}),
+        entry("empty", {}, {}),
+        entry("nobody", {"g": {"control": 0, "b": 0}}, {"control": 0, "b": 0}),
+        entry("zero control", {"g": {"control": 0, "b": 5}}, {"control": 10, "b": 10}),
+        entry("all converted", {"g": {"control": 10, "b": 10}}, {"control": 10, "b": 10}),
+        entry("too many", {"g": {"control": 2, "b": 12}}, {"control": 10, "b": 10, "c": 0}),
+    ]
+    result = stats.analyse(entries, "ns")
+    json.dumps(result, allow_nan=False)
+    lonely, empty, nobody, zero, full, many = result["experiments"]
+
+    assert (lonely["srm_p_value"], lonely["srm_note"]) == (None, "only one variant: there is no split to check")
+    assert lonely["goals"][0]["variants"][0]["rate"] == 0.3 and "notes" not in lonely["goals"][0]["variants"][0]
+    assert (empty["control"], empty["srm_note"], empty["goals"]) == (None, "no participants yet", [])
+    assert nobody["srm_note"] == "no participants yet"
+    b = nobody["goals"][0]["variants"][1]
+    assert b["rate"] is None and b["notes"]["rate"] == "no participants yet"
+    assert b["notes"]["chance_to_beat_control"] == "the variant has no participants yet"
+
+    b = zero["goals"][0]["variants"][1]
+    assert b["uplift"] is None and b["notes"]["uplift"] == "the control has a 0% rate"
+    assert b["p_value"] is not None and b["chance_to_beat_control"] > 0.99 and set(b["notes"]) == {"uplift", "uplift_ci"}
+
+    b = full["goals"][0]["variants"][1]
+    assert (b["uplift"], b["p_value"]) == (0.0, None)
+    assert b["notes"]["p_value"] == "every participant converted in both variants"
+    assert close(b["chance_to_beat_control"], 0.5)
+
+    _, b, c = many["goals"][0]["variants"]
+    assert all(b[field] is None for field in ("rate", "rate_ci", *stats.COMPARISONS))
+    assert b["notes"]["rate"] == "more successes (12) than participants (10)"
+    assert c["notes"]["p_value"] == "the variant has no participants yet"
+    assert not many["srm"] and close(many["srm_p_value"], scipy_stats.chisquare([10, 10, 0]).pvalue)
+
+
+def test_no_count_combination_gives_nan_or_infinity():
+    counts = [0, 1, 2, 10, MILLION]
+    pairs = [(s, n) for s, n in itertools.product(counts, repeat=2)] + [(-1, 5), (3, -2)]
+    for (s_v, n_v), (s_c, n_c) in itertools.product(pairs, repeat=2):
+        trials = {"control": n_c, "v": n_v}
+        result = stats.analyse([entry("e", {"g": {"control": s_c, "v": s_v}}, trials)], "ns")
+        json.dumps(result, allow_nan=False)
+        for row in result["experiments"][0]["goals"][0]["variants"]:
+            for field in ("rate", "rate_ci", *stats.COMPARISONS):
+                assert (row[field] is None) == (field in row.get("notes", {})) or row["label"] == "control"
+
+
+def test_malformed_entries_are_value_errors():
+    with pytest.raises(ValueError, match="has no 'goals' list"):
+        stats.analyse([{"experiment": "e"}], "ns")
+    with pytest.raises(ValueError, match="'trials' True, not a count"):
+        stats.analyse([{"experiment": "e", "goals": [], "variants": [{"label": "a", "trials": True}]}], "ns")
+    with pytest.raises(ValueError, match="goal 'g' has no 'results' list"):
+        stats.analyse([{"experiment": "e", "goals": [{"goal": "g"}]}], "ns")
+
+
+def test_analyse_reads_counts_tracked_in_a_real_redis(store):
+    """Events through the store (with a duplicate), its results list, then the figures."""
+    plan = {"control": (40, 8), "red": (50, 20)}
+    for variant, (participants, conversions) in plan.items():
+        for index in range(participants):
+            uuid = f"{variant}-{index}"
+            events = ["participate"] + ["signup"] * (index < conversions)
+            for event in events + events[:1]:  # AlephBet re-sends: the duplicate is not counted
+                store.track("alephbet", "button", variant, event, uuid)
+    (experiment,) = stats.analyse(store.results("alephbet"), "alephbet")["experiments"]
+    control, red = experiment["goals"][0]["variants"]
+    assert (control["trials"], control["successes"], red["trials"], red["successes"]) == (40, 8, 50, 20)
+    assert close(experiment["srm_p_value"], scipy_stats.chisquare([40, 50]).pvalue)
+    assert close(red["p_value"], proportions_ztest([20, 8], [50, 40])[1])
+    assert abs(red["chance_to_beat_control"] - exact_chance(20, 50, 8, 40)) < 1e-9
