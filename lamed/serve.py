@@ -377,6 +377,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
             f"  track:        {server.endpoint('/track')}\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
+            f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"
             f"Paste this into your page (namespace {namespace!r}):\n\n"
             f"{render_snippet(server.endpoint('/track'), namespace)}\n"

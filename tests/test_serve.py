@@ -260,6 +260,7 @@ def test_lamed_serve_prints_how_to_use_it_and_stops_cleanly(tmp_path):
     output = running.output
     assert f"track:        {running.url}/prod/track" in output
     assert f"experiments:  {running.url}/prod/experiments" in output
+    assert f"dashboard:    {running.url}/  (asks for the API key)" in output
     assert f"API key:      {key}" in output
     assert f'new AlephBet.LamedAdapter("{running.url}/prod/track", "alephbet")' in output
     assert "lamed serve: stopped" in output
