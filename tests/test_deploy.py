@@ -308,7 +308,8 @@ def test_the_original_lamed_roles_extra_permissions_are_removed(aws):
     aws.iam.put_role_policy(RoleName="lamed", PolicyName="kinesis", PolicyDocument=json.dumps(wide))
     arn = aws.iam.create_policy(PolicyName="invoke-all", PolicyDocument=json.dumps(wide))["Policy"]["Arn"]
     aws.iam.attach_role_policy(RoleName="lamed", PolicyArn=arn)
-    assert "updated    role lamed (CloudWatch Logs only; other permissions removed)" in aws.deploy()
+    out = aws.deploy()
+    assert f"updated    role lamed (CloudWatch Logs policy; removed kinesis; removed {arn})" in out
     assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
     assert aws.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
 

@@ -2,9 +2,10 @@
 
 A :class:`Step` knows how to describe itself and what to call; the planner only
 reads from AWS. Unchanged things are steps too (without a call), so that the
-progress shows every resource. Whether a function changed is lamed's own decision:
-its ``live`` version is compared with the zip's CodeSha256 and the configuration,
-because Lambda (and moto) would publish a new version even for identical code.
+progress shows every resource. Whether a function changed is lamed's own decision,
+made before anything is called (so a dry run can tell): its ``live`` version is
+compared with the zip's CodeSha256 and the configuration, and an older version that
+matches (after a rollback) is pointed at again rather than published anew.
 """
 
 import json
@@ -60,16 +61,12 @@ class Step:
         return f"{verb:<10} {self.subject}" + (f" ({detail})" if detail else "")
 
 
-def _missing(exc: ClientError) -> bool:
-    return error_code(exc) in NOT_FOUND
-
-
 def _read(call, **kwargs):
     """``call(**kwargs)``, or None when AWS says the thing does not exist."""
     try:
         return call(**kwargs)
     except ClientError as exc:
-        if _missing(exc):
+        if error_code(exc) in NOT_FOUND:
             return None
         raise
 
@@ -129,8 +126,11 @@ def _role_step(aws: Aws, desired: DesiredState) -> Step:
     inline, attached = _role_permissions(aws)
     others = [name for name in inline if name != LOGS_POLICY_NAME]
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
-    if trusted and current and current["PolicyDocument"] == policy and not others and not attached:
+    logs_ok = current is not None and current["PolicyDocument"] == policy
+    if trusted and logs_ok and not others and not attached:
         return Step("unchanged", subject)
+    changes = ["trust policy"] * (not trusted) + ["CloudWatch Logs policy"] * (not logs_ok)
+    changes += [f"removed {name}" for name in others + attached]
 
     def update(aws):
         if not trusted:
@@ -138,7 +138,7 @@ def _role_step(aws: Aws, desired: DesiredState) -> Step:
         put_policy(aws)
         _remove_permissions(aws, others, attached)
 
-    return Step("update", subject, "CloudWatch Logs only; other permissions removed", update)
+    return Step("update", subject, "; ".join(changes), update)
 
 
 def _role_permissions(aws: Aws) -> tuple[list[str], list[str]]:
