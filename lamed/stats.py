@@ -25,7 +25,7 @@ def _check(successes: int, trials: int, side: str = "") -> float:
     if trials < 0 or successes < 0:
         raise Undefined(f"{who}a negative count ({successes} successes, {trials} participants)")
     if trials == 0:
-        raise Undefined(f"{who}no participants yet" if side else "no participants yet")
+        raise Undefined(f"{who}no participants yet")
     if successes > trials:
         raise Undefined(f"{who}more successes ({successes}) than participants ({trials})")
     return successes / trials
@@ -294,7 +294,7 @@ def _experiment(entry, requested_control: str | None) -> dict:
     name = _field(entry, "experiment", str, "an experiment")
     where = f"experiment '{name}'"
     goals = _field(entry, "goals", list, where)
-    trials = _participants(entry, goals, where)
+    trials = participants(entry)
     labels = sorted(trials)
     control = _control(labels, requested_control, where)
     result = {"experiment": name, "control": control}
@@ -308,15 +308,18 @@ def _experiment(entry, requested_control: str | None) -> dict:
     return result
 
 
-def _participants(entry: dict, goals: list, where: str) -> dict:
-    """Trials per variant: lamed's ``variants``; else, from an original Lamed, the goals' results."""
+def participants(entry: dict) -> dict[str, int]:
+    """Trials per variant of one experiment entry: lamed's ``variants``; else, from an
+    original Lamed, the goals' results (a variant listed only in a goal has 0 under lamed)."""
+    where = f"experiment '{_field(entry, 'experiment', str, 'an experiment')}'"
     trials = {}
-    for goal in goals:
+    for goal in _field(entry, "goals", list, where):
         for row in _results(goal, where):
             trials.setdefault(_field(row, "label", str, where), _count(row, "trials", where))
     if "variants" in entry:
-        listed = {_field(row, "label", str, where): _count(row, "trials", where) for row in entry["variants"]}
-        trials = dict.fromkeys(trials, 0) | listed
+        trials = dict.fromkeys(trials, 0)
+        for row in _field(entry, "variants", list, where):
+            trials[_field(row, "label", str, where)] = _count(row, "trials", where)
     return trials
 
 

@@ -75,15 +75,13 @@ def test_wilson_interval_ends_are_exact_at_0_and_100_percent():
 # -- a variant against the control -----------------------------------------------------------
 
 
-def _defined(cases, *zero_free):
-    """The cases where the figure exists: successes not 0 (nor all, where given) on each side."""
-    return [case for case in cases if all(check(case) for check in zero_free)]
-
-
 ALL = SMALL + UNEQUAL + EXTREME + LARGE
+# Where the figure exists: a success on each side, not 100% on both; some success and some failure.
+WITH_LOG_INTERVAL = [c for c in ALL if c[0] > 0 and c[2] > 0 and not (c[0] == c[1] and c[2] == c[3])]
+WITH_Z_TEST = [c for c in ALL if 0 < c[0] + c[2] < c[1] + c[3]]
 
 
-@pytest.mark.parametrize("s_v, n_v, s_c, n_c", _defined(ALL, lambda c: c[0] > 0 and c[2] > 0 and (c[0], c[2]) != c[1::2]))
+@pytest.mark.parametrize("s_v, n_v, s_c, n_c", WITH_LOG_INTERVAL)
 def test_uplift_interval_is_katz_log_interval_of_statsmodels(s_v, n_v, s_c, n_c):
     low, high = stats.uplift_interval(s_v, n_v, s_c, n_c)
     expected = confint_proportions_2indep(s_v, n_v, s_c, n_c, method="log", compare="ratio", alpha=0.05)
@@ -92,7 +90,7 @@ def test_uplift_interval_is_katz_log_interval_of_statsmodels(s_v, n_v, s_c, n_c)
     assert close(stats.uplift(s_v, n_v, s_c, n_c), (s_v / n_v) / (s_c / n_c) - 1, 1e-12)
 
 
-@pytest.mark.parametrize("s_v, n_v, s_c, n_c", _defined(ALL, lambda c: 0 < c[0] + c[2] < c[1] + c[3]))
+@pytest.mark.parametrize("s_v, n_v, s_c, n_c", WITH_Z_TEST)
 def test_p_value_matches_statsmodels_pooled_z_test(s_v, n_v, s_c, n_c):
     _, expected = proportions_ztest([s_v, s_c], [n_v, n_c], alternative="two-sided")
     assert close(stats.two_proportion_p_value(s_v, n_v, s_c, n_c), expected, 1e-9)
@@ -155,8 +153,8 @@ def test_chi_square_survival_matches_scipy(degrees):
 
 def test_srm_flags_below_one_in_a_thousand():
     def flagged(trials):
-        entry = {"experiment": "e", "goals": [], "variants": [{"label": str(i), "trials": n} for i, n in enumerate(trials)]}
-        result = stats.analyse([entry], "ns")["experiments"][0]
+        variants = [{"label": str(i), "trials": n} for i, n in enumerate(trials)]
+        result = stats.analyse([{"experiment": "e", "goals": [], "variants": variants}], "ns")["experiments"][0]
         return result["srm"], result["srm_p_value"]
 
     assert flagged([1000, 1000]) == (False, 1.0)
@@ -177,8 +175,10 @@ def test_srm_flags_below_one_in_a_thousand():
         (stats.wilson_interval, (-1, 10), "a negative count (-1 successes, 10 participants)"),
         (stats.uplift, (3, 10, 0, 10), "the control has a 0% rate"),
         (stats.uplift, (3, 0, 0, 10), "the variant has no participants yet"),
-        (stats.uplift_interval, (0, 10, 3, 10), "the variant has no successes: a log interval needs at least one on each side"),
-        (stats.uplift_interval, (10, 10, 7, 7), "every participant succeeded in both variants: there is no spread to build an interval on"),
+        (stats.uplift_interval, (0, 10, 3, 10),
+         "the variant has no successes: a log interval needs at least one on each side"),
+        (stats.uplift_interval, (10, 10, 7, 7),
+         "every participant succeeded in both variants: there is no spread to build an interval on"),
         (stats.two_proportion_p_value, (0, 10, 0, 20), "no conversions in either variant"),
         (stats.two_proportion_p_value, (10, 10, 20, 20), "every participant converted in both variants"),
         (stats.two_proportion_p_value, (1, 10, 3, 2), "the control has more successes (3) than participants (2)"),
@@ -223,7 +223,8 @@ def without_variants(item):
 
 
 def test_analyse_gives_the_issue_format_with_every_figure():
-    entries = [{"meta": {"scope": None}}, entry("button", {"signup": {"control": 20, "red": 40}}, {"control": 200, "red": 210})]
+    button = entry("button", {"signup": {"control": 20, "red": 40}}, {"control": 200, "red": 210})
+    entries = [{"meta": {"scope": None}}, button]
     result = stats.analyse(entries, "alephbet")
     assert list(result) == ["namespace", "experiments"] and result["namespace"] == "alephbet"
     (experiment,) = result["experiments"]
@@ -258,7 +259,8 @@ def test_analyse_chooses_the_control_and_lists_it_first():
 def test_an_unknown_control_is_a_value_error_listing_the_variants():
     with pytest.raises(ValueError) as raised:
         stats.analyse([entry("button", {}, {"control": 3, "red": 4})], "ns", control="blue")
-    assert str(raised.value) == "experiment 'button' has no variant 'blue' to use as the control (variants: control, red)"
+    expected = "experiment 'button' has no variant 'blue' to use as the control (variants: control, red)"
+    assert str(raised.value) == expected
 
 
 def test_analyse_filters_one_experiment_and_names_the_others_when_missing():
@@ -274,12 +276,15 @@ def test_original_lamed_entries_take_trials_from_the_goals():
     lamed = without_variants(with_variants)
     lamed["goals"][1]["results"].append({"label": "b", "successes": 0, "trials": 150})
     assert stats.analyse([lamed], "ns") == stats.analyse([with_variants], "ns")
+    assert stats.participants(lamed) == stats.participants(with_variants) == {"a": 140, "b": 150}
     (experiment,) = stats.analyse([{"meta": {}}, lamed], "ns")["experiments"]
     assert [row["trials"] for row in experiment["goals"][0]["variants"]] == [140, 150]
 
 
 def test_lamed_variants_without_a_goal_row_have_zero_successes():
-    (experiment,) = stats.analyse([entry("e", {"buy": {"control": 4}}, {"control": 50, "new": 40})], "ns")["experiments"]
+    entries = [entry("e", {"buy": {"control": 4}}, {"control": 50, "new": 40})]
+    assert stats.participants(entries[0]) == {"control": 50, "new": 40}
+    (experiment,) = stats.analyse(entries, "ns")["experiments"]
     control, new = experiment["goals"][0]["variants"]
     assert (new["trials"], new["successes"], new["rate"], new["uplift"]) == (40, 0, 0.0, -1.0)
     assert new["notes"] == {"uplift_ci": "the variant has no successes: a log interval needs at least one on each side"}
@@ -308,7 +313,8 @@ def test_edge_cases_give_null_and_a_reason_never_nan():
 
     b = zero["goals"][0]["variants"][1]
     assert b["uplift"] is None and b["notes"]["uplift"] == "the control has a 0% rate"
-    assert b["p_value"] is not None and b["chance_to_beat_control"] > 0.99 and set(b["notes"]) == {"uplift", "uplift_ci"}
+    assert b["p_value"] is not None and b["chance_to_beat_control"] > 0.99
+    assert set(b["notes"]) == {"uplift", "uplift_ci"}
 
     b = full["goals"][0]["variants"][1]
     assert (b["uplift"], b["p_value"]) == (0.0, None)
