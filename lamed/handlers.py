@@ -146,28 +146,33 @@ def all_experiments(event, context=None):
     return _handle(event, action)
 
 
-def experiment(event, context=None):
-    """One experiment's counts: namespace, experiment."""
+def _named_experiment(event, operate):
+    """Handle a request that names one experiment.
+
+    ``operate(store, namespace, name)`` returns the response body, or None when the
+    experiment does not exist (a 404).
+    """
 
     def action(parameters):
         namespace, name = _namespace(parameters), _parameter(parameters, "experiment")
-        entry = get_store().experiment(namespace, name)
-        if entry is None:
+        body = operate(get_store(), namespace, name)
+        if body is None:
             raise NotFound(f"no experiment '{name}' in namespace '{namespace}'")
-        return entry
+        return body
 
     return _handle(event, action)
+
+
+def experiment(event, context=None):
+    """One experiment's counts: namespace, experiment."""
+    return _named_experiment(event, lambda store, namespace, name: store.experiment(namespace, name))
 
 
 def delete(event, context=None):
     """Remove one experiment's counters and index entries: namespace, experiment."""
 
-    def action(parameters):
-        namespace, name = _namespace(parameters), _parameter(parameters, "experiment")
-        removed = get_store().delete(namespace, name)
-        if removed is None:
-            raise NotFound(f"no experiment '{name}' in namespace '{namespace}'")
-        return {"deleted": name, "namespace": namespace, "counters": removed}
+    def remove(store, namespace, name):
+        removed = store.delete(namespace, name)
+        return None if removed is None else {"deleted": name, "namespace": namespace, "counters": removed}
 
-    return _handle(event, action)
-
+    return _named_experiment(event, remove)

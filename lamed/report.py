@@ -186,9 +186,7 @@ def _is_count_row(row, counts=("successes", "trials")) -> bool:
 
 def participants(entry: dict) -> list[dict]:
     """``[{"label", "trials"}]`` per variant: lamed's ``variants``, else from the goals (Lamed)."""
-    if "variants" in entry:
-        return [{"label": row["label"], "trials": row["trials"]} for row in entry["variants"]]
-    trials = {row["label"]: row["trials"] for goal in entry["goals"] for row in goal["results"]}
+    trials = stats.participants(entry)
     return [{"label": label, "trials": trials[label]} for label in sorted(trials)]
 
 
