@@ -46,7 +46,7 @@ CORS = {
 }
 
 
-class Aws:
+class Account:
     """boto3 clients on the moto server, and a config file for the CLI."""
 
     def __init__(self, config_path):
@@ -92,7 +92,7 @@ def _fresh_aws(moto_server, patch, folder):
     config_path = folder / "config.json"
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)
-    return Aws(config_path)
+    return Account(config_path)
 
 
 @pytest.fixture
