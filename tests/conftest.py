@@ -1,4 +1,7 @@
-"""Shared fixtures: a real redis-server for the whole session, flushed per test."""
+"""Shared fixtures: a real redis-server (flushed per test), a moto server, headless Chromium."""
+
+import os
+import shutil
 
 import pytest
 
@@ -60,3 +63,33 @@ def moto_server():
             patch.delenv(name, raising=False)
         yield url
     server.stop()
+
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def browser_unavailable(reason: str):
+    """Skip, or fail where the browser tests must run (CI sets LAMED_REQUIRE_BROWSER=1)."""
+    if os.environ.get("LAMED_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (LAMED_REQUIRE_BROWSER=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The system's headless Chromium driven by Playwright, one for the whole session."""
+    named = os.environ.get("CHROMIUM_PATH")
+    executable = named or shutil.which("chromium")
+    if not executable:
+        browser_unavailable("no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH")
+    if not os.access(executable, os.X_OK):
+        browser_unavailable(f"CHROMIUM_PATH={named} is not an executable file")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

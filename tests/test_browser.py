@@ -6,7 +6,6 @@ unless LAMED_REQUIRE_BROWSER=1 (set by .ci/run), which makes that a failure.
 """
 
 import functools
-import os
 import shutil
 import subprocess
 import threading
@@ -18,14 +17,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from conftest import browser_unavailable
 from serve_cli import LamedServe
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 BUNDLE = BROWSER_DIR / "node_modules" / "alephbet" / "dist" / "alephbet.min.js"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 API_KEY = "browser-test-key-0123456789"
 NAMESPACE = "e2e"
 EXPERIMENT = "button colour"
@@ -38,40 +34,17 @@ QUEUE = "JSON.parse(JSON.parse(localStorage.getItem('alephbet') || '{}')._lamed_
 TIMEOUT_MS = 15000
 
 
-def unavailable(reason: str):
-    """Skip, or fail where the browser tests must run (CI)."""
-    if os.environ.get("LAMED_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (LAMED_REQUIRE_BROWSER=1 makes this a failure)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def alephbet_bundle():
     """Install the pinned AlephBet with npm (`npm ci` from the lock file) unless it is there."""
     if not BUNDLE.exists():
         npm = shutil.which("npm")
         if not npm:
-            unavailable("npm not found: install Node.js to fetch the AlephBet bundle")
+            browser_unavailable("npm not found: install Node.js to fetch the AlephBet bundle")
         command = [npm, "ci" if (BROWSER_DIR / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
         result = subprocess.run(command, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
     return BUNDLE
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    named = os.environ.get("CHROMIUM_PATH")
-    executable = named or shutil.which("chromium")
-    if not executable:
-        unavailable("no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH")
-    if not os.access(executable, os.X_OK):
-        unavailable(f"CHROMIUM_PATH={named} is not an executable file")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,12 @@ in headless Chromium against a real `lamed serve` seeded with track calls."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 import requests
 from click.testing import CliRunner
-from playwright.sync_api import sync_playwright
 
 from lamed import dashboard
 from lamed.cli import cli
@@ -21,10 +19,6 @@ from serve_cli import lamed_command
 ISOLATED = {"LAMED_API_KEY": None, "LAMED_ENDPOINT": None, "LAMED_CONFIG": None}
 HOSTILE = '<img src=x onerror="document.title=\'owned\'">'
 SRM = {"a": (300, {"click": 30}), "b": (200, {"click": 20})}
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +41,10 @@ def page_file(seeded, tmp_path_factory):
     return output, result.output
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium; skipped when absent unless LAMED_REQUIRE_BROWSER=1."""
-    executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
-    if not executable:
-        if os.environ.get("LAMED_REQUIRE_BROWSER") == "1":
-            pytest.fail("LAMED_REQUIRE_BROWSER=1 but no Chromium found: set CHROMIUM_PATH")
-        pytest.skip("no Chromium found (set CHROMIUM_PATH)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(chromium):
     """A fresh page that records console errors, page errors and every request."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context = chromium.new_context(viewport={"width": 1100, "height": 900})
     opened = context.new_page()
     opened.problems, opened.requests = [], []
     opened.on("console", lambda message: message.type == "error" and opened.problems.append(message.text))
