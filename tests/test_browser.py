@@ -1,23 +1,26 @@
 """End to end: the real AlephBet bundle in headless Chromium against the real `lamed serve`.
 
-The page comes from a second local origin (so CORS is exercised) and loads AlephBet
-from npm (tests/browser/package.json pins it). Without Chromium these tests skip,
+The page comes from a second local origin (so CORS is exercised) and is made of the
+snippet lamed prints (`render_snippet`), loading AlephBet from npm instead of jsDelivr
+(tests/browser/package.json pins the same version), and tests/browser/page.html. Without Chromium these tests skip,
 unless LAMED_REQUIRE_BROWSER=1 (set by .ci/run), which makes that a failure.
 """
 
 import functools
+import json
 import shutil
 import subprocess
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from conftest import browser_unavailable
+from lamed.snippet import ALEPHBET_VERSION, render_snippet
 from serve_cli import LamedServe
 
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -27,11 +30,13 @@ NAMESPACE = "e2e"
 EXPERIMENT = "button colour"
 # AlephBet keeps its state as JSON under localStorage["alephbet"]; the LamedAdapter's queue
 # of unacknowledged events is the JSON string at key "_lamed_queue" in there. It re-sends
-# the whole queue on each new event. (0.27.0 reads its queue at page load from
-# "_alephbet_queue", as its queue_name is set only after the parent constructor ran, so
-# events still unacknowledged when a page is left are not re-sent from the next page.)
+# the whole queue on each new event, and (thanks to the snippet's workaround for 0.27.0)
+# at each page load.
 QUEUE = "JSON.parse(JSON.parse(localStorage.getItem('alephbet') || '{}')._lamed_queue || '[]')"
 TIMEOUT_MS = 15000
+CDN_BUNDLE = f"https://cdn.jsdelivr.net/npm/alephbet@{ALEPHBET_VERSION}/dist/alephbet.min.js"
+SNIPPET_SLOT = "<!-- lamed snippet: tests/test_browser.py serves this page with the snippet lamed prints here -->"
+VARIANT = "document.documentElement.dataset.buttonColour"
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +52,24 @@ def alephbet_bundle():
     return BUNDLE
 
 
+def page_with_snippet(track_url: str) -> bytes:
+    """tests/browser/page.html with the snippet lamed prints, loading AlephBet from node_modules."""
+    pinned = json.loads((BROWSER_DIR / "package.json").read_text())["dependencies"]["alephbet"]
+    assert pinned == ALEPHBET_VERSION, "tests/browser/package.json must pin the AlephBet of lamed/snippet.py"
+    snippet = render_snippet(track_url, NAMESPACE)
+    assert CDN_BUNDLE in snippet
+    page = (BROWSER_DIR / "page.html").read_text()
+    assert page.count(SNIPPET_SLOT) == 1
+    local = str(BUNDLE.relative_to(BROWSER_DIR))
+    return page.replace(SNIPPET_SLOT, snippet.replace(CDN_BUNDLE, local)).encode()
+
+
 @pytest.fixture(scope="module")
-def page_origin(alephbet_bundle):
-    """A second origin that serves tests/browser (the page and node_modules)."""
+def page_origin(alephbet_bundle, server):
+    """A second origin that serves the test page at /page.html and node_modules."""
     handler = functools.partial(QuietFiles, directory=str(BROWSER_DIR))
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
+        files.page = page_with_snippet(f"{server.url}/prod/track")
         thread = threading.Thread(target=files.serve_forever, daemon=True)
         thread.start()
         yield f"http://127.0.0.1:{files.server_address[1]}"
@@ -60,6 +78,15 @@ def page_origin(alephbet_bundle):
 
 
 class QuietFiles(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if urlsplit(self.path).path != "/page.html":
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.server.page)))
+        self.end_headers()
+        self.wfile.write(self.server.page)
+
     def log_message(self, format, *args):
         pass
 
@@ -105,18 +132,24 @@ class Visitor:
         self.errors = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        query = urlencode({"track": f"{server.url}/prod/track", "namespace": NAMESPACE})
-        self.url = f"{page_origin}/page.html?{query}"
+        self.url = f"{page_origin}/page.html"
 
     def visit(self) -> str:
         """Load (or reload) the page, wait until AlephBet's queue is delivered; the variant."""
         self.page.goto(self.url)
         self.delivered()
-        return self.page.evaluate("document.body.dataset.variant")
+        return self.page.evaluate(VARIANT)
 
     def delivered(self) -> None:
         """AlephBet drops an event from its queue only on HTTP 200: wait for an empty queue."""
         self.page.wait_for_function(f"{QUEUE}.length === 0", timeout=TIMEOUT_MS)
+
+    def sent_events(self) -> list:
+        """A list that fills with the event of each track request this page sends from now on."""
+        events = []
+        self.page.on("request", lambda request: "/prod/track?" in request.url and events.append(
+            parse_qs(urlsplit(request.url).query)["event"][0]))
+        return events
 
     def queue(self) -> list:
         return self.page.evaluate(QUEUE)
@@ -147,6 +180,8 @@ def test_alephbet_counts_participants_and_goals_exactly(visitors, server):
     first = visitors()
     variant = first.visit()
     assert variant in ("control", "red")
+    colour = first.page.evaluate("getComputedStyle(document.querySelector('#buy')).color")
+    assert (colour == "rgb(255, 0, 0)") == (variant == "red"), colour
     add(expected, "participate", variant)
     await_counts(server, expected)
 
@@ -166,9 +201,7 @@ def test_alephbet_counts_participants_and_goals_exactly(visitors, server):
     second = visitors()
     other = second.visit()
     add(expected, "participate", other)
-    events = []
-    second.page.on("request", lambda request: "/prod/track?" in request.url and events.append(
-        parse_qs(urlsplit(request.url).query)["event"][0]))
+    events = second.sent_events()
     second.page.evaluate("bought.complete(); engaged.complete();")
     second.delivered()
     assert sorted(events) == ["bought", "bought", "engaged"]
@@ -178,17 +211,21 @@ def test_alephbet_counts_participants_and_goals_exactly(visitors, server):
     assert first.errors == [] and second.errors == []
 
 
+def buy_while_the_server_is_down(visitor, server) -> None:
+    """Stop the server, click #buy: the goal stays in AlephBet's queue."""
+    assert server.stop() == 0
+    visitor.page.click("#buy")
+    visitor.page.wait_for_function(f"{QUEUE}.length > 0", timeout=TIMEOUT_MS)
+    assert [item["properties"]["event"] for item in visitor.queue()] == ["bought"]
+
+
 def test_counts_survive_a_restart_and_a_goal_queued_while_down_arrives_after_it(visitors, server):
     visitor = visitors()
     variant = visitor.visit()
     expected = experiments(server)
     assert expected[("participate", variant)] >= 1
 
-    assert server.stop() == 0
-    visitor.page.click("#buy")  # the server is down: the goal stays in AlephBet's queue
-    visitor.page.wait_for_function(f"{QUEUE}.length > 0", timeout=TIMEOUT_MS)
-    assert [item["properties"]["event"] for item in visitor.queue()] == ["bought"]
-
+    buy_while_the_server_is_down(visitor, server)
     server.start()  # same HOME, same port: the embedded Redis reloads its append-only file
     assert experiments(server) == expected
     visitor.page.click("#engage")  # the next event flushes the queue: both reach the server
@@ -197,4 +234,22 @@ def test_counts_survive_a_restart_and_a_goal_queued_while_down_arrives_after_it(
     add(expected, "engaged", variant)
     await_counts(server, expected)
     assert visitor.visit() == variant
+    await_counts(server, expected)
+
+
+def test_a_goal_left_unsent_by_one_page_is_sent_by_the_next_page_load(visitors, server):
+    visitor = visitors()
+    variant = visitor.visit()
+    expected = experiments(server)
+
+    buy_while_the_server_is_down(visitor, server)
+    server.start()
+    assert experiments(server) == expected
+    sent = visitor.sent_events()
+    visitor.page.goto(visitor.url)  # a new page load, and no new event on it
+    add(expected, "bought", variant)
+    await_counts(server, expected)
+    visitor.delivered()
+    assert sent == ["bought"]
+    assert visitor.visit() == variant  # nothing left to send: counted exactly once
     await_counts(server, expected)
