@@ -13,7 +13,7 @@ import logging
 import redis
 
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
-from lamed.store import Store
+from lamed.store import ContentionError, Store
 
 logger = logging.getLogger("lamed")
 
@@ -107,6 +107,9 @@ def _handle(event, action):
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         logger.error("Redis unavailable: %s", exc)
         return _response(503, {"error": f"Redis unavailable, try again: {exc}"})
+    except ContentionError as exc:
+        logger.warning("%s", exc)
+        return _response(503, {"error": "too many concurrent updates of this event; try again"})
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
         return _response(500, {"error": "the backend's configuration is invalid; see its logs"})

@@ -237,3 +237,10 @@ def test_an_unexpected_error_is_a_500_with_a_log_line(handler_store, monkeypatch
     status, body = call(lamed.all, None)
     assert (status, body) == (500, {"error": "internal error; see the backend's logs"})
     assert "boom" in caplog.text
+
+
+def test_endless_contention_is_a_503_so_the_client_retries(handler_store, monkeypatch, redis_client):
+    monkeypatch.setattr(handler_store, "_count_if_new", lambda flag, writes: None)  # EXEC always aborted
+    status, body = hit("u1")
+    assert (status, body) == (503, {"error": "too many concurrent updates of this event; try again"})
+    assert redis_client.keys("*") == []
