@@ -106,7 +106,8 @@ def aws(moto_server, monkeypatch, tmp_path):
 
 class TestFirstDeploy:
     @pytest.fixture(scope="class")
-    def deployed(self, moto_server, tmp_path_factory):
+    @classmethod
+    def deployed(cls, moto_server, tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             aws = _fresh_aws(moto_server, patch, tmp_path_factory.mktemp("first"))
             aws.write_config(extra_wiring=[EXTRA], runtime="python3.13", architecture="arm64")
