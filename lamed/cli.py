@@ -142,8 +142,10 @@ def status(obj, as_json, show_key):
     for function in found["functions"]:
         if function["deployed"]:
             kept = ", ".join(f"v{number}" for number in function["versions"])
+            vpc = function["vpc"]
+            where = f", VPC subnets {', '.join(vpc['subnet_ids'])}" if vpc else ""
             click.echo(
-                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}"
+                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}"
             )
         else:
             click.echo(f"{function['name']}: not deployed")

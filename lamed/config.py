@@ -25,7 +25,9 @@ DEFAULT_RUNTIME = "python3.12"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 ARCHITECTURES = ("x86_64", "arm64")
 
-KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture"}
+VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
+
+KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
 REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
 
 
@@ -54,6 +56,7 @@ class Config:
     namespace: str = DEFAULT_NAMESPACE
     runtime: str = DEFAULT_RUNTIME
     architecture: str = "x86_64"
+    vpc: dict | None = None
     warnings: list = field(default_factory=list)
 
     def redis_client(self) -> redis.Redis:
@@ -161,11 +164,32 @@ def parse_config(raw, path: Path) -> Config:
     if architecture not in ARCHITECTURES:
         fail(f'"architecture" must be one of {", ".join(ARCHITECTURES)}')
     config.architecture = architecture
+
+    vpc = raw.get("vpc")
+    if vpc is not None:
+        problem = _vpc_problem(vpc)
+        if problem:
+            fail(problem)
+        config.vpc = vpc
     return config
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _vpc_problem(vpc) -> str | None:
+    if not isinstance(vpc, dict) or set(vpc) != set(VPC_LIMITS):
+        return '"vpc" must be an object {"subnet_ids": ["subnet-..."], "security_group_ids": ["sg-..."]}'
+    for key, (prefix, most) in VPC_LIMITS.items():
+        ids = vpc[key]
+        if not isinstance(ids, list) or not 1 <= len(ids) <= most:
+            return f'"vpc.{key}" must be a list of 1 to {most} ids'
+        if not all(isinstance(item, str) and item.startswith(prefix) and item != prefix for item in ids):
+            return f'"vpc.{key}" must hold ids that start with "{prefix}"'
+        if len(set(ids)) != len(ids):
+            return f'"vpc.{key}" repeats an id'
+    return None
 
 
 def _wiring_problem(entry) -> str | None:

@@ -26,6 +26,7 @@ def test_lamed_config_file_loads_with_defaults(tmp_path):
     assert config.extra_wiring == []
     assert config.namespace == "alephbet"
     assert config.runtime == "python3.12"
+    assert config.vpc is None
     assert config.warnings == []
 
 
@@ -60,6 +61,14 @@ def test_no_config_anywhere_says_how_to_make_one():
         ({"namespace": "a:b"}, '"namespace" must be a non-empty string without ":"'),
         ({"runtime": "python3.8"}, '"runtime" must be one of'),
         ({"architecture": "sparc"}, '"architecture" must be one of'),
+        ({"vpc": ["subnet-1"]}, '"vpc" must be an object \\{"subnet_ids"'),
+        ({"vpc": {"subnet_ids": ["subnet-1"]}}, '"vpc" must be an object'),
+        ({"vpc": {"subnet_ids": [], "security_group_ids": ["sg-1"]}}, '"vpc.subnet_ids" must be a list of 1 to 16'),
+        ({"vpc": {"subnet_ids": "subnet-1", "security_group_ids": ["sg-1"]}}, '"vpc.subnet_ids" must be a list'),
+        ({"vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": []}}, '"vpc.security_group_ids" must be a list'),
+        ({"vpc": {"subnet_ids": ["sg-1"], "security_group_ids": ["sg-1"]}}, '"vpc.subnet_ids" must hold ids that start'),
+        ({"vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": [6]}}, '"vpc.security_group_ids" must hold ids'),
+        ({"vpc": {"subnet_ids": ["subnet-1", "subnet-1"], "security_group_ids": ["sg-1"]}}, "repeats an id"),
     ],
 )
 def test_malformed_config_names_file_and_problem(tmp_path, content, problem):
@@ -97,3 +106,10 @@ def test_extra_wiring_in_lameds_format_is_accepted(tmp_path):
     ]
     write(tmp_path / "config.json", {"extra_wiring": wiring})
     assert load_config().extra_wiring == wiring
+
+
+def test_vpc_is_accepted_and_kept_as_written(tmp_path):
+    vpc = {"subnet_ids": ["subnet-0b", "subnet-0a"], "security_group_ids": ["sg-0c"]}
+    write(tmp_path / "config.json", {"vpc": vpc})
+    config = load_config()
+    assert config.vpc == vpc and config.warnings == []

@@ -207,7 +207,12 @@ class TestFirstDeploy:
         assert "api_key" not in status["api"]
         track = next(f for f in status["functions"] if f["name"] == "lamed-track")
         assert track == {
-            "name": "lamed-track", "deployed": True, "live_version": "1", "versions": [1], "runtime": "python3.13"
+            "name": "lamed-track",
+            "deployed": True,
+            "live_version": "1",
+            "versions": [1],
+            "runtime": "python3.13",
+            "vpc": None,
         }
         (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
         assert key["value"] not in deployed.lamed("status").output
@@ -315,6 +320,109 @@ def test_the_original_lamed_roles_extra_permissions_are_removed(aws):
     assert aws.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
 
 
+# -- VPC ----------------------------------------------------------------------------------
+
+ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def _network():
+    """A VPC in moto with two subnets and a security group: the ``vpc`` config key's value."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{number}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for number, zone in ((1, "a"), (2, "b"))
+    ]
+    group = ec2.create_security_group(GroupName="lamed", Description="lamed to Redis", VpcId=vpc)["GroupId"]
+    return {"subnet_ids": subnets, "security_group_ids": [group]}
+
+
+def _vpc_of(aws, name):
+    """The live version's subnets and security groups (sorted), empty lists outside any VPC."""
+    config = aws.lambda_.get_function_configuration(FunctionName=name, Qualifier="live").get("VpcConfig") or {}
+    return sorted(config.get("SubnetIds") or []), sorted(config.get("SecurityGroupIds") or [])
+
+
+def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_their_interfaces(aws):
+    network = _network()
+    aws.write_config(vpc=network, extra_wiring=[EXTRA])
+    subnets = ", ".join(sorted(network["subnet_ids"]))
+    plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
+    assert "create     role lamed (CloudWatch Logs and VPC network interfaces only)" in plan
+    assert f"create     function lamed-track (python3.12, x86_64, 128 MB, 10 s, VPC subnets {subnets})" in plan
+    assert aws.lambda_.list_functions()["Functions"] == []
+
+    aws.deploy()
+    wanted = (sorted(network["subnet_ids"]), network["security_group_ids"])
+    for name in [*STANDARD, "lamed-hello"]:
+        assert _vpc_of(aws, name) == wanted
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs", "lamed-vpc"]
+    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-vpc")["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    assert ENI_ACTIONS <= set(statement["Action"]) and all(action.startswith("ec2:") for action in statement["Action"])
+
+    status = json.loads(aws.lamed("status", "--json").output)
+    track = next(f for f in status["functions"] if f["name"] == "lamed-track")
+    assert track["vpc"] == {"subnet_ids": wanted[0], "security_group_ids": wanted[1]}
+    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}\n" in aws.lamed("status").output
+
+    deployments = aws.deployments()
+    out = aws.deploy()
+    assert "no changes" in out and "unchanged  role lamed (CloudWatch Logs and VPC network interfaces)" in out
+    assert {name: aws.versions(name) for name in STANDARD} == {name: ["$LATEST", "1"] for name in STANDARD}
+    assert aws.deployments() == deployments
+
+
+def test_changing_then_removing_vpc_publishes_once_per_function_and_drops_the_eni_policy(aws):
+    network = _network()
+    first, second = network["subnet_ids"]
+    aws.write_config(vpc={**network, "subnet_ids": [first]})
+    aws.deploy()
+    aws.write_config(vpc={**network, "subnet_ids": [second, first]})
+    out = aws.deploy()
+    assert out.count("published v2, live -> v2") == len(STANDARD)
+    assert "unchanged  role lamed" in out
+    for name in STANDARD:
+        assert _vpc_of(aws, name) == (sorted([first, second]), network["security_group_ids"])
+
+    aws.write_config()
+    plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
+    assert "update     function lamed-track (code, VpcConfig; publish a version)" in plan
+    assert "delete     role policy lamed-vpc (the functions left the VPC)" in plan
+    out = aws.deploy()
+    assert out.count("published v3, live -> v3") == len(STANDARD)
+    functions_done = out.index("function lamed-experiment (published v3")
+    assert out.index("deleted    role policy lamed-vpc") > functions_done  # only once no function is in the VPC
+    for name in STANDARD:
+        assert _vpc_of(aws, name) == ([], []) and aws.versions(name) == ["$LATEST", "1", "2", "3"]
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert "lamed-track: live v3, python3.12, kept v1, v2, v3\n" in aws.lamed("status").output
+    assert "no changes" in aws.deploy()
+
+
+def test_a_live_version_outside_the_configured_vpc_does_not_count_as_unchanged(aws):
+    network = _network()
+    aws.write_config(vpc=network)
+    aws.deploy()
+    outside = {"SubnetIds": [], "SecurityGroupIds": []}
+    aws.lambda_.update_function_configuration(FunctionName="lamed-track", VpcConfig=outside)
+    aws.lambda_.publish_version(FunctionName="lamed-track")  # v2: the same code, outside the VPC
+    aws.lambda_.update_alias(FunctionName="lamed-track", Name="live", FunctionVersion="2")
+    out = aws.deploy()
+    assert "updated    function lamed-track (live -> v1)" in out and "published" not in out
+    assert out.count("unchanged  function") == len(STANDARD) - 1
+    assert aws.live("lamed-track") == "1"
+    assert _vpc_of(aws, "lamed-track") == (sorted(network["subnet_ids"]), network["security_group_ids"])
+
+
 # -- destroy and errors --------------------------------------------------------------------
 
 
@@ -374,3 +482,12 @@ def test_a_new_role_is_awaited_with_bounded_backoff():
     with pytest.raises(ClientError, match="Unzipped"):
         retry_while_role_propagates(lambda: (_ for _ in ()).throw(other), slept.append)
     assert slept == list(ROLE_RETRY_DELAYS)
+
+    slept.clear()  # a VPC policy just put on the role propagates the same way
+    no_eni = _error(
+        "InvalidParameterValueException",
+        "The provided execution role does not have permissions to call CreateNetworkInterface on EC2",
+    )
+    answers = [no_eni, {"Version": "2"}]
+    assert retry_while_role_propagates(call, slept.append) == {"Version": "2"}
+    assert slept == [1]

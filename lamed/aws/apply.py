@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from lamed.aws.plan import Step
 
-ROLE_NOT_ASSUMABLE = "cannot be assumed"
+# What Lambda says while IAM has not propagated a new role, or the role's new VPC policy, yet
+ROLE_NOT_READY = ("cannot be assumed", "does not have permissions to call CreateNetworkInterface")
 ROLE_RETRY_DELAYS = (1, 2, 4, 8, 8, 8, 8, 8)  # seconds; IAM usually propagates within ~10 s
 
 
@@ -51,17 +52,20 @@ def error_code(exc: ClientError) -> str:
 
 
 def retry_while_role_propagates(call: Callable[[], dict], sleep: Callable[[float], None] = time.sleep) -> dict:
-    """``call()``, retried with backoff while Lambda says a new IAM role cannot be assumed yet.
+    """``call()``, retried with backoff while Lambda says a new IAM role (or policy) is not in force yet.
 
-    A role is usable by Lambda some seconds after IAM created it; the retry ends
-    after about a minute, and then the last error goes up.
+    A role is usable by Lambda some seconds after IAM created it, and so is a policy
+    just put on it; the retry ends after about a minute, and then the last error goes up.
     """
     delays = iter(ROLE_RETRY_DELAYS)
     while True:
         try:
             return call()
         except ClientError as exc:
-            propagating = error_code(exc) == "InvalidParameterValueException" and ROLE_NOT_ASSUMABLE in str(exc)
+            message = str(exc)
+            propagating = error_code(exc) == "InvalidParameterValueException" and any(
+                words in message for words in ROLE_NOT_READY
+            )
             delay = next(delays, None)
             if not propagating or delay is None:
                 raise

@@ -117,10 +117,20 @@ def _function_status(client, name: str) -> dict:
     versions = function_versions(client, name)
     alias = live_alias(client, name) if versions else None
     live = alias["FunctionVersion"] if alias else None
+    serving = (versions or {}).get(live, {})
     return {
         "name": name,
         "deployed": versions is not None,
         "live_version": live,
         "versions": published(versions or {}),
-        "runtime": versions[live].get("Runtime") if live in (versions or {}) else None,
+        "runtime": serving.get("Runtime"),
+        "vpc": _vpc(serving.get("VpcConfig")),
     }
+
+
+def _vpc(config: dict | None) -> dict | None:
+    """The subnets and security groups of a VpcConfig, or None outside any VPC."""
+    subnets = (config or {}).get("SubnetIds") or []
+    if not subnets:
+        return None
+    return {"subnet_ids": sorted(subnets), "security_group_ids": sorted(config.get("SecurityGroupIds") or [])}

@@ -29,16 +29,19 @@ from lamed.aws.resources import (
     ROLE_NAME,
     STAGE,
     USAGE_PLAN_NAME,
+    VPC_POLICY_NAME,
     DesiredState,
     Function,
     api_source_arn,
     cors_method,
-    logs_policy,
     proxy_method,
     role_arn,
+    role_policies,
+    vpc_config,
 )
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
+POLICY_SUBJECTS = {LOGS_POLICY_NAME: "CloudWatch Logs", VPC_POLICY_NAME: "VPC network interfaces"}
 NOT_FOUND = ("ResourceNotFoundException", "NotFoundException", "NoSuchEntity")
 
 
@@ -92,8 +95,10 @@ def _covers(current, desired) -> bool:
 
 def plan_deploy(aws: Aws, desired: DesiredState) -> list[Step]:
     """The steps that make AWS match ``desired``; all unchanged when it already does."""
-    steps = [_role_step(aws, desired)]
+    role, leftover = _role_steps(aws, desired)
+    steps = [role]
     steps += [_function_step(aws, desired, function) for function in desired.functions]
+    steps += leftover
     api = find_rest_api(aws.apigateway)
     steps += _api_steps(aws, desired, api)
     steps += [_permission_step(aws, function.name, api) for function in desired.functions]
@@ -102,13 +107,16 @@ def plan_deploy(aws: Aws, desired: DesiredState) -> list[Step]:
     return steps
 
 
-def _role_step(aws: Aws, desired: DesiredState) -> Step:
+def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
+    """The role's step, and the removal of a VPC policy no longer wanted, for after the functions left the VPC."""
     subject = f"role {ROLE_NAME}"
-    policy = logs_policy(desired.functions, aws.region, aws.account)
+    policies = role_policies(desired.functions, aws.region, aws.account)
+    summary = " and ".join(POLICY_SUBJECTS[name] for name in policies)
     role = _read(aws.iam.get_role, RoleName=ROLE_NAME)
 
-    def put_policy(aws):
-        aws.iam.put_role_policy(RoleName=ROLE_NAME, PolicyName=LOGS_POLICY_NAME, PolicyDocument=json.dumps(policy))
+    def put_policies(aws, names):
+        for name in names:
+            aws.iam.put_role_policy(RoleName=ROLE_NAME, PolicyName=name, PolicyDocument=json.dumps(policies[name]))
 
     if role is None:
 
@@ -116,29 +124,37 @@ def _role_step(aws: Aws, desired: DesiredState) -> Step:
             aws.iam.create_role(
                 RoleName=ROLE_NAME,
                 AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-                Description="lamed's Lambda functions: CloudWatch Logs only",
+                Description=f"lamed's Lambda functions: {summary} only",
             )
-            put_policy(aws)
+            put_policies(aws, policies)
 
-        return Step("create", subject, "CloudWatch Logs only", create)
+        return Step("create", subject, f"{summary} only", create), []
 
-    current = _read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=LOGS_POLICY_NAME)
     inline, attached = _role_permissions(aws)
-    others = [name for name in inline if name != LOGS_POLICY_NAME]
+    others = [name for name in inline if name not in policies and name != VPC_POLICY_NAME]
+    leftover = []
+    if VPC_POLICY_NAME in inline and VPC_POLICY_NAME not in policies:
+        remove = _request("iam", "delete_role_policy", RoleName=ROLE_NAME, PolicyName=VPC_POLICY_NAME)
+        leftover.append(Step("delete", f"role policy {VPC_POLICY_NAME}", "the functions left the VPC", remove))
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
-    logs_ok = current is not None and current["PolicyDocument"] == policy
-    if trusted and logs_ok and not others and not attached:
-        return Step("unchanged", subject)
-    changes = ["trust policy"] * (not trusted) + ["CloudWatch Logs policy"] * (not logs_ok)
+    stale = [name for name in policies if name not in inline or not _policy_is(aws, name, policies[name])]
+    if trusted and not stale and not others and not attached:
+        return Step("unchanged", subject, summary), leftover
+    changes = ["trust policy"] * (not trusted) + [f"{POLICY_SUBJECTS[name]} policy" for name in stale]
     changes += [f"removed {name}" for name in others + attached]
 
     def update(aws):
         if not trusted:
             aws.iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
-        put_policy(aws)
+        put_policies(aws, stale)
         _remove_permissions(aws, others, attached)
 
-    return Step("update", subject, "; ".join(changes), update)
+    return Step("update", subject, "; ".join(changes), update), leftover
+
+
+def _policy_is(aws: Aws, name: str, document: dict) -> bool:
+    current = _read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=name)
+    return current is not None and current["PolicyDocument"] == document
 
 
 def _role_permissions(aws: Aws) -> tuple[list[str], list[str]]:
@@ -163,10 +179,12 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
     versions = function_versions(aws.lambda_, function.name)
     if versions is None:
         summary = f"{function.runtime}, {function.architecture}, {function.memory} MB, {function.timeout} s"
+        if function.vpc:
+            summary += f", VPC subnets {', '.join(function.vpc.subnet_ids)}"
         return Step("create", subject, summary, lambda aws: _create_function(aws, desired, function))
 
     def matches(version: dict) -> bool:
-        return version["CodeSha256"] == desired.code_sha256 and _covers(version, wanted)
+        return version["CodeSha256"] == desired.code_sha256 and _covers(_settings(version), wanted)
 
     alias = live_alias(aws.lambda_, function.name)
     live = alias["FunctionVersion"] if alias else None
@@ -182,7 +200,7 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
             _point_alias(aws, function.name, alias, target)
 
         return Step("update", subject, f"{ALIAS} -> v{target}", move)
-    latest = versions["$LATEST"]
+    latest = _settings(versions["$LATEST"])
     changed = [key for key, value in wanted.items() if latest.get(key) != value]
     code_changed = latest["CodeSha256"] != desired.code_sha256 or "Architectures" in changed
     settings_changed = set(changed) - {"Architectures"}
@@ -196,13 +214,16 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
             )
             client.get_waiter("function_updated_v2").wait(FunctionName=function.name)
         if settings_changed:
-            client.update_function_configuration(
-                FunctionName=function.name,
-                Handler=function.handler,
-                Runtime=function.runtime,
-                MemorySize=function.memory,
-                Timeout=function.timeout,
-                Role=wanted["Role"],
+            retry_while_role_propagates(
+                lambda: client.update_function_configuration(
+                    FunctionName=function.name,
+                    Handler=function.handler,
+                    Runtime=function.runtime,
+                    MemorySize=function.memory,
+                    Timeout=function.timeout,
+                    Role=wanted["Role"],
+                    VpcConfig=wanted["VpcConfig"],
+                )
             )
             client.get_waiter("function_updated_v2").wait(FunctionName=function.name)
         version = client.publish_version(FunctionName=function.name, CodeSha256=desired.code_sha256)["Version"]
@@ -214,6 +235,13 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
 
     what = ", ".join(["code"] * (latest["CodeSha256"] != desired.code_sha256) + changed) or "new version"
     return Step("update", subject, f"{what}; publish a version", publish)
+
+
+def _settings(version: dict) -> dict:
+    """A version's configuration with its VpcConfig as :func:`vpc_config` writes it (sorted ids, no VpcId)."""
+    vpc = version.get("VpcConfig") or {}
+    subnets, groups = sorted(vpc.get("SubnetIds") or []), sorted(vpc.get("SecurityGroupIds") or [])
+    return version | {"VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": groups}}
 
 
 def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str:
@@ -228,6 +256,7 @@ def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str
             Timeout=function.timeout,
             MemorySize=function.memory,
             Architectures=[function.architecture],
+            VpcConfig=vpc_config(function.vpc),
             Publish=True,
             Tags=MANAGED_TAG,
         )

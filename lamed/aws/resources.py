@@ -14,6 +14,7 @@ from lamed.config import Config, ConfigError
 
 ROLE_NAME = "lamed"
 LOGS_POLICY_NAME = "lamed-logs"
+VPC_POLICY_NAME = "lamed-vpc"
 API_NAME = "lamed"
 STAGE = "prod"
 API_KEY_NAME = "lamed"
@@ -36,6 +37,47 @@ LAMBDA_TRUST_POLICY = {
     ],
 }
 
+# What AWSLambdaVPCAccessExecutionRole grants beyond logs: Lambda creates, finds and deletes the
+# functions' network interfaces in the subnets with the role (DescribeNetworkInterfaces needs "*").
+VPC_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Vpc:
+    """The subnets and security groups a function runs in; kept sorted, as compared."""
+
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, vpc: dict | None) -> "Vpc | None":
+        if vpc is None:
+            return None
+        return cls(tuple(sorted(vpc["subnet_ids"])), tuple(sorted(vpc["security_group_ids"])))
+
+
+def vpc_config(vpc: Vpc | None) -> dict:
+    """Lambda's VpcConfig for ``vpc``; empty lists take a function out of any VPC."""
+    if vpc is None:
+        return {"SubnetIds": [], "SecurityGroupIds": []}
+    return {"SubnetIds": list(vpc.subnet_ids), "SecurityGroupIds": list(vpc.security_group_ids)}
+
 
 @dataclass(frozen=True)
 class Function:
@@ -47,6 +89,7 @@ class Function:
     timeout: int
     runtime: str
     architecture: str
+    vpc: Vpc | None = None
 
     def configuration(self, role_arn: str) -> dict:
         """The settings compared with a version's configuration, in Lambda's key names."""
@@ -57,6 +100,7 @@ class Function:
             "Timeout": self.timeout,
             "Role": role_arn,
             "Architectures": [self.architecture],
+            "VpcConfig": vpc_config(self.vpc),
         }
 
 
@@ -112,8 +156,9 @@ def desired_state(config: Config, package: bytes) -> DesiredState:
 def wiring(config: Config) -> tuple[list[Function], list[Route]]:
     """The functions and routes for ``config``: the standard four plus ``extra_wiring``."""
     functions, routes = [], []
+    vpc = Vpc.from_config(config.vpc)
     for name, handler, memory, timeout, path, method, key_required in STANDARD_FUNCTIONS:
-        functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture))
+        functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture, vpc))
         routes.append(Route(path, method, name, key_required))
     for entry in config.extra_wiring:
         spec, gateway = entry["lambda"], entry["api_gateway"]
@@ -126,6 +171,7 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
                 int(spec.get("Timeout", 30)),
                 config.runtime,
                 config.architecture,
+                vpc,
             )
         )
         routes.append(
@@ -150,8 +196,16 @@ def _check_unique(config: Config, names: list[str], what: str) -> None:
         seen.add(name)
 
 
+def role_policies(functions: list[Function], region: str, account: str) -> dict[str, dict]:
+    """The role's inline policies by name: logs always, network interfaces when the functions run in a VPC."""
+    policies = {LOGS_POLICY_NAME: logs_policy(functions, region, account)}
+    if any(function.vpc for function in functions):
+        policies[VPC_POLICY_NAME] = VPC_POLICY
+    return policies
+
+
 def logs_policy(functions: list[Function], region: str, account: str) -> dict:
-    """The role's only permissions: write CloudWatch Logs of these functions' log groups."""
+    """Write CloudWatch Logs of these functions' log groups."""
     groups = [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{f.name}" for f in functions]
     return {
         "Version": "2012-10-17",
