@@ -64,11 +64,14 @@ def check_redis(config: Config) -> Check:
     except redis.AuthenticationError as exc:
         return Check(False, f"Redis at {where} refused the credentials ({exc}) — fix: set redis.password (and redis.username) in {config.path}")
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        return Check(
-            False,
-            f"Redis at {where} cannot be reached ({exc}) — fix: check redis.host, redis.port and redis.ssl in {config.path}, "
-            "and that Redis accepts connections from here",
-        )
+        if config.vpc:
+            fix = (
+                "a Redis inside the VPC (ElastiCache) answers only from inside it: run preflight there, "
+                "or deploy with `lamed deploy --no-preflight`"
+            )
+        else:
+            fix = f"check redis.host, redis.port and redis.ssl in {config.path}, and that Redis accepts connections from here"
+        return Check(False, f"Redis at {where} cannot be reached ({exc}) — fix: {fix}")
     except redis.RedisError as exc:
         return Check(False, f"Redis at {where} answered with an error ({exc}) — fix: check the redis settings in {config.path}")
     finally:

@@ -35,10 +35,10 @@ def run(*args):
     return CliRunner().invoke(cli, list(args))
 
 
-def write_config(home, settings: dict):
+def write_config(home, settings: dict, **extra):
     path = home / ".lamed" / "config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"redis": settings}))
+    path.write_text(json.dumps({"redis": settings, **extra}))
     return path
 
 
@@ -125,6 +125,15 @@ def test_preflight_names_each_failure_with_its_fix(home, moto_server, redis_serv
     assert len(lines) == 3 and lines[0].startswith("ok: config")
     assert lines[1].startswith("FAIL: no AWS region configured — fix: pass --region")
     assert lines[2].startswith(f"FAIL: Redis at 127.0.0.1:{port}/0 cannot be reached") and "— fix: check redis.host" in lines[2]
+
+
+def test_preflight_says_a_redis_in_the_vpc_is_checked_from_inside_it(home, moto_server):
+    vpc = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
+    write_config(home, {"host": "127.0.0.1", "port": free_port()}, vpc=vpc)
+    result = run("preflight")
+    assert result.exit_code == 1
+    redis_line = result.output.splitlines()[2]
+    assert redis_line.startswith("FAIL: Redis at") and "`lamed deploy --no-preflight`" in redis_line
 
 
 def test_preflight_region_option_and_bad_redis_credentials(home, moto_server, redis_server, monkeypatch):
