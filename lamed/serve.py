@@ -352,8 +352,13 @@ def _open_store(stack: ExitStack, config) -> tuple[Store, str]:
     return Store(server.client(), expiry), f"embedded redis-server on port {server.port}, data in {data_dir}"
 
 
-class _Stopped(Exception):
-    """SIGTERM arrived."""
+class _Stopped(BaseException):
+    """SIGTERM arrived.
+
+    A BaseException, like KeyboardInterrupt, because the signal may land while the main
+    thread is inside socketserver's ``except Exception`` around starting a request, which
+    would swallow an ordinary exception and leave the server running.
+    """
 
 
 def _raise_stopped(signum, frame):

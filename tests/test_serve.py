@@ -3,6 +3,7 @@
 import json
 import socket
 import stat
+import threading
 
 import pytest
 import requests
@@ -303,3 +304,31 @@ def test_lamed_serve_reports_a_busy_port_in_one_line(tmp_path):
         assert failing.launch().wait(timeout=30) == 1
     assert "choose another --port" in failing.output and "Traceback" not in failing.output
     assert "ready to exit" in (tmp_path / ".lamed" / "data" / "redis.log").read_text()  # the embedded Redis stopped
+
+
+def test_a_stop_signal_landing_while_a_request_starts_still_stops_the_server(redis_server):
+    # SIGTERM's handler raises in the main thread wherever it is; socketserver wraps the
+    # start of each request in `except Exception`, which must not swallow the stop.
+    stopped = []
+
+    def stop_now(request, client_address):
+        request.close()
+        raise serve._Stopped()
+
+    with make_server("127.0.0.1", 0, API_KEY, Store(redis_server.client())) as local:
+        local.process_request = stop_now
+
+        def serve_until_stopped():
+            try:
+                local.serve_forever(poll_interval=0.05)
+            except serve._Stopped:
+                stopped.append(True)
+
+        thread = threading.Thread(target=serve_until_stopped, daemon=True)
+        thread.start()
+        socket.create_connection(local.server_address).close()
+        thread.join(timeout=10)
+        if thread.is_alive():
+            local.shutdown()  # the stop was swallowed: end the loop before failing
+        assert stopped == [True]
+    handlers.use_store(None)
