@@ -102,10 +102,7 @@ def fetch_entries(url: str, api_key: str | None, namespace: str, timeout: float 
         body = response.json()
     except ValueError:
         start = " ".join(response.text[:40].split())
-        raise ReportError(
-            f"{url} did not answer with Lamed's results (not JSON: {start!r}...): "
-            "is it the experiments URL, ending in /experiments?"
-        ) from None
+        raise not_lamed_results(url, f"not JSON: {start!r}...") from None
     if isinstance(body, dict) and "errorMessage" in body:  # an original Lamed's failed Lambda, answered as 200
         message = " ".join(str(body["errorMessage"]).split())[:200]
         raise ReportError(f"{url} answered with a Lambda error ({message}): see the function's CloudWatch logs")
@@ -145,43 +142,21 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def parse_entries(url: str, body) -> list:
-    """The experiment entries of a Lamed results list (``meta`` dropped), checked for shape."""
-    problem = _shape_problem(body)
-    if problem:
-        raise ReportError(
-            f"{url} did not answer with Lamed's results ({problem}): is it the experiments URL, ending in /experiments?"
-        )
-    return [entry for entry in body if "meta" not in entry]
-
-
-def _shape_problem(body) -> str | None:
-    if not isinstance(body, list):
-        return f"a JSON {type(body).__name__}, not a list"
-    for entry in body:
-        if not isinstance(entry, dict):
-            return "an item of the list is not an object"
-        if "meta" in entry:
-            continue
-        if not isinstance(entry.get("experiment"), str) or not isinstance(entry.get("goals"), list):
-            return "an item has no 'experiment' name or 'goals' list"
-        for goal in entry["goals"]:
-            if not isinstance(goal, dict) or not isinstance(goal.get("goal"), str):
-                return f"a goal of '{entry['experiment']}' has no 'goal' name"
-            if not isinstance(goal.get("results"), list) or not all(map(_is_count_row, goal["results"])):
-                return f"goal '{goal['goal']}' of '{entry['experiment']}' has malformed 'results'"
-        variants = entry.get("variants", [])
-        if not isinstance(variants, list) or not all(_is_count_row(row, ("trials",)) for row in variants):
-            return f"'{entry['experiment']}' has malformed 'variants'"
-    return None
-
-
-def _is_count_row(row, counts=("successes", "trials")) -> bool:
-    return (
-        isinstance(row, dict)
-        and isinstance(row.get("label"), str)
-        and all(isinstance(row.get(name), int) and not isinstance(row.get(name), bool) for name in counts)
+def not_lamed_results(url: str, problem: str) -> ReportError:
+    """The error for an answer that is not Lamed's results list, saying what was wrong."""
+    return ReportError(
+        f"{url} did not answer with Lamed's results ({problem}): is it the experiments URL, ending in /experiments?"
     )
+
+
+def parse_entries(url: str, body) -> list:
+    """The experiment entries of a Lamed results list, ``meta`` dropped. Only the list
+    itself is checked here; :mod:`lamed.stats` checks each entry as it reads it."""
+    if not isinstance(body, list):
+        raise not_lamed_results(url, f"a JSON {type(body).__name__}, not a list")
+    if not all(isinstance(entry, dict) for entry in body):
+        raise not_lamed_results(url, "an item of the list is not an object")
+    return [entry for entry in body if "meta" not in entry]
 
 
 def participants(entry: dict) -> list[dict]:
@@ -194,9 +169,11 @@ def analyse_entries(
     entries: list, namespace: str, source: str, experiment: str | None = None, control: str | None = None
 ) -> Results:
     """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`;
-    an unknown experiment or control is a ReportError."""
+    entries not in Lamed's shape, an unknown experiment or control are a ReportError."""
     try:
         analysis = stats.analyse(entries, namespace, control=control, experiment=experiment)
+    except stats.NotLamedShape as exc:
+        raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     shown = {experiment["experiment"] for experiment in analysis["experiments"]}

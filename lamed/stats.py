@@ -15,6 +15,10 @@ CONTROL_NAME = "control"
 COMPARISONS = ("uplift", "uplift_ci", "p_value", "chance_to_beat_control")
 
 
+class NotLamedShape(ValueError):
+    """The entries are not Lamed's results list; the message says what is missing where."""
+
+
 class Undefined(ValueError):
     """A figure does not exist for these counts; the message is the reason, for people."""
 
@@ -370,14 +374,14 @@ def _results(goal, where: str) -> list:
 
 
 def _field(mapping, key: str, kind: type, where: str):
-    """``mapping[key]``, or ValueError saying what is missing from where."""
+    """``mapping[key]``, or NotLamedShape saying what is missing from where."""
     if not isinstance(mapping, dict) or not isinstance(mapping.get(key), kind):
-        raise ValueError(f"{where} has no '{key}' {kind.__name__} in the results: they are not Lamed's shape")
+        raise NotLamedShape(f"{where} has no '{key}' {kind.__name__}")
     return mapping[key]
 
 
 def _count(row, key: str, where: str) -> int:
     value = _field(row, key, int, where)
     if isinstance(value, bool):
-        raise ValueError(f"{where} has '{key}' {value!r}, not a count: the results are not Lamed's shape")
+        raise NotLamedShape(f"{where} has '{key}' {value!r}, not a count")
     return value

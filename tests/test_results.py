@@ -209,7 +209,7 @@ def test_a_refused_key_is_one_line(experiments_url, key, expected):
         ("/503/redis", "failed with HTTP 503 (Redis unavailable, try again: Connection refused)"),
         ("/200/html", "did not answer with Lamed's results (not JSON: '<!doctype html><html><body>Welcome to ng'...)"),
         ("/200/object", "did not answer with Lamed's results (a JSON dict, not a list)"),
-        ("/200/badgoal", "did not answer with Lamed's results (goal 'g' of 'x' has malformed 'results')"),
+        ("/200/badgoal", "did not answer with Lamed's results (experiment 'x' has no 'trials' int)"),
         ("/404/object", "answered HTTP 404: is it the experiments URL, ending in /experiments?"),
         ("/200/lambda", "answered with a Lambda error (Error 111 connecting to redis:6379.): see the function's"),
     ],
