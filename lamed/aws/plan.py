@@ -37,7 +37,6 @@ from lamed.aws.resources import (
     proxy_method,
     role_arn,
     role_policies,
-    vpc_config,
 )
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
@@ -217,12 +216,7 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
             retry_while_role_propagates(
                 lambda: client.update_function_configuration(
                     FunctionName=function.name,
-                    Handler=function.handler,
-                    Runtime=function.runtime,
-                    MemorySize=function.memory,
-                    Timeout=function.timeout,
-                    Role=wanted["Role"],
-                    VpcConfig=wanted["VpcConfig"],
+                    **{key: value for key, value in wanted.items() if key != "Architectures"},  # set with the code
                 )
             )
             client.get_waiter("function_updated_v2").wait(FunctionName=function.name)
@@ -248,17 +242,11 @@ def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str
     created = retry_while_role_propagates(
         lambda: aws.lambda_.create_function(
             FunctionName=function.name,
-            Runtime=function.runtime,
-            Role=role_arn(aws.account),
-            Handler=function.handler,
             Code={"ZipFile": desired.package},
             Description="lamed: A/B-testing backend for AlephBet",
-            Timeout=function.timeout,
-            MemorySize=function.memory,
-            Architectures=[function.architecture],
-            VpcConfig=vpc_config(function.vpc),
             Publish=True,
             Tags=MANAGED_TAG,
+            **function.configuration(role_arn(aws.account)),
         )
     )
     aws.lambda_.get_waiter("function_active_v2").wait(FunctionName=function.name)
