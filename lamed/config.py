@@ -1,9 +1,10 @@
 """Find, load and validate lamed's ``config.json`` (Lamed's format plus lamed's own keys).
 
-Search order: the file named by ``LAMED_CONFIG``; else ``config.json`` in the working
-directory (which is where the Lambda zip carries it); else ``~/.lamed/config.json``.
-This module runs inside Lambda, so it imports nothing beyond the standard library
-and redis-py.
+Search order: the file named by ``LAMED_CONFIG``; else the JSON in the environment
+variable ``LAMED_CONFIG_JSON`` (how ``lamed deploy`` hands the settings to the functions,
+so the zip holds code only); else ``config.json`` in the working directory; else
+``~/.lamed/config.json``. This module runs inside Lambda, so it imports nothing beyond
+the standard library and redis-py.
 """
 
 import inspect
@@ -13,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+import redis.cluster
 
 CONFIG_ENV = "LAMED_CONFIG"
+CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
 CONFIG_NAME = "config.json"
 DEFAULT_NAMESPACE = "alephbet"
 DEFAULT_UUID_EXPIRY_SECONDS = 86400
-DEFAULT_REDIS_TIMEOUT_SECONDS = 2.0
 DEFAULT_RUNTIME = "python3.12"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 ARCHITECTURES = ("x86_64", "arm64")
@@ -28,7 +28,17 @@ ARCHITECTURES = ("x86_64", "arm64")
 VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
 
 KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
+# What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
+RUNTIME_KEYS = ("redis", "uuid_expiry_seconds")
 REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
+CLUSTER_ARGUMENTS = REDIS_ARGUMENTS | set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {
+    "self",
+    "kwargs",
+    "startup_nodes",
+}
+LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
+URL_SCHEMES = ("redis://", "rediss://", "unix://")
+IAM_KEYS = {"user", "cache", "serverless"}
 
 
 def lamed_home() -> Path:
@@ -59,33 +69,27 @@ class Config:
     vpc: dict | None = None
     warnings: list = field(default_factory=list)
 
-    def redis_client(self) -> redis.Redis:
-        """A redis-py client for the configured Redis, with short timeouts by default."""
-        return redis_client(self.redis)
+    @property
+    def cluster(self) -> bool:
+        """Whether the Redis is a Redis Cluster (lamed then uses its cluster layout)."""
+        return bool(self.redis.get("cluster"))
+
+    def runtime_environment(self) -> dict[str, str]:
+        """The environment variables that carry this config's runtime settings to a function."""
+        runtime = {key: self.raw[key] for key in RUNTIME_KEYS if key in self.raw}
+        return {CONFIG_JSON_ENV: json.dumps(runtime, sort_keys=True, separators=(",", ":"))}
 
 
-def redis_client(settings: dict) -> redis.Redis:
-    """Build a redis-py client from ``Redis(...)`` keyword arguments or a ``url``.
-
-    Connect and read timeouts default to 2 s, and a failed connection is retried once
-    at once (redis-py's own default backs off for seconds), so a dead or hung Redis
-    fails fast instead of running a Lambda into its timeout.
-    """
-    kwargs = dict(settings)
-    kwargs.setdefault("retry", Retry(NoBackoff(), 1))
-    kwargs.setdefault("socket_connect_timeout", DEFAULT_REDIS_TIMEOUT_SECONDS)
-    kwargs.setdefault("socket_timeout", DEFAULT_REDIS_TIMEOUT_SECONDS)
-    url = kwargs.pop("url", None)
-    if url:
-        return redis.Redis.from_url(url, **kwargs)
-    return redis.Redis(**kwargs)
+ENVIRONMENT_PATH = Path(f"${CONFIG_JSON_ENV}")  # how messages name the settings found in the environment
 
 
 def find_config_path() -> Path | None:
-    """The config file lamed would use, or None when there is none."""
+    """The config file lamed would use (``$LAMED_CONFIG_JSON`` for the environment's), or None."""
     named = os.environ.get(CONFIG_ENV)
     if named:
         return Path(named).expanduser()
+    if os.environ.get(CONFIG_JSON_ENV):
+        return ENVIRONMENT_PATH
     for candidate in (Path.cwd() / CONFIG_NAME, lamed_home() / CONFIG_NAME):
         if candidate.is_file():
             return candidate
@@ -100,12 +104,18 @@ def load_config(path: Path | str | None = None) -> Config:
             f"no config file found: create ./{CONFIG_NAME} or ~/.lamed/{CONFIG_NAME} "
             f"(`lamed configure`), or name one in {CONFIG_ENV}"
         )
+    if path == ENVIRONMENT_PATH:
+        return _parse_json(os.environ.get(CONFIG_JSON_ENV, ""), path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigNotFound(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    return _parse_json(text, path)
+
+
+def _parse_json(text: str, path: Path) -> Config:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -127,13 +137,9 @@ def parse_config(raw, path: Path) -> Config:
     settings = raw.get("redis", {})
     if not isinstance(settings, dict):
         fail('"redis" must be an object of redis-py Redis() arguments, or {"url": "redis://..."}')
-    unknown = sorted(set(settings) - REDIS_ARGUMENTS - {"url"})
-    if unknown:
-        fail(f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s Redis() does not accept')
-    if "url" in settings and not (isinstance(settings["url"], str) and settings["url"]):
-        fail('"redis.url" must be a non-empty string such as "redis://host:6379/0"')
-    if "port" in settings and not _is_int(settings["port"]):
-        fail('"redis.port" must be a whole number')
+    problem = _redis_problem(settings)
+    if problem:
+        fail(problem)
     config.redis = settings
 
     expiry = raw.get("uuid_expiry_seconds", DEFAULT_UUID_EXPIRY_SECONDS)
@@ -176,6 +182,53 @@ def parse_config(raw, path: Path) -> Config:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _redis_problem(settings: dict) -> str | None:
+    """What is wrong with the "redis" object, or None."""
+    cluster = settings.get("cluster", False)
+    if not isinstance(cluster, bool):
+        return '"redis.cluster" must be true (a Redis Cluster, e.g. ElastiCache Serverless) or false'
+    accepted, client = (CLUSTER_ARGUMENTS, "RedisCluster()") if cluster else (REDIS_ARGUMENTS, "Redis()")
+    unknown = sorted(set(settings) - accepted - LAMED_REDIS_KEYS)
+    if unknown:
+        return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept'
+    url = settings.get("url")
+    if "url" in settings:
+        if not (isinstance(url, str) and url):
+            return '"redis.url" must be a non-empty string such as "redis://host:6379/0"'
+        if not url.lower().startswith(URL_SCHEMES):
+            return f'"redis.url" must start with {", ".join(URL_SCHEMES)} (rediss:// for TLS), not {url.split("://")[0]!r}'
+    if "port" in settings and not _is_int(settings["port"]):
+        return '"redis.port" must be a whole number'
+    if cluster:
+        if (url or "").lower().startswith("unix://") or "unix_socket_path" in settings:
+            return '"redis.cluster" needs a TCP address: a Redis Cluster is not reached through a Unix socket'
+        if settings.get("db", 0) != 0 or (url and _url_db(url) not in (None, 0)):
+            return '"redis.cluster": a Redis Cluster has only database 0; drop "db" (or the /N in the URL)'
+    if "iam" in settings:
+        return _iam_problem(settings)
+    return None
+
+
+def _url_db(url: str) -> int | None:
+    path = url.split("://", 1)[1].partition("/")[2].partition("?")[0]
+    return int(path) if path.isdigit() else None
+
+
+def _iam_problem(settings: dict) -> str | None:
+    iam = settings["iam"]
+    if not (isinstance(iam, dict) and {"user", "cache"} <= set(iam) <= IAM_KEYS):
+        return '"redis.iam" must be an object {"user": "USER_ID", "cache": "CACHE_NAME", "serverless": true}'
+    if not all(isinstance(iam[key], str) and iam[key] for key in ("user", "cache")):
+        return '"redis.iam.user" and "redis.iam.cache" must be non-empty strings'
+    if not isinstance(iam.get("serverless", False), bool):
+        return '"redis.iam.serverless" must be true (a serverless cache) or false (a replication group)'
+    if "password" in settings or "credential_provider" in settings or "@" in settings.get("url", ""):
+        return '"redis.iam" signs its own short-lived password: remove "password" (and any user:password@ in the URL)'
+    if not (settings.get("ssl") is True or settings.get("url", "").lower().startswith("rediss://")):
+        return '"redis.iam" needs TLS, as ElastiCache requires: use a rediss:// URL or "ssl": true'
+    return None
 
 
 def _vpc_problem(vpc) -> str | None:

@@ -13,6 +13,7 @@ import logging
 import redis
 
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
+from lamed.connection import redis_client
 from lamed.store import ContentionError, Store
 
 logger = logging.getLogger("lamed")
@@ -49,7 +50,7 @@ def get_store() -> Store:
         config = load_config()
         for warning in config.warnings:
             logger.warning(warning)
-        _store = Store(config.redis_client(), config.uuid_expiry_seconds)
+        _store = Store(redis_client(config.redis), config.uuid_expiry_seconds)
     return _store
 
 

@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import Config, ConfigError, ConfigNotFound, load_config
+from lamed.connection import redis_client
 
 
 @dataclass
@@ -57,7 +58,7 @@ def check_aws(profile: str | None, region: str | None) -> Check:
 
 def check_redis(config: Config) -> Check:
     """The configured Redis answers PING with the configured settings."""
-    client = config.redis_client()
+    client = redis_client(config.redis)
     where = redis_address(client)
     try:
         client.ping()

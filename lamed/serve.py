@@ -32,6 +32,7 @@ import redis
 import lamed
 from lamed import dashboard, handlers
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, find_config_path, lamed_home, load_config
+from lamed.connection import redis_client
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.snippet import render_snippet
 from lamed.store import Store
@@ -332,7 +333,7 @@ def _open_store(stack: ExitStack, config) -> tuple[Store, str]:
     """The configured Redis when the config names one, else an embedded redis-server."""
     expiry = config.uuid_expiry_seconds if config else DEFAULT_UUID_EXPIRY_SECONDS
     if config and "redis" in config.raw:
-        client = config.redis_client()
+        client = redis_client(config.redis)
         try:
             client.ping()
         except redis.RedisError as exc:

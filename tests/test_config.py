@@ -3,6 +3,7 @@ import json
 import pytest
 
 from lamed.config import ConfigError, ConfigNotFound, find_config_path, load_config
+from lamed.connection import redis_client
 
 
 def write(path, value):
@@ -13,6 +14,7 @@ def write(path, value):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("LAMED_CONFIG", raising=False)
+    monkeypatch.delenv("LAMED_CONFIG_JSON", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
 
@@ -86,14 +88,14 @@ def test_unknown_keys_warn_but_load(tmp_path):
 
 def test_redis_url_and_default_timeouts(tmp_path):
     write(tmp_path / "config.json", {"redis": {"url": "redis://:pw@example.org:6390/3"}})
-    kwargs = load_config().redis_client().connection_pool.connection_kwargs
+    kwargs = redis_client(load_config().redis).connection_pool.connection_kwargs
     assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("example.org", 6390, 3, "pw")
     assert kwargs["socket_timeout"] == 2.0 and kwargs["socket_connect_timeout"] == 2.0
 
 
 def test_configured_timeouts_win(tmp_path):
     write(tmp_path / "config.json", {"redis": {"host": "h", "socket_timeout": 0.5}})
-    kwargs = load_config().redis_client().connection_pool.connection_kwargs
+    kwargs = redis_client(load_config().redis).connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == 0.5 and kwargs["socket_connect_timeout"] == 2.0
 
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from lamed.aws.session import aws_error_message
 from lamed.cli import cli
-from lamed.config import load_config, redis_client
+from lamed.config import load_config
+from lamed.connection import redis_client
 from lamed.preflight import reachable_from_aws, redis_address
 from lamed.redis_server import free_port
 

@@ -5,7 +5,7 @@ from threading import Barrier
 import pytest
 import redis
 
-from lamed.config import redis_client as client_from_settings
+from lamed.connection import redis_client as client_from_settings
 from lamed.redis_server import free_port
 
 from lamed.store import Store, counter_key, dedup_key
