@@ -22,7 +22,7 @@ import redis
 
 import lamed
 from lamed import handlers
-from lamed.config import redis_client
+from lamed.connection import redis_client
 from lamed.redis_server import RedisServer
 from lamed.store import Store
 

@@ -14,6 +14,9 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lamed.cluster_store import ClusterStore
+from lamed.store import Store
+
 DEFAULT_TIMEOUT_SECONDS = 2.0
 LAMED_KEYS = ("cluster", "iam")
 
@@ -48,11 +51,15 @@ def redis_client(settings: dict) -> redis.Redis | redis.cluster.RedisCluster:
     return redis.Redis(**kwargs)
 
 
+def open_store(settings: dict, uuid_expiry_seconds: int) -> Store | ClusterStore:
+    """The store for ``settings``: Lamed's layout on a Redis, lamed's cluster layout on a Redis Cluster."""
+    layout = ClusterStore if settings.get("cluster") else Store
+    return layout(redis_client(settings), uuid_expiry_seconds)
+
+
 def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster:
     """A RedisCluster; its constructor asks the node for the slot map, so failures surface here."""
     kwargs.pop("db", None)
-    # The cluster client retries a failed node itself; one immediate reconnect is ours.
-    kwargs.setdefault("cluster_error_retry_attempts", 1)
     try:
         if url:
             return redis.cluster.RedisCluster.from_url(url, **kwargs)
@@ -95,18 +102,47 @@ def mode(settings: dict) -> dict:
     }
 
 
+def explain(exc: BaseException, settings: dict, where: str = "the config") -> str:
+    """One line for a Redis failure: what is wrong, and the fix (``where`` names the config)."""
+    at = address(settings)
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, RedisSetupError):
+        return f"Redis at {at}: {message}"
+    if _is_cluster_reply(exc):
+        return f'Redis at {at} is a Redis Cluster (it sends lamed to other nodes) — fix: add "cluster": true to "redis" in {where}'
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError) and "iam" in settings:
+        return f"Redis at {at} refused IAM user {settings['iam']['user']} ({message}) — fix: check redis.iam in {where}, the cache user's IAM authentication, and the role's elasticache:Connect"
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        return f"Redis at {at} refused the credentials ({message}) — fix: set redis.username and redis.password (or the URL's user:password@) in {where}"
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return f"Redis at {at}: the ACL user may not do this ({message}) — fix: allow it ~* and +@read +@write +@scripting +@transaction +@connection"
+    if _tls_failure(exc):
+        if "certificate" in message.lower():
+            return f"Redis at {at}: its TLS certificate is not trusted ({message}) — fix: set redis.ssl_ca_certs in {where} to the CA that signed it"
+        return f"Redis at {at}: TLS failed ({message}) — fix: use redis:// for a Redis without TLS, rediss:// for one with it, in {where}"
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return f"Redis at {at} cannot be reached ({message}) — fix: check the address (and rediss:// if it needs TLS) in {where}, and that Redis accepts connections from here"
+    return f"Redis at {at} answered with an error ({message}) — fix: check the redis settings in {where}"
+
+
+def _is_cluster_reply(exc: BaseException) -> bool:
+    """A plain client talking to a cluster node: MOVED/ASK, or CROSSSLOT inside a transaction."""
+    return isinstance(exc, redis.exceptions.AskError | redis.exceptions.ClusterCrossSlotError)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether a Redis failure may pass by itself (down, hung, failing over), so a client should retry."""
-    if isinstance(exc, RedisSetupError | redis.AuthenticationError | redis.AuthorizationError):
+    if isinstance(exc, RedisSetupError | redis.AuthenticationError | redis.exceptions.AuthorizationError):
         return False
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return not _tls_failure(exc)
-    return isinstance(exc, redis.ClusterDownError | redis.TryAgainError)
+    return isinstance(exc, redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError)
 
 
 def _tls_failure(exc: BaseException) -> bool:
+    """Whether TLS itself failed (untrusted certificate, TLS spoken to a plain port): not a passing fault."""
     while exc is not None:
-        if isinstance(exc, ssl.SSLError) or "SSL" in str(exc) and "certificate" in str(exc).lower():
+        if isinstance(exc, ssl.SSLError) or "[SSL" in str(exc):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

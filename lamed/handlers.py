@@ -12,8 +12,9 @@ import logging
 
 import redis
 
+from lamed.cluster_store import ClusterStore
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
-from lamed.connection import redis_client
+from lamed.connection import explain, is_retryable, open_store
 from lamed.store import ContentionError, Store
 
 logger = logging.getLogger("lamed")
@@ -26,7 +27,9 @@ RESPONSE_HEADERS = {
     "Cache-Control": "no-cache, no-store, must-revalidate",
 }
 
-_store: Store | None = None
+_store: Store | ClusterStore | None = None
+_settings: dict = {}  # the Redis settings of the config, to explain failures
+_logged_setup_problems: set[str] = set()
 
 
 class BadRequest(ValueError):
@@ -37,21 +40,34 @@ class NotFound(LookupError):
     """The named experiment does not exist (HTTP 404)."""
 
 
-def use_store(store: Store | None) -> None:
+def use_store(store: Store | ClusterStore | None, settings: dict | None = None) -> None:
     """Make the handlers use ``store`` (``lamed serve`` and tests); None reloads the config."""
-    global _store
-    _store = store
+    global _store, _settings
+    _store, _settings = store, settings or {}
 
 
-def get_store() -> Store:
+def get_store() -> Store | ClusterStore:
     """The store of this container, built from the config on first use."""
-    global _store
+    global _store, _settings
     if _store is None:
         config = load_config()
         for warning in config.warnings:
             logger.warning(warning)
-        _store = Store(redis_client(config.redis), config.uuid_expiry_seconds)
+        _settings = config.redis
+        _store = open_store(config.redis, config.uuid_expiry_seconds)
     return _store
+
+
+def _redis_failure(exc: redis.RedisError) -> dict:
+    """503 for what a retry can fix (the client sends the event again), else 500; the cause logged."""
+    if is_retryable(exc):
+        logger.error("Redis unavailable: %s", exc)
+        return _response(503, {"error": f"Redis unavailable, try again: {exc}"})
+    problem = explain(exc, _settings, "the deployed config")
+    if problem not in _logged_setup_problems:  # once per container: every request would repeat it
+        _logged_setup_problems.add(problem)
+        logger.error("cannot use Redis: %s", problem)
+    return _response(500, {"error": "the backend cannot use its Redis as configured; see its logs"})
 
 
 # -- request parsing -------------------------------------------------------------
@@ -105,12 +121,11 @@ def _handle(event, action):
         return _response(400, {"error": str(exc)})
     except NotFound as exc:
         return _response(404, {"error": str(exc)})
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        logger.error("Redis unavailable: %s", exc)
-        return _response(503, {"error": f"Redis unavailable, try again: {exc}"})
     except ContentionError as exc:
         logger.warning("%s", exc)
         return _response(503, {"error": "too many concurrent updates of this event; try again"})
+    except redis.RedisError as exc:
+        return _redis_failure(exc)
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
         return _response(500, {"error": "the backend's configuration is invalid; see its logs"})

@@ -42,11 +42,25 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server child process; ``data_dir`` set means data persists there (AOF)."""
+    """A redis-server child process; ``data_dir`` set means data persists there (AOF).
 
-    def __init__(self, data_dir: Path | str | None = None, port: int | None = None):
+    ``binary`` and ``arguments`` (appended last, so they win) let tests start other servers
+    (a cluster node, a TLS-only server); ``client_kwargs`` go to every :meth:`client`.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str | None = None,
+        port: int | None = None,
+        binary: str | None = None,
+        arguments: tuple[str, ...] = (),
+        client_kwargs: dict | None = None,
+    ):
         self.data_dir = Path(data_dir) if data_dir else None
         self.port = port
+        self.binary = binary
+        self.arguments = tuple(arguments)
+        self.client_kwargs = client_kwargs or {}
         self.process: subprocess.Popen | None = None
         self._scratch: tempfile.TemporaryDirectory | None = None
 
@@ -55,7 +69,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, **kwargs) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+        return redis.Redis(host="127.0.0.1", port=self.port, **self.client_kwargs, **kwargs)
 
     def start(self) -> "RedisServer":
         if self.data_dir:
@@ -66,7 +80,7 @@ class RedisServer:
             directory, persistence = Path(self._scratch.name), ["--appendonly", "no"]
         self.port = self.port or free_port()
         command = [
-            find_redis_server(),
+            self.binary or find_redis_server(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(directory),
@@ -74,6 +88,7 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", str(directory / "redis.log"),
             *persistence,
+            *self.arguments,
         ]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self._wait_until_ready(directory)

@@ -33,7 +33,7 @@ def dedup_key(key: str, uuid: str) -> str:
     return hashlib.sha1(f"{key} {uuid}".encode()).hexdigest()
 
 
-def _text(value) -> str:
+def text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -113,7 +113,7 @@ class Store:
         the per-experiment key sets (pipelined), and one MGET of all counters.
         """
         if scope is None:
-            names = sorted(_text(name) for name in self.client.smembers(f"{namespace}:experiments"))
+            names = sorted(text(name) for name in self.client.smembers(f"{namespace}:experiments"))
         else:
             names = list(dict.fromkeys(scope))
         if not names:
@@ -121,13 +121,14 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.smembers(f"{namespace}:{name}:counter_keys")
-        key_sets = [sorted(_text(key) for key in keys) for keys in pipe.execute()]
+        key_sets = [sorted(text(key) for key in keys) for keys in pipe.execute()]
         all_keys = [key for keys in key_sets for key in keys]
         values = dict(zip(all_keys, self.client.mget(all_keys))) if all_keys else {}
         entries = []
         for name, keys in zip(names, key_sets):
             if keys:
-                entries.append(_experiment_entry(namespace, name, {key: values[key] for key in keys}))
+                counts = _lamed_counts(namespace, name, {key: values[key] for key in keys})
+                entries.append(experiment_entry(name, counts))
         return entries
 
     def experiment(self, namespace: str, experiment: str) -> dict | None:
@@ -147,7 +148,7 @@ class Store:
         index = f"{namespace}:{experiment}:counter_keys"
 
         def remove(pipe):
-            keys = [_text(key) for key in pipe.smembers(index)]
+            keys = [text(key) for key in pipe.smembers(index)]
             known = pipe.sismember(f"{namespace}:experiments", experiment)
             pipe.multi()
             if keys:
@@ -159,16 +160,11 @@ class Store:
         return self.client.transaction(remove, index, value_from_callable=True)
 
 
-def _experiment_entry(namespace: str, experiment: str, values: dict) -> dict:
-    """Lamed's entry for one experiment from its counters, plus lamed's ``variants``."""
-    prefix = f"{namespace}:counters:{experiment}:"
-    counts = {}
-    for key, value in values.items():
-        if value is None or not key.startswith(prefix):
-            continue
-        event, separator, variant = key[len(prefix):].partition(":")
-        if separator:
-            counts[event, variant] = int(value)
+def experiment_entry(experiment: str, counts: dict[tuple[str, str], int]) -> dict:
+    """Lamed's entry for one experiment from its ``(event, variant) -> count``, plus lamed's ``variants``.
+
+    Both layouts build their results here, so their JSON is the same.
+    """
     trials = {variant: n for (event, variant), n in counts.items() if event == PARTICIPATE}
     variants = sorted({variant for _, variant in counts})
     goals = sorted({event for event, _ in counts if event != PARTICIPATE})
@@ -186,3 +182,16 @@ def _experiment_entry(namespace: str, experiment: str, values: dict) -> dict:
         ],
         "variants": [{"label": variant, "trials": trials.get(variant, 0)} for variant in variants],
     }
+
+
+def _lamed_counts(namespace: str, experiment: str, values: dict) -> dict[tuple[str, str], int]:
+    """``(event, variant) -> count`` from Lamed's counter keys and their values."""
+    prefix = f"{namespace}:counters:{experiment}:"
+    counts = {}
+    for key, value in values.items():
+        if value is None or not key.startswith(prefix):
+            continue
+        event, separator, variant = key[len(prefix):].partition(":")
+        if separator:
+            counts[event, variant] = int(value)
+    return counts

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server (flushed per test), a moto server, headless Chromium."""
+"""Shared fixtures: a real redis-server (flushed per test), a real 3-master Redis Cluster,
+a TLS-only redis-server with a test CA, a moto server, headless Chromium."""
 
 import os
 import shutil
@@ -38,6 +39,52 @@ def handler_store(store):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster_servers():
+    from redis_servers import RedisCluster
+
+    with RedisCluster(masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_servers):
+    """The session's 3-master Redis Cluster, emptied for this test."""
+    redis_cluster_servers.flushall()
+    return redis_cluster_servers
+
+
+def required_server_unavailable(reason: str, variable: str):
+    """Skip, or fail where these tests must run (CI sets the variable to 1)."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory):
+    """A TLS-only redis-server (Debian's is built with TLS) with a certificate from a CA made here.
+
+    Yields ``(server, ca)``: ``server.client()`` trusts the CA; ``ca`` is the trustme CA.
+    """
+    import trustme
+
+    from lamed.redis_server import RedisServerError
+    from redis_servers import tls_capable_redis_server, tls_server
+
+    binary = tls_capable_redis_server()
+    if binary is None:
+        required_server_unavailable("no redis-server with TLS on PATH: apt-get install redis-server", "LAMED_REQUIRE_TLS_REDIS")
+    ca = trustme.CA()
+    server = tls_server(binary, str(tmp_path_factory.mktemp("tls")), ca)
+    try:
+        server.start()
+    except RedisServerError as exc:
+        required_server_unavailable(f"{binary} cannot serve TLS: {exc}", "LAMED_REQUIRE_TLS_REDIS")
+    yield server, ca
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def moto_server():
     """A moto server over HTTP for the whole session; boto3 reaches it through AWS_ENDPOINT_URL.
 
@@ -73,9 +120,7 @@ CHROMIUM_ARGS = [
 
 def browser_unavailable(reason: str):
     """Skip, or fail where the browser tests must run (CI sets LAMED_REQUIRE_BROWSER=1)."""
-    if os.environ.get("LAMED_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (LAMED_REQUIRE_BROWSER=1 makes this a failure)")
-    pytest.skip(reason)
+    required_server_unavailable(reason, "LAMED_REQUIRE_BROWSER")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from lamed.aws.package import build_package
 from lamed.cli import cli
 from lamed.config import load_config
 
-RUNTIME = {"lamed/__init__.py", "lamed/config.py", "lamed/connection.py", "lamed/handlers.py", "lamed/store.py"}
+RUNTIME = {f"lamed/{name}" for name in ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "store.py")}
 CLI_STACK = ("boto3", "botocore", "click", "jinja2", "requests", "tests", "moto", "s3transfer", "urllib3")
 
 

@@ -1,0 +1,124 @@
+"""lamed's own Redis layout for a Redis Cluster (ElastiCache Serverless, Valkey or Redis in cluster mode).
+
+A cluster runs a transaction or script only on keys of one hash slot, so Lamed's layout
+(one flag, one counter and three index sets in five slots) cannot work there. Per
+namespace ``ns``, each counter belongs to one of 256 buckets, chosen by the SHA-1 of the
+counter's identity, and each bucket is a hash tag of its own:
+
+- ``{lamed-XX}ns:counts``: hash, field ``["experiment","event","variant"]`` (JSON), value the count
+- ``{lamed-XX}<sha1 hex>``: the de-dup flag ``1`` with a TTL, SHA-1 of
+  ``["ns","experiment","event","variant","uuid"]`` (JSON)
+
+The tag comes first and is lamed's, so no name (``{``, ``}`` and ``:`` included) can move
+a key to another slot or make two kinds of key meet. A counter's field and its flags share
+a slot, so one script counts an event atomically: flag absent -> HINCRBY the field, set
+the flag; a field exists exactly when its counter does, so nothing can be counted outside
+the index, and no key is written by every event. Runs inside Lambda: stdlib and redis-py.
+"""
+
+import hashlib
+import json
+
+import redis
+
+from lamed.store import experiment_entry, text
+
+BUCKETS = 256
+TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
+
+# KEYS[1] the flag, KEYS[2] the bucket's counts; ARGV[1] the field, ARGV[2] the flag's TTL.
+# HINCRBY before SET: if it failed, nothing would be written; a SET cannot fail.
+TRACK_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+return 1
+"""
+TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
+
+
+def counter_field(experiment: str, event: str, variant: str) -> str:
+    """A counter's field in its bucket's hash: JSON, so any names map to distinct fields."""
+    return _json((experiment, event, variant))
+
+
+def bucket_tag(field: str) -> str:
+    return TAGS[hashlib.sha1(field.encode()).digest()[0]]
+
+
+def counts_key(tag: str, namespace: str) -> str:
+    return f"{tag}{namespace}:counts"
+
+
+def flag_key(tag: str, *identity: str) -> str:
+    """The de-dup flag of ``(namespace, experiment, event, variant, uuid)`` in the counter's bucket."""
+    return tag + hashlib.sha1(_json(identity).encode()).hexdigest()
+
+
+def _json(names) -> str:
+    return json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
+
+
+class ClusterStore:
+    """Count, read and delete in the cluster layout, over a redis-py ``RedisCluster``."""
+
+    def __init__(self, client, uuid_expiry_seconds: int):
+        self.client = client
+        self.uuid_expiry_seconds = uuid_expiry_seconds
+
+    def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
+        """Count one event unless this uuid already counted it; True when it was counted.
+
+        One round trip to the shard that owns the counter (EVALSHA), two the first time
+        that shard meets the script (EVAL then caches it).
+        """
+        field = counter_field(experiment, event, variant)
+        tag = bucket_tag(field)
+        flag = flag_key(tag, namespace, experiment, event, variant, uuid)
+        arguments = (2, flag, counts_key(tag, namespace), field, self.uuid_expiry_seconds)
+        try:
+            counted = self.client.evalsha(TRACK_SHA, *arguments)
+        except redis.exceptions.NoScriptError:
+            counted = self.client.eval(TRACK_SCRIPT, *arguments)
+        return counted == 1
+
+    def _buckets(self, namespace: str, command: str, per_bucket=None) -> list:
+        """One command per bucket, pipelined: one round trip per shard, whatever the experiments."""
+        pipe = self.client.pipeline(transaction=False)
+        for index, tag in enumerate(TAGS):
+            extra = per_bucket[index] if per_bucket else ()
+            if per_bucket is None or extra:
+                getattr(pipe, command)(counts_key(tag, namespace), *extra)
+        return pipe.execute()
+
+    def counts(self, namespace: str) -> dict[str, dict[tuple[str, str], int]]:
+        """Every counter of the namespace: ``experiment -> (event, variant) -> count``."""
+        found = {}
+        for bucket in self._buckets(namespace, "hgetall"):
+            for field, value in bucket.items():
+                experiment, event, variant = json.loads(text(field))
+                found.setdefault(experiment, {})[event, variant] = int(value)
+        return found
+
+    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
+        """Every experiment's entry (or only those named in ``scope`` that exist), as in Lamed's layout."""
+        counts = self.counts(namespace)
+        names = sorted(counts) if scope is None else [name for name in dict.fromkeys(scope) if name in counts]
+        return [experiment_entry(name, counts[name]) for name in names]
+
+    def experiment(self, namespace: str, experiment: str) -> dict | None:
+        entries = self.results(namespace, [experiment])
+        return entries[0] if entries else None
+
+    def delete(self, namespace: str, experiment: str) -> int | None:
+        """Remove an experiment's counters; how many, or None when it has none.
+
+        A bucket's fields are its index, so an event counted meanwhile is either deleted
+        with its field or makes a new, complete one: nothing is ever half-indexed.
+        """
+        doomed = []
+        for fields in self._buckets(namespace, "hkeys"):
+            doomed.append([name for name in map(text, fields) if json.loads(name)[0] == experiment])
+        if not any(doomed):
+            return None
+        return sum(self._buckets(namespace, "hdel", doomed))

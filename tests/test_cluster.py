@@ -1,0 +1,258 @@
+"""The cluster layout on a real 3-master Redis Cluster: slots, exact counts under storms, results
+equal to Lamed's layout, delete under load, a paused master, round trips, and mode mistakes."""
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+import redis
+import redis.cluster
+from redis.crc import key_slot
+
+import lamed
+from lamed import handlers
+from lamed.cluster_store import TAGS, ClusterStore, bucket_tag, counter_field, counts_key, flag_key
+from lamed.connection import RedisSetupError, explain, open_store, redis_client
+from lamed.store import Store
+
+EVENTS = [
+    (f"exp{n % 12}", ("red", "blue", "green")[n % 3], ("participate", "click", "buy")[n % 4 % 3], f"u{n}")
+    for n in range(600)
+]
+
+
+def cluster_store(cluster, **settings) -> ClusterStore:
+    store = open_store({"url": cluster.url, "cluster": True, **settings}, 86400)
+    assert isinstance(store, ClusterStore) and isinstance(store.client, redis.cluster.RedisCluster)
+    return store
+
+
+def all_keys(cluster) -> list[str]:
+    return [key.decode() for node in cluster.nodes for key in node.client().keys("*")]
+
+
+def test_one_event_touches_one_slot_and_no_shared_key(redis_cluster):
+    store = cluster_store(redis_cluster)
+    assert store.track("ns", "button", "red", "participate", "u-1") is True
+    field = counter_field("button", "participate", "red")
+    tag = bucket_tag(field)
+    flag = flag_key(tag, "ns", "button", "participate", "red", "u-1")
+    assert sorted(all_keys(redis_cluster)) == sorted([counts_key(tag, "ns"), flag])
+    assert key_slot(flag.encode()) == key_slot(counts_key(tag, "ns").encode())
+    node = redis_cluster.node_of(flag).client(decode_responses=True)
+    assert node.hgetall(counts_key(tag, "ns")) == {'["button","participate","red"]': "1"}
+    assert node.get(flag) == "1" and 86390 < node.ttl(flag) <= 86400
+
+
+@pytest.mark.parametrize("name", ["{x}", "a}b{c", "{}", "x:y:z", "counters:v2:participate", "é{ü}", '"]', "\\"])
+def test_braces_colons_and_quotes_in_names_cannot_move_a_key_or_merge_counters(redis_cluster, name):
+    store = cluster_store(redis_cluster)
+    store.track("ns", name, name, name, "u")
+    store.track("ns", "plain", "v", "participate", "u")
+    for key in all_keys(redis_cluster):
+        assert key.startswith("{lamed-") and key.index("}") == len(TAGS[0]) - 1
+    counts = store.counts("ns")
+    assert counts[name] == {(name, name): 1} and counts["plain"] == {("participate", "v"): 1}
+
+
+def test_counters_spread_over_every_shard(redis_cluster):
+    store = cluster_store(redis_cluster)
+    for n in range(300):
+        store.track("ns", f"exp{n}", "a", "participate", "u")
+    shares = [node.client().dbsize() for node in redis_cluster.nodes]
+    assert sum(shares) > 300 and min(shares) > sum(shares) / 6, shares
+
+
+def test_duplicate_storm_from_16_threads_counts_each_uuid_once(redis_cluster):
+    store = cluster_store(redis_cluster, max_connections=64)
+    start = Barrier(16)
+
+    def send(_):
+        start.wait()
+        return sum(store.track("ns", *event[:1], event[1], event[2], event[3]) for event in EVENTS)
+
+    with ThreadPoolExecutor(16) as pool:
+        counted = sum(pool.map(send, range(16)))
+    assert counted == len(EVENTS)
+    counts = store.counts("ns")
+    expected = {}
+    for experiment, variant, event, _ in EVENTS:
+        key = (event, variant)
+        expected.setdefault(experiment, {}).setdefault(key, 0)
+        expected[experiment][key] += 1
+    assert counts == expected
+
+
+def test_results_equal_the_same_events_in_lameds_layout(redis_cluster, store):
+    clustered = cluster_store(redis_cluster)
+    for experiment, variant, event, uuid in [*EVENTS, *EVENTS[:50]]:
+        assert clustered.track("ns", experiment, variant, event, uuid) == store.track("ns", experiment, variant, event, uuid)
+    assert clustered.results("ns") == store.results("ns")
+    assert clustered.results("ns", ["exp3", "nope", "exp1"]) == store.results("ns", ["exp3", "nope", "exp1"])
+    assert clustered.experiment("ns", "exp5") == store.experiment("ns", "exp5")
+    assert clustered.experiment("ns", "nope") is None and clustered.results("other") == []
+    assert clustered.delete("ns", "exp2") == store.delete("ns", "exp2")
+    assert clustered.results("ns") == store.results("ns")
+    assert clustered.delete("ns", "exp2") is None
+
+
+def test_delete_under_concurrent_tracking_leaves_only_complete_counters(redis_cluster):
+    store = cluster_store(redis_cluster, max_connections=64)
+    for n in range(200):
+        store.track("ns", "doomed", f"v{n % 5}", "participate", f"before-{n}")
+    stop, busy = threading.Event(), threading.Event()
+    kept = [0] * 4
+
+    def track_both(worker):
+        n = 0
+        while not stop.is_set():
+            kept[worker] += store.track("ns", "kept", "a", "participate", f"{worker}-{n}")
+            store.track("ns", "doomed", f"v{n % 5}", "participate", f"{worker}-{n}")
+            n += 1
+            if n == 25:
+                busy.set()
+
+    with ThreadPoolExecutor(4) as pool:
+        workers = [pool.submit(track_both, worker) for worker in range(4)]
+        assert busy.wait(30)
+        removed = store.delete("ns", "doomed")
+        stop.set()
+        for worker in workers:
+            worker.result()
+    assert removed >= 1
+    counts = store.counts("ns")
+    assert counts["kept"] == {("participate", "a"): sum(kept)}
+    survivors = counts.get("doomed", {})
+    assert sum(survivors.values()) < 200 + sum(kept)  # at most what came after the delete
+    for node in redis_cluster.nodes:
+        for key in node.client(decode_responses=True).keys("*:counts"):
+            assert all(json.loads(field)[0] in {"kept", "doomed"} for field in node.client(decode_responses=True).hkeys(key))
+
+
+def test_a_paused_master_fails_only_its_own_slots_and_retries_count_exactly(redis_cluster):
+    store = cluster_store(redis_cluster, max_connections=64, socket_timeout=0.3)
+    events = [(f"exp{n % 40}", "a", "participate", f"u{n}") for n in range(240)]
+    paused = redis_cluster.nodes[1]
+
+    def owner(event):
+        field = counter_field(event[0], event[2], event[1])
+        return redis_cluster.node_of(counts_key(bucket_tag(field), "ns"))
+
+    def send(event):
+        try:
+            return store.track("ns", event[0], event[1], event[2], event[3])
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
+
+    with ThreadPoolExecutor(16) as pool:
+        first = list(pool.map(send, events[:80]))
+        redis_cluster.pause(paused)
+        try:
+            during = list(pool.map(send, events[80:160]))
+        finally:
+            redis_cluster.resume(paused)
+        last = list(pool.map(send, events[160:]))
+    outcomes = first + during + last
+    failed = [event for event, outcome in zip(events, outcomes) if outcome is None]
+    assert failed, "the paused master answered nothing, so some events must have failed"
+    assert {owner(event) for event in failed} == {paused}
+    assert all(outcome is True for event, outcome in zip(events[80:160], during) if owner(event) is not paused)
+    for event in failed:  # the client sends them again until counted
+        while send(event) is None:
+            pass
+    counts = store.counts("ns")
+    assert sum(n for experiment in counts.values() for n in experiment.values()) == len(events)
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts the writes it sends (one per turnaround) and how many exist."""
+
+    sends = 0
+    created = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CountingConnection.created += 1
+
+    def send_packed_command(self, *args, **kwargs):
+        CountingConnection.sends += 1
+        return super().send_packed_command(*args, **kwargs)
+
+
+def turnarounds(call) -> tuple[int, int]:
+    """The writes and new connections that ``call()`` costs."""
+    sends, created = CountingConnection.sends, CountingConnection.created
+    call()
+    return CountingConnection.sends - sends, CountingConnection.created - created
+
+
+def test_round_trips_new_event_one_duplicate_one_results_one_per_shard(redis_cluster):
+    store = cluster_store(redis_cluster, connection_class=CountingConnection)
+    store.track("ns", "warm", "a", "participate", "warm-up")
+    for node in redis_cluster.nodes:  # every shard meets the script once
+        node.client().script_load(__import__("lamed.cluster_store").cluster_store.TRACK_SCRIPT)
+    assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
+    assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
+    store.results("ns")  # every shard's connection is made once
+    assert turnarounds(lambda: store.results("ns")) == (3, 0)
+    for n in range(30):
+        store.track("ns", f"many{n}", "a", "participate", "u")
+    assert turnarounds(lambda: store.results("ns")) == (3, 0)
+
+
+def test_a_shard_that_lost_the_script_costs_two_round_trips(redis_cluster):
+    store = cluster_store(redis_cluster, connection_class=CountingConnection)
+    store.track("ns", "warm", "a", "participate", "warm-up")
+    for node in redis_cluster.nodes:
+        node.client().script_flush()
+    sends, _ = turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1"))
+    assert sends == 2 and store.counts("ns")["e"] == {("participate", "a"): 1}
+
+
+def test_handlers_count_on_a_cluster_configured_through_the_environment(redis_cluster, monkeypatch):
+    settings = {"redis": {"url": redis_cluster.url, "cluster": True}}
+    monkeypatch.delenv("LAMED_CONFIG", raising=False)
+    monkeypatch.setenv("LAMED_CONFIG_JSON", json.dumps(settings))
+    handlers.use_store(None)
+    try:
+        event = {"httpMethod": "GET", "queryStringParameters": {"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}}
+        assert json.loads(lamed.track(event)["body"]) == {"counted": True}
+        assert json.loads(lamed.track(event)["body"]) == {"counted": False}
+        listing = json.loads(lamed.all({"httpMethod": "GET", "queryStringParameters": None})["body"])
+        assert listing[1] == {"experiment": "e", "goals": [], "variants": [{"label": "a", "trials": 1}]}
+    finally:
+        handlers.use_store(None)
+
+
+def test_a_cluster_without_cluster_true_is_a_500_naming_the_fix_and_counts_nothing(redis_cluster, caplog):
+    handlers.use_store(Store(redis_client({"url": redis_cluster.url})), {"url": redis_cluster.url})
+    try:
+        with caplog.at_level(logging.ERROR, logger="lamed"):
+            statuses = set()
+            for n in range(20):
+                event = {"httpMethod": "GET", "queryStringParameters": {"experiment": f"e{n}", "variant": "a", "event": "participate", "uuid": "u"}}
+                response = lamed.track(event)
+                statuses.add(response["statusCode"])
+    finally:
+        handlers.use_store(None)
+    assert statuses == {500}
+    assert all(node.client().dbsize() == 0 for node in redis_cluster.nodes)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and 'add "cluster": true' in lines[0]
+
+
+def test_cluster_true_on_a_plain_redis_names_the_fix(redis_server):
+    with pytest.raises(RedisSetupError, match='remove "cluster": true'):
+        redis_client({"url": redis_server.url, "cluster": True})
+
+
+def test_explain_a_plain_client_on_a_cluster(redis_cluster):
+    with pytest.raises(redis.RedisError) as raised:
+        for n in range(20):
+            Store(redis_client({"url": redis_cluster.url})).track("ns", f"e{n}", "a", "participate", "u")
+    assert explain(raised.value, {"url": redis_cluster.url}, "config.json").endswith(
+        'fix: add "cluster": true to "redis" in config.json'
+    )
