@@ -8,6 +8,7 @@ used, and whether a retry could help. Runs inside Lambda: standard library and r
 """
 
 import ssl
+from urllib.parse import urlsplit
 
 import redis
 import redis.cluster
@@ -72,13 +73,23 @@ def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster
         raise redis.ConnectionError(str(exc)) from exc
 
 
+def check_mode(client, settings: dict) -> None:
+    """Raise :class:`RedisSetupError` when a Redis Cluster node is configured without ``"cluster": true``.
+
+    (The reverse, ``cluster`` on a plain Redis, fails when the cluster client is made.)
+    """
+    if not settings.get("cluster") and str(client.info("cluster").get("cluster_enabled")) == "1":
+        raise RedisSetupError('this Redis is a Redis Cluster — fix: add "cluster": true to "redis"')
+
+
 def address(settings: dict) -> str:
     """Where ``settings`` connect (scheme://host:port or a socket path), without any credentials."""
     url = settings.get("url")
     if url:
-        scheme, _, rest = url.partition("://")
-        location = rest.rpartition("@")[2].partition("?")[0]
-        return f"{scheme}://{location}"
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}"
+        return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}"
     if settings.get("unix_socket_path"):
         return f"unix://{settings['unix_socket_path']}"
     scheme = "rediss" if settings.get("ssl") else "redis"
@@ -87,17 +98,20 @@ def address(settings: dict) -> str:
 
 def mode(settings: dict) -> dict:
     """How lamed talks to this Redis, for ``status`` and ``preflight``: no secret in it."""
-    url = (settings.get("url") or "").lower()
+    url = urlsplit(settings.get("url") or "")
+    user = settings.get("username") or url.username
     if "iam" in settings:
-        auth = f"IAM user {settings['iam']['user']} on cache {settings['iam']['cache']}"
-    elif settings.get("password") or "@" in url:
-        auth = "password" if not (settings.get("username") or ":" in url.partition("://")[2].partition("@")[0]) else "ACL user"
+        auth = f"IAM user {settings['iam']['user']}"
+    elif user:
+        auth = f"ACL user {user}"
+    elif settings.get("password") or url.password:
+        auth = "password"
     else:
         auth = "none"
     return {
         "address": address(settings),
         "cluster": bool(settings.get("cluster")),
-        "tls": bool(settings.get("ssl")) or url.startswith("rediss://"),
+        "tls": bool(settings.get("ssl")) or url.scheme == "rediss",
         "auth": auth,
     }
 
@@ -121,7 +135,8 @@ def explain(exc: BaseException, settings: dict, where: str = "the config") -> st
             return f"Redis at {at}: its TLS certificate is not trusted ({message}) — fix: set redis.ssl_ca_certs in {where} to the CA that signed it"
         return f"Redis at {at}: TLS failed ({message}) — fix: use redis:// for a Redis without TLS, rediss:// for one with it, in {where}"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return f"Redis at {at} cannot be reached ({message}) — fix: check the address (and rediss:// if it needs TLS) in {where}, and that Redis accepts connections from here"
+        scheme = "that it speaks TLS (else use redis://)" if mode(settings)["tls"] else "rediss:// if it needs TLS"
+        return f"Redis at {at} cannot be reached ({message}) — fix: check the address in {where} ({scheme}), and that Redis accepts connections from here"
     return f"Redis at {at} answered with an error ({message}) — fix: check the redis settings in {where}"
 
 

@@ -45,14 +45,14 @@ class ElastiCacheIamProvider(CredentialProvider):
         cache: str,
         serverless: bool = False,
         region: str | None = None,
-        session: botocore.session.Session | None = None,
+        session=None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.user = user
         self.cache = cache
         self.serverless = serverless
         self._region = region
-        self._session = session or botocore.session.get_session()
+        self._session = session or botocore.session.get_session()  # or a boto3 Session: both get_credentials()
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None

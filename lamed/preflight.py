@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import Config, ConfigError, ConfigNotFound, load_config
-from lamed.connection import redis_client
+from lamed.connection import address, check_mode, explain, is_retryable, mode, redis_client
 
 
 @dataclass
@@ -41,6 +41,8 @@ def run_checks(profile: str | None, region: str | None) -> Iterator[Check]:
         yield Check(True, f"config {config.path}{notes}")
     yield check_aws(profile, region)
     if config is not None:
+        if "iam" in config.redis:
+            yield check_iam_token(config, profile, region)
         yield check_redis(config)
 
 
@@ -56,45 +58,52 @@ def check_aws(profile: str | None, region: str | None) -> Check:
     return Check(True, f"AWS account {identity['Account']} as {identity['Arn']}, region {session.region_name}")
 
 
-def check_redis(config: Config) -> Check:
-    """The configured Redis answers PING with the configured settings."""
-    client = redis_client(config.redis)
-    where = redis_address(client)
+def check_iam_token(config: Config, profile: str | None, region: str | None) -> Check:
+    """With ``redis.iam``: an ElastiCache IAM token can be signed with these credentials and region."""
+    from lamed.iam_auth import ElastiCacheIamProvider, IamAuthError
+
+    iam = config.redis["iam"]
     try:
-        client.ping()
-    except redis.AuthenticationError as exc:
-        return Check(False, f"Redis at {where} refused the credentials ({exc}) — fix: set redis.password (and redis.username) in {config.path}")
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        if config.vpc:
-            fix = (
-                "a Redis inside the VPC (ElastiCache) answers only from inside it: run preflight there, "
-                "or deploy with `lamed deploy --no-preflight`"
-            )
-        else:
-            fix = f"check redis.host, redis.port and redis.ssl in {config.path}, and that Redis accepts connections from here"
-        return Check(False, f"Redis at {where} cannot be reached ({exc}) — fix: {fix}")
+        session = make_session(profile, region)
+        provider = ElastiCacheIamProvider(**iam, region=session.region_name, session=session)
+        provider.sign_token()
+    except AwsSetupError as exc:
+        return Check(False, f"ElastiCache IAM token: {exc}")
+    except IamAuthError as exc:
+        return Check(False, f"ElastiCache IAM token: {exc}")
+    kind = "serverless cache" if iam.get("serverless") else "replication group"
+    return Check(True, f"ElastiCache IAM token signed for user {iam['user']} on {kind} {iam['cache']} ({session.region_name})")
+
+
+def check_redis(config: Config) -> Check:
+    """The configured Redis answers PING with the configured settings, in the configured mode."""
+    settings = config.redis
+    try:
+        client = redis_client(settings)
+        try:
+            client.ping()
+            check_mode(client, settings)
+        finally:
+            client.close()
     except redis.RedisError as exc:
-        return Check(False, f"Redis at {where} answered with an error ({exc}) — fix: check the redis settings in {config.path}")
-    finally:
-        client.close()
-    note = "" if reachable_from_aws(client) else "; warning: a Lambda cannot reach Redis on this machine's loopback or socket"
-    return Check(True, f"Redis at {where} answers PING{note}")
+        if config.vpc and is_retryable(exc):
+            return Check(False, (
+                f"Redis at {address(settings)} cannot be reached ({exc}) — fix: a Redis inside the VPC (ElastiCache) "
+                "answers only from inside it: run preflight there, or deploy with `lamed deploy --no-preflight`"
+            ))
+        return Check(False, explain(exc, settings, str(config.path)))
+    found = mode(settings)
+    traits = ", ".join(["cluster"] * found["cluster"] + ["TLS"] * found["tls"] + [f"auth: {found['auth']}"])
+    note = "" if reachable_from_aws(settings) else "; warning: a Lambda cannot reach Redis on this machine's loopback or socket"
+    return Check(True, f"Redis at {found['address']} answers PING ({traits}){note}")
 
 
-def redis_address(client: redis.Redis) -> str:
-    """Where a client connects (host:port/db or a socket path), without any credentials."""
-    kwargs = client.connection_pool.connection_kwargs
-    if "path" in kwargs:
-        return kwargs["path"]
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-
-
-def reachable_from_aws(client: redis.Redis) -> bool:
-    """False when the client connects through a Unix socket or a loopback address, which no Lambda can reach."""
-    kwargs = client.connection_pool.connection_kwargs
-    if "path" in kwargs:
+def reachable_from_aws(settings: dict) -> bool:
+    """False when the settings point at a Unix socket or a loopback address, which no Lambda can reach."""
+    location = address(settings)
+    if location.startswith("unix://"):
         return False
-    host = str(kwargs.get("host", "localhost"))
+    host = location.partition("://")[2].rpartition(":")[0].strip("[]")
     try:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:

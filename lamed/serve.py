@@ -32,7 +32,8 @@ import redis
 import lamed
 from lamed import dashboard, handlers
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, find_config_path, lamed_home, load_config
-from lamed.connection import redis_client
+from lamed.cluster_store import ClusterStore
+from lamed.connection import address, check_mode, explain, open_store
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.snippet import render_snippet
 from lamed.store import Store
@@ -316,29 +317,33 @@ class LamedServer(ThreadingHTTPServer):
         self.stop()
 
 
-def make_server(host: str, port: int, api_key: str, store: Store, routes: dict | None = None) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store``.
+def make_server(
+    host: str, port: int, api_key: str, store: Store | ClusterStore, routes: dict | None = None, settings: dict | None = None
+) -> LamedServer:
+    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``).
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.
     """
-    handlers.use_store(store)
+    handlers.use_store(store, settings)
     return LamedServer((host, port), api_key, routes)
 
 
 # -- the command -----------------------------------------------------------------------
 
 
-def _open_store(stack: ExitStack, config) -> tuple[Store, str]:
-    """The configured Redis when the config names one, else an embedded redis-server."""
+def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, str]:
+    """The configured Redis (with its settings) when the config names one, else an embedded redis-server."""
     expiry = config.uuid_expiry_seconds if config else DEFAULT_UUID_EXPIRY_SECONDS
     if config and "redis" in config.raw:
-        client = redis_client(config.redis)
         try:
-            client.ping()
+            store = open_store(config.redis, expiry)
+            store.client.ping()
+            check_mode(store.client, config.redis)
         except redis.RedisError as exc:
-            raise ServeError(f"cannot reach the Redis configured in {config.path}: {exc}; fix \"redis\" there") from exc
-        return Store(client, expiry), f"the Redis configured in {config.path}"
+            raise ServeError(f"cannot use the Redis configured in {config.path}: {explain(exc, config.redis, str(config.path))}") from exc
+        stack.callback(store.client.close)
+        return store, config.redis, f"the Redis configured in {config.path} ({address(config.redis)})"
     data_dir = lamed_home() / DATA_DIR
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = stack.enter_context(open(data_dir / "serve.lock", "w"))
@@ -350,7 +355,7 @@ def _open_store(stack: ExitStack, config) -> tuple[Store, str]:
         server = stack.enter_context(RedisServer(data_dir=data_dir))
     except RedisServerError as exc:
         raise ServeError(f"the embedded Redis did not start: {exc}") from exc
-    return Store(server.client(), expiry), f"embedded redis-server on port {server.port}, data in {data_dir}"
+    return Store(server.client(), expiry), {}, f"embedded redis-server on port {server.port}, data in {data_dir}"
 
 
 class _Stopped(BaseException):
@@ -372,9 +377,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
     namespace = config.namespace if config else DEFAULT_NAMESPACE
     api_key = api_key or local_api_key()
     with ExitStack() as stack:
-        store, redis_description = _open_store(stack, config)
+        store, settings, redis_description = _open_store(stack, config)
         try:
-            server = make_server(host, port, api_key, store)
+            server = make_server(host, port, api_key, store, settings=settings)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from exc
         stack.callback(server.server_close)

@@ -60,11 +60,16 @@ def required_server_unavailable(reason: str, variable: str):
     pytest.skip(reason)
 
 
+TLS_USER, TLS_PASSWORD = "lamed-test", "acl-secret-7f3a"
+
+
 @pytest.fixture(scope="session")
 def tls_redis(tmp_path_factory):
-    """A TLS-only redis-server (Debian's is built with TLS) with a certificate from a CA made here.
+    """A TLS-only redis-server (Debian's is built with TLS) with a certificate from a CA made here,
+    its ``default`` user disabled and one ACL user, ``TLS_USER`` / ``TLS_PASSWORD``.
 
-    Yields ``(server, ca)``: ``server.client()`` trusts the CA; ``ca`` is the trustme CA.
+    Yields the server: ``server.client()`` trusts the CA and logs in as that user;
+    ``server.client_kwargs["ssl_ca_certs"]`` is the CA's file.
     """
     import trustme
 
@@ -80,7 +85,11 @@ def tls_redis(tmp_path_factory):
         server.start()
     except RedisServerError as exc:
         required_server_unavailable(f"{binary} cannot serve TLS: {exc}", "LAMED_REQUIRE_TLS_REDIS")
-    yield server, ca
+    admin = server.client()
+    admin.acl_setuser(TLS_USER, enabled=True, passwords=[f"+{TLS_PASSWORD}"], keys=["*"], channels=["*"], commands=["+@all"])
+    admin.acl_setuser("default", enabled=False)
+    server.client_kwargs.update(username=TLS_USER, password=TLS_PASSWORD)
+    yield server
     server.stop()
 
 

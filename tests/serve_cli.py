@@ -13,7 +13,7 @@ import requests
 from lamed.redis_server import free_port
 
 READY_TIMEOUT_SECONDS = 30
-ISOLATED_VARIABLES = ("LAMED_API_KEY", "LAMED_CONFIG")
+ISOLATED_VARIABLES = ("LAMED_API_KEY", "LAMED_CONFIG", "LAMED_CONFIG_JSON")
 
 
 def lamed_command() -> list[str]:

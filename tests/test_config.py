@@ -115,3 +115,59 @@ def test_vpc_is_accepted_and_kept_as_written(tmp_path):
     write(tmp_path / "config.json", {"vpc": vpc})
     config = load_config()
     assert config.vpc == vpc and config.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        ({"cluster": "yes"}, '"redis.cluster" must be true'),
+        ({"url": "htp://localhost:6379"}, '"redis.url" must start with redis://, rediss://, unix:// (rediss:// for TLS), not \'htp\''),
+        ({"cluster": True, "url": "unix:///run/redis.sock"}, '"redis.cluster" needs a TCP address'),
+        ({"cluster": True, "url": "redis://h:6379/2"}, "a Redis Cluster has only database 0"),
+        ({"cluster": True, "db": 1}, "a Redis Cluster has only database 0"),
+        ({"read_from_replicas": True}, "'read_from_replicas', which redis-py's Redis() does not accept"),
+        ({"iam": {"user": "u"}, "url": "rediss://h"}, '"redis.iam" must be an object {"user": "USER_ID", "cache": "CACHE_NAME"'),
+        ({"iam": {"user": "u", "cache": ""}, "url": "rediss://h"}, "must be non-empty strings"),
+        ({"iam": {"user": "u", "cache": "c", "serverless": "yes"}, "url": "rediss://h"}, '"redis.iam.serverless" must be true'),
+        ({"iam": {"user": "u", "cache": "c"}, "url": "rediss://h", "password": "p"}, '"redis.iam" signs its own short-lived password'),
+        ({"iam": {"user": "u", "cache": "c"}, "url": "redis://h"}, '"redis.iam" needs TLS'),
+    ],
+)
+def test_redis_mode_mistakes_name_the_key(tmp_path, redis, message):
+    write(tmp_path / "config.json", {"redis": redis})
+    with pytest.raises(ConfigError, match="^" + str(tmp_path / "config.json").replace(".", r"\.") + ": ") as raised:
+        load_config()
+    assert message in str(raised.value)
+
+
+def test_cluster_tls_and_iam_settings_are_accepted(tmp_path):
+    settings = {
+        "url": "rediss://cache.serverless.euw1.cache.amazonaws.com:6379",
+        "cluster": True,
+        "read_from_replicas": False,
+        "ssl_ca_certs": "/etc/ssl/certs/ca-certificates.crt",
+        "iam": {"user": "lamed", "cache": "lamed-cache", "serverless": True},
+    }
+    write(tmp_path / "config.json", {"redis": settings})
+    config = load_config()
+    assert config.redis == settings and config.cluster and config.warnings == []
+
+
+def test_settings_travel_in_lamed_config_json_without_the_deploy_only_keys(tmp_path, monkeypatch):
+    raw = {"redis": {"url": "redis://:pw@h:6379", "cluster": True}, "uuid_expiry_seconds": 60, "runtime": "python3.13", "namespace": "shop"}
+    write(tmp_path / "config.json", raw)
+    environment = load_config().runtime_environment()
+    assert list(environment) == ["LAMED_CONFIG_JSON"]
+    assert json.loads(environment["LAMED_CONFIG_JSON"]) == {"redis": raw["redis"], "uuid_expiry_seconds": 60}
+    (tmp_path / "config.json").unlink()
+    monkeypatch.setenv("LAMED_CONFIG_JSON", environment["LAMED_CONFIG_JSON"])
+    config = load_config()
+    assert str(config.path) == "$LAMED_CONFIG_JSON" and config.redis == raw["redis"] and config.uuid_expiry_seconds == 60
+
+
+def test_lamed_config_wins_over_lamed_config_json_and_a_bad_one_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMED_CONFIG_JSON", "{not json")
+    with pytest.raises(ConfigError, match=r"^\$LAMED_CONFIG_JSON: not valid JSON"):
+        load_config()
+    monkeypatch.setenv("LAMED_CONFIG", str(write(tmp_path / "named.json", {"namespace": "named"})))
+    assert load_config().namespace == "named"

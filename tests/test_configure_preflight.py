@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from lamed.aws.session import aws_error_message
 from lamed.cli import cli
 from lamed.config import load_config
-from lamed.connection import redis_client
-from lamed.preflight import reachable_from_aws, redis_address
+from lamed.connection import address
+from lamed.preflight import reachable_from_aws
 from lamed.redis_server import free_port
 
 
@@ -111,7 +111,7 @@ def test_preflight_passes_with_aws_and_redis(home, moto_server, redis_server):
     assert result.output.splitlines() == [
         f"ok: config {path}",
         "ok: AWS account 123456789012 as arn:aws:sts::123456789012:user/moto, region us-east-1",
-        f"ok: Redis at 127.0.0.1:{redis_server.port}/0 answers PING; warning: a Lambda cannot reach Redis on this machine's "
+        f"ok: Redis at redis://127.0.0.1:{redis_server.port} answers PING (auth: none); warning: a Lambda cannot reach Redis on this machine's "
         "loopback or socket",
     ]
 
@@ -125,7 +125,7 @@ def test_preflight_names_each_failure_with_its_fix(home, moto_server, redis_serv
     lines = result.output.splitlines()
     assert len(lines) == 3 and lines[0].startswith("ok: config")
     assert lines[1].startswith("FAIL: no AWS region configured — fix: pass --region")
-    assert lines[2].startswith(f"FAIL: Redis at 127.0.0.1:{port}/0 cannot be reached") and "— fix: check redis.host" in lines[2]
+    assert lines[2].startswith(f"FAIL: Redis at redis://127.0.0.1:{port} cannot be reached") and "— fix: check the address in" in lines[2]
 
 
 def test_preflight_says_a_redis_in_the_vpc_is_checked_from_inside_it(home, moto_server):
@@ -144,8 +144,8 @@ def test_preflight_region_option_and_bad_redis_credentials(home, moto_server, re
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[1].endswith("region eu-west-1") and lines[1].startswith("ok: AWS account")
-    assert lines[2].startswith(f"FAIL: Redis at 127.0.0.1:{redis_server.port}/0 refused the credentials")
-    assert "— fix: set redis.password" in lines[2]
+    assert lines[2].startswith(f"FAIL: Redis at redis://127.0.0.1:{redis_server.port} refused the credentials")
+    assert "— fix: set redis.username and redis.password" in lines[2]
 
 
 def test_preflight_without_credentials(home, moto_server, monkeypatch):
@@ -234,6 +234,5 @@ def test_the_cli_prints_aws_errors_as_one_line_unless_debug(moto_server, failing
     ],
 )
 def test_loopback_and_sockets_are_flagged_as_unreachable_from_lambda(settings, reachable):
-    client = redis_client(settings)
-    assert reachable_from_aws(client) is reachable
-    assert "secret" not in redis_address(client)
+    assert reachable_from_aws(settings) is reachable
+    assert "secret" not in address(settings) and "user" not in address(settings)

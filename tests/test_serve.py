@@ -285,7 +285,11 @@ def test_lamed_serve_uses_the_configured_redis_and_key(tmp_path, redis_server, r
 
 @pytest.mark.parametrize(
     ("config", "message"),
-    [({"redis": {"port": 1}}, "cannot reach the Redis configured in"), ({"redis": []}, '"redis" must be an object')],
+    [
+        ({"redis": {"port": 1}}, "cannot use the Redis configured in"),
+        ({"redis": []}, '"redis" must be an object'),
+        ({"redis": {"url": "htp://localhost:6379"}}, '"redis.url" must start with redis://, rediss://, unix://'),
+    ],
 )
 def test_lamed_serve_reports_a_bad_redis_config_in_one_line(tmp_path, config, message):
     path = tmp_path / "config.json"
