@@ -281,7 +281,7 @@ def test_deploy_stops_when_preflight_fails(aws):
     aws.config_path.write_text(json.dumps({"redis": {"host": "127.0.0.1", "port": port}}))
     result = aws.lamed("deploy")
     assert result.exit_code == 1
-    assert "ok: AWS account" in result.output and f"FAIL: Redis at 127.0.0.1:{port}/0" in result.output
+    assert "ok: AWS account" in result.output and f"FAIL: Redis at redis://127.0.0.1:{port} cannot be reached" in result.output
     assert aws.iam.list_roles()["Roles"] == []
 
 
@@ -289,7 +289,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(aws, redis_server):
     aws.config_path.write_text(json.dumps({"redis": {"url": redis_server.url}}))
     result = aws.lamed("deploy", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "ok: Redis at 127.0.0.1" in result.output
+    assert "ok: Redis at redis://127.0.0.1" in result.output
     assert "create     function lamed-track (python3.12, x86_64, 128 MB, 10 s)" in result.output
     assert "create     route /delete (DELETE, OPTIONS)" in result.output
     assert result.output.rstrip().endswith("nothing changed")
