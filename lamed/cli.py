@@ -6,6 +6,7 @@ import webbrowser
 from pathlib import Path
 
 import click
+import redis
 from click.core import ParameterSource
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,9 +17,11 @@ from lamed.aws.package import PackageError, build_package, write_package
 from lamed.aws.plan import plan_deploy, plan_destroy, plan_rollback
 from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
-from lamed.config import ConfigError, ConfigNotFound, load_config
+from lamed.config import URL_SCHEMES, ConfigError, ConfigNotFound, load_config
+from lamed.connection import address, check_mode, explain, open_store
 from lamed.configure import config_target, create_config
 from lamed.dashboard import DEFAULT_OUTPUT as DASHBOARD_FILE, render_page as render_dashboard
+from lamed.migrate import MigrateError, migrate as run_migration
 from lamed.preflight import run_checks
 from lamed.serve import ServeError, run as run_local_api
 from lamed.snippet import render_snippet
@@ -33,7 +36,7 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError) as exc:
+        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError, MigrateError) as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
@@ -290,3 +293,36 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
     click.echo(f"wrote the dashboard of {count} experiment{'' if count == 1 else 's'} in namespace {found.namespace!r} to {path}")
     if not no_open and not webbrowser.open(path.as_uri()):
         click.echo("no browser found: open that file in one")
+
+
+# -- migrate ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--from", "source_url", required=True, metavar="URL",
+    help="The Redis with Lamed's layout to copy from, e.g. redis://:PASSWORD@old-host:6379/0 (rediss:// for TLS).",
+)  # fmt: skip
+@click.option("--namespace", metavar="NS", help="The namespace to copy [default: the config's, else alephbet].")
+@click.option("--force", is_flag=True, help="Also when the namespace already has counts of its own: add to them.")
+def migrate(source_url, namespace, force):
+    """Copy a Lamed-layout namespace into the configured Redis (cluster or not); safe to run again."""
+    config = load_config()
+    namespace = namespace or config.namespace
+    if not source_url.lower().startswith(URL_SCHEMES):
+        raise click.BadParameter(f"must start with {', '.join(URL_SCHEMES)}", param_hint="--from")
+    layout = "lamed's cluster layout" if config.cluster else "Lamed's layout"
+    try:
+        target = open_store(config.redis, config.uuid_expiry_seconds)
+        target.client.ping()
+        check_mode(target.client, config.redis)
+        click.echo(f"migrating namespace {namespace!r} from {address({'url': source_url})} to {address(config.redis)} ({layout})")
+        done = run_migration(source_url, target, namespace, force)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"{explain(exc, config.redis, str(config.path))} (run it again to resume)") from exc
+    for name, (source_total, target_total) in done.totals.items():
+        click.echo(f"  {name}: {source_total} counted in the source, {target_total} in the target")
+    click.echo(
+        f"{done.counters} counters of {len(done.totals)} experiments, {done.changed} changed; "
+        "every migrated count verified against the source"
+    )

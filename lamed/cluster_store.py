@@ -36,6 +36,14 @@ return 1
 """
 TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
 
+# KEYS[1] the bucket's counts, KEYS[2] its migration marks; ARGV[1] the field, ARGV[2] the migrated value.
+MERGE_SCRIPT = """
+local delta = tonumber(ARGV[2]) - tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if delta ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], delta) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return delta
+"""
+
 
 def counter_field(experiment: str, event: str, variant: str) -> str:
     """A counter's field in its bucket's hash: JSON, so any names map to distinct fields."""
@@ -46,8 +54,9 @@ def bucket_tag(field: str) -> str:
     return TAGS[hashlib.sha1(field.encode()).digest()[0]]
 
 
-def counts_key(tag: str, namespace: str) -> str:
-    return f"{tag}{namespace}:counts"
+def counts_key(tag: str, namespace: str, kind: str = "counts") -> str:
+    """A bucket's hash: ``counts``, or ``migrated`` (what ``lamed migrate`` put into each counter)."""
+    return f"{tag}{namespace}:{kind}"
 
 
 def flag_key(tag: str, *identity: str) -> str:
@@ -82,23 +91,38 @@ class ClusterStore:
             counted = self.client.eval(TRACK_SCRIPT, *arguments)
         return counted == 1
 
-    def _buckets(self, namespace: str, command: str, per_bucket=None) -> list:
+    def _buckets(self, namespace: str, command: str, per_bucket=None, kind: str = "counts") -> list:
         """One command per bucket, pipelined: one round trip per shard, whatever the experiments."""
         pipe = self.client.pipeline(transaction=False)
         for index, tag in enumerate(TAGS):
             extra = per_bucket[index] if per_bucket else ()
             if per_bucket is None or extra:
-                getattr(pipe, command)(counts_key(tag, namespace), *extra)
+                getattr(pipe, command)(counts_key(tag, namespace, kind), *extra)
         return pipe.execute()
+
+    def _fields(self, namespace: str, kind: str):
+        """``(experiment, event, variant), value`` of every field of the namespace's ``kind`` hashes."""
+        for bucket in self._buckets(namespace, "hgetall", kind=kind):
+            for field, value in bucket.items():
+                yield tuple(json.loads(text(field))), int(value)
 
     def counts(self, namespace: str) -> dict[str, dict[tuple[str, str], int]]:
         """Every counter of the namespace: ``experiment -> (event, variant) -> count``."""
         found = {}
-        for bucket in self._buckets(namespace, "hgetall"):
-            for field, value in bucket.items():
-                experiment, event, variant = json.loads(text(field))
-                found.setdefault(experiment, {})[event, variant] = int(value)
+        for (experiment, event, variant), value in self._fields(namespace, "counts"):
+            found.setdefault(experiment, {})[event, variant] = value
         return found
+
+    def migrated(self, namespace: str) -> dict[tuple[str, str, str], int]:
+        """What ``lamed migrate`` has put into each counter: ``(experiment, event, variant) -> count``."""
+        return dict(self._fields(namespace, "migrated"))
+
+    def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
+        """Make the migrated share of one counter ``value``, atomically; the difference applied."""
+        field = counter_field(experiment, event, variant)
+        tag = bucket_tag(field)
+        keys = (counts_key(tag, namespace), counts_key(tag, namespace, "migrated"))
+        return self.client.eval(MERGE_SCRIPT, 2, *keys, field, value)
 
     def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
         """Every experiment's entry (or only those named in ``scope`` that exist), as in Lamed's layout."""

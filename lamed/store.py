@@ -20,6 +20,23 @@ PARTICIPATE = "participate"
 MAX_WATCH_ATTEMPTS = 8
 
 
+# KEYS: the counter, the migration marks, and Lamed's three index sets; ARGV: experiment, value.
+MERGE_SCRIPT = """
+local delta = tonumber(ARGV[2]) - tonumber(redis.call('HGET', KEYS[2], KEYS[1]) or '0')
+if delta ~= 0 then redis.call('INCRBY', KEYS[1], delta) end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], KEYS[1])
+redis.call('SADD', KEYS[5], KEYS[1])
+redis.call('HSET', KEYS[2], KEYS[1], ARGV[2])
+return delta
+"""
+
+
+def migrated_key(namespace: str) -> str:
+    """``lamed migrate``'s marks: counter key -> the count migrated into it (Lamed never reads it)."""
+    return f"{namespace}:lamed:migrated"
+
+
 class ContentionError(redis.RedisError):
     """The de-dup flag kept changing under the transaction; the event was not counted."""
 
@@ -106,8 +123,8 @@ class Store:
 
     # -- reading ----------------------------------------------------------------
 
-    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
-        """Every experiment's entry (or only those named in ``scope`` that exist).
+    def counts(self, namespace: str, scope: list[str] | None = None) -> dict[str, dict[tuple[str, str], int]]:
+        """``experiment -> (event, variant) -> count`` for every indexed experiment (or those of ``scope``).
 
         Three round trips whatever the number of experiments: the experiment set,
         the per-experiment key sets (pipelined), and one MGET of all counters.
@@ -117,24 +134,44 @@ class Store:
         else:
             names = list(dict.fromkeys(scope))
         if not names:
-            return []
+            return {}
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.smembers(f"{namespace}:{name}:counter_keys")
         key_sets = [sorted(text(key) for key in keys) for keys in pipe.execute()]
         all_keys = [key for keys in key_sets for key in keys]
         values = dict(zip(all_keys, self.client.mget(all_keys))) if all_keys else {}
-        entries = []
-        for name, keys in zip(names, key_sets):
-            if keys:
-                counts = _lamed_counts(namespace, name, {key: values[key] for key in keys})
-                entries.append(experiment_entry(name, counts))
-        return entries
+        return {
+            name: _lamed_counts(namespace, name, {key: values[key] for key in keys})
+            for name, keys in zip(names, key_sets)
+            if keys
+        }
+
+    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
+        """Every experiment's entry (or only those named in ``scope`` that exist)."""
+        return [experiment_entry(name, counts) for name, counts in self.counts(namespace, scope).items()]
 
     def experiment(self, namespace: str, experiment: str) -> dict | None:
         """One experiment's entry, or None when it has no counters."""
         entries = self.results(namespace, [experiment])
         return entries[0] if entries else None
+
+    # -- migrating ---------------------------------------------------------------
+
+    def migrated(self, namespace: str) -> dict[tuple[str, str, str], int]:
+        """What ``lamed migrate`` has put into each counter: ``(experiment, event, variant) -> count``."""
+        marks = self.client.hgetall(migrated_key(namespace))
+        found = {}
+        for key, value in marks.items():
+            experiment, event, variant = text(key)[len(f"{namespace}:counters:"):].rsplit(":", 2)
+            found[experiment, event, variant] = int(value)
+        return found
+
+    def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
+        """Make the migrated share of one counter ``value``, atomically; the difference applied."""
+        key = counter_key(namespace, experiment, event, variant)
+        keys = (key, migrated_key(namespace), f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys")
+        return self.client.eval(MERGE_SCRIPT, len(keys), *keys, experiment, value)
 
     # -- deleting ---------------------------------------------------------------
 
