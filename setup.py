@@ -32,6 +32,7 @@ setup(
             "playwright>=1.40",
             "scipy>=1.11",
             "statsmodels>=0.14",
+            "trustme>=1.1",
         ],
     },
     entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},

@@ -6,8 +6,8 @@ namespace ``ns``, each counter belongs to one of 256 buckets, chosen by the SHA-
 counter's identity, and each bucket is a hash tag of its own:
 
 - ``{lamed-XX}ns:counts``: hash, field ``["experiment","event","variant"]`` (JSON), value the count
-- ``{lamed-XX}<sha1 hex>``: the de-dup flag ``1`` with a TTL, SHA-1 of
-  ``["ns","experiment","event","variant","uuid"]`` (JSON)
+- ``{lamed-XX}<22 characters>``: the de-dup flag ``1`` with a TTL: the first 128 bits of the
+  SHA-1 of ``["ns","experiment","event","variant","uuid"]`` (JSON), in URL-safe base64
 
 The tag comes first and is lamed's, so no name (``{``, ``}`` and ``:`` included) can move
 a key to another slot or make two kinds of key meet. A counter's field and its flags share
@@ -16,6 +16,7 @@ the flag; a field exists exactly when its counter does, so nothing can be counte
 the index, and no key is written by every event. Runs inside Lambda: stdlib and redis-py.
 """
 
+import base64
 import hashlib
 import json
 
@@ -60,8 +61,14 @@ def counts_key(tag: str, namespace: str, kind: str = "counts") -> str:
 
 
 def flag_key(tag: str, *identity: str) -> str:
-    """The de-dup flag of ``(namespace, experiment, event, variant, uuid)`` in the counter's bucket."""
-    return tag + hashlib.sha1(_json(identity).encode()).hexdigest()
+    """The de-dup flag of ``(namespace, experiment, event, variant, uuid)`` in the counter's bucket.
+
+    128 bits of the digest (no collision expected before ~2^64 flags), 22 characters with no
+    ``:``, so a flag never meets a ``ns:counts`` key; shorter than Lamed's 40, as flags are
+    most of the memory.
+    """
+    digest = hashlib.sha1(_json(identity).encode()).digest()[:16]
+    return tag + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _json(names) -> str:

@@ -47,10 +47,11 @@ def wait_for(condition, timeout: float = READY_TIMEOUT_SECONDS, what: str = "a c
 class RedisCluster:
     """``masters`` redis-server processes with cluster mode on, the slots split evenly, joined by MEET."""
 
-    def __init__(self, masters: int = 3, node_timeout_ms: int = 60000):
+    def __init__(self, masters: int = 3, node_timeout_ms: int = 60000, binary: str | None = None):
         self.nodes = [
             RedisServer(
                 port=_free_port_with_bus(),
+                binary=binary,
                 arguments=(
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", "nodes.conf",
@@ -113,6 +114,28 @@ class RedisCluster:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts the writes it sends (one per turnaround) and how many are made."""
+
+    sends = 0
+    created = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CountingConnection.created += 1
+
+    def send_packed_command(self, *args, **kwargs):
+        CountingConnection.sends += 1
+        return super().send_packed_command(*args, **kwargs)
+
+
+def turnarounds(call) -> tuple[int, int]:
+    """The writes (turnarounds) and new connections that ``call()`` costs on CountingConnections."""
+    sends, created = CountingConnection.sends, CountingConnection.created
+    call()
+    return CountingConnection.sends - sends, CountingConnection.created - created
 
 
 def tls_capable_redis_server() -> str | None:

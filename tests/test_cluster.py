@@ -14,9 +14,10 @@ from redis.crc import key_slot
 
 import lamed
 from lamed import handlers
-from lamed.cluster_store import TAGS, ClusterStore, bucket_tag, counter_field, counts_key, flag_key
+from lamed.cluster_store import TAGS, TRACK_SCRIPT, ClusterStore, bucket_tag, counter_field, counts_key, flag_key
 from lamed.connection import RedisSetupError, explain, open_store, redis_client
 from lamed.store import Store
+from redis_servers import CountingConnection, turnarounds
 
 EVENTS = [
     (f"exp{n % 12}", ("red", "blue", "green")[n % 3], ("participate", "click", "buy")[n % 4 % 3], f"u{n}")
@@ -167,33 +168,11 @@ def test_a_paused_master_fails_only_its_own_slots_and_retries_count_exactly(redi
     assert sum(n for experiment in counts.values() for n in experiment.values()) == len(events)
 
 
-class CountingConnection(redis.Connection):
-    """A real connection that counts the writes it sends (one per turnaround) and how many exist."""
-
-    sends = 0
-    created = 0
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        CountingConnection.created += 1
-
-    def send_packed_command(self, *args, **kwargs):
-        CountingConnection.sends += 1
-        return super().send_packed_command(*args, **kwargs)
-
-
-def turnarounds(call) -> tuple[int, int]:
-    """The writes and new connections that ``call()`` costs."""
-    sends, created = CountingConnection.sends, CountingConnection.created
-    call()
-    return CountingConnection.sends - sends, CountingConnection.created - created
-
-
 def test_round_trips_new_event_one_duplicate_one_results_one_per_shard(redis_cluster):
     store = cluster_store(redis_cluster, connection_class=CountingConnection)
     store.track("ns", "warm", "a", "participate", "warm-up")
     for node in redis_cluster.nodes:  # every shard meets the script once
-        node.client().script_load(__import__("lamed.cluster_store").cluster_store.TRACK_SCRIPT)
+        node.client().script_load(TRACK_SCRIPT)
     assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
     assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
     store.results("ns")  # every shard's connection is made once
