@@ -120,7 +120,7 @@ def explain(exc: BaseException, settings: dict, where: str = "the config") -> st
     """One line for a Redis failure: what is wrong, and the fix (``where`` names the config)."""
     at = address(settings)
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, RedisSetupError):
+    if isinstance(exc, RedisSetupError) or " — fix: " in message:  # it already says what to do
         return f"Redis at {at}: {message}"
     if _is_cluster_reply(exc):
         return f'Redis at {at} is a Redis Cluster (it sends lamed to other nodes) — fix: add "cluster": true to "redis" in {where}'

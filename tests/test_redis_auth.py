@@ -172,7 +172,7 @@ def test_redis_accepts_the_token_of_an_iam_user(clean_tls, aws_credentials):
         clean_tls.client().acl_deluser(user)
 
 
-def test_iam_without_aws_credentials_is_a_500_with_the_fix(clean_tls, monkeypatch, caplog):
+def test_iam_without_aws_credentials_is_a_500_with_the_fix_and_one_line_from_serve(clean_tls, monkeypatch, caplog, tmp_path):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -189,7 +189,15 @@ def test_iam_without_aws_credentials_is_a_500_with_the_fix(clean_tls, monkeypatc
     finally:
         handlers.use_store(None)
     assert response["statusCode"] == 500
-    assert "no AWS credentials to sign the ElastiCache IAM token" in caplog.records[0].getMessage()
+    logged = caplog.records[0].getMessage()
+    assert "no AWS credentials to sign the ElastiCache IAM token — fix:" in logged and "refused" not in logged
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"redis": settings}))
+    failing = LamedServe(tmp_path, env={"LAMED_CONFIG": str(config)})
+    assert failing.launch().wait(timeout=30) == 1
+    lines = failing.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot use the Redis configured in")
+    assert lines[0].endswith("no AWS credentials to sign the ElastiCache IAM token — fix: run where the role's credentials are (a deployed function has them), or set AWS_PROFILE / AWS_ACCESS_KEY_ID")
 
 
 def test_botocore_is_imported_only_on_the_iam_path(tmp_path):
