@@ -27,7 +27,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from serve_cli import LamedServe  # noqa: E402
+from serve_cli import LamedServe, participants  # noqa: E402
 
 API_KEY = "benchmark-key-0123456789"
 EXPERIMENT = "hold"
@@ -89,14 +89,6 @@ class Load:
             connection.close()
 
 
-def participants(port: int) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", f"/prod/experiment?experiment={EXPERIMENT}", headers={"x-api-key": API_KEY})
-    entry = json.loads(connection.getresponse().read())
-    connection.close()
-    return sum(variant["trials"] for variant in entry["variants"])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=64)
@@ -130,7 +122,7 @@ def main() -> int:
                 thread.join()
             elapsed = time.perf_counter() - started
             distinct, counted = sum(load.uuids), sum(load.counted)
-            stored = participants(server.port)
+            stored = participants(server.url, EXPERIMENT, API_KEY)
             memory_after = client.info("memory")["used_memory"]
             keys = client.dbsize()
 

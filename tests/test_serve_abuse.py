@@ -17,7 +17,7 @@ import requests
 from lamed import handlers
 from lamed.serve import make_server
 from lamed.store import Store
-from serve_cli import LamedServe
+from serve_cli import LamedServe, participants
 
 API_KEY = "test-key-0123456789abcdef"
 TRACK = "/prod/track?experiment=e&variant=v&event=participate&uuid="
@@ -57,11 +57,6 @@ def exchange(server, data: bytes) -> tuple[int, dict | None, bytes]:
         reply = read_reply(connection)
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body.split(b"HTTP/1.1")[0]) if body else None, reply
-
-
-def participants(api, experiment="e") -> int:
-    entry = requests.get(f"{api}/prod/experiment?experiment={experiment}", headers={"x-api-key": API_KEY}, timeout=5)
-    return sum(variant["trials"] for variant in entry.json()["variants"])
 
 
 # -- finding 2: a backlog for bursts ------------------------------------------------
@@ -190,7 +185,7 @@ def test_beyond_the_connection_cap_a_new_connection_gets_503_at_once(serving, re
     while (status := requests.get(f"{server.url}{TRACK}after", timeout=5).status_code) != 200:
         assert status == 503 and time.monotonic() < deadline
         time.sleep(0.01)
-    assert participants(server.url) == 1
+    assert participants(server.url, "e", API_KEY) == 1
 
 
 # -- finding 8: decoding --------------------------------------------------------------
@@ -211,7 +206,7 @@ def test_two_different_undecodable_uuids_never_merge(serving, redis_client):
         assert requests.get(f"{server.url}{TRACK}{uuid}", timeout=5).status_code == 400
     for uuid in ("%C3%BF", "%C3%BE"):  # ÿ and þ, properly encoded, count apart
         assert requests.get(f"{server.url}{TRACK}{uuid}", timeout=5).json() == {"counted": True}
-    assert participants(server.url) == 2
+    assert participants(server.url, "e", API_KEY) == 2
 
 
 def test_a_raw_utf8_query_is_decoded_as_utf8_and_invalid_bytes_are_400(serving, redis_client):

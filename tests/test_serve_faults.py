@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from lamed.redis_server import RedisServer, find_redis_server, free_port
-from serve_cli import LamedServe
+from serve_cli import LamedServe, participants
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
 
@@ -92,16 +92,10 @@ class RetryingClients:
             time.sleep(0.01)
 
 
-def participants(url: str, experiment: str = "faults") -> int:
-    entry = requests.get(f"{url}/prod/experiment", params={"experiment": experiment},
-                         headers={"x-api-key": API_KEY}, timeout=10).json()
-    return sum(variant["trials"] for variant in entry["variants"])
-
-
 def assert_exact(load: RetryingClients, url: str) -> None:
     assert load.unexpected == []
     assert load.answered == 2 * load.distinct  # every send of every event got its 200 in the end
-    assert participants(url) == load.distinct  # each event counted once: none lost, none doubled
+    assert participants(url, load.experiment, API_KEY) == load.distinct  # each event counted once: none lost, none doubled
     assert load.counted <= load.distinct  # a count whose 200 was lost is answered false on retry
 
 
@@ -226,7 +220,7 @@ def test_a_redis_server_left_on_the_data_folder_is_stopped_before_serve_starts_a
             assert redis_pid(tmp_path) != leftover.pid
             assert requests.get(f"{second.url}/prod/track?experiment=faults&variant=v&event=participate&uuid=b",
                                 timeout=5).json() == {"counted": True}
-            assert participants(second.url) == 2
+            assert participants(second.url, "faults", API_KEY) == 2
     finally:
         if leftover.poll() is None:
             leftover.terminate()
