@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from serve_cli import LamedServe  # noqa: E402
+from serve_cli import LamedServe, participants  # noqa: E402
 
 API_KEY = "benchmark-key-0123456789"
 
@@ -67,14 +67,6 @@ def load(port: int, experiment: str, clients: int, total: int, max_seconds: floa
             "failures": failures}
 
 
-def participants(port: int, experiment: str) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", f"/prod/experiment?experiment={experiment}", headers={"x-api-key": API_KEY})
-    entry = json.loads(connection.getresponse().read())
-    connection.close()
-    return sum(variant["trials"] for variant in entry["variants"])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000, help="track requests per concurrency level")
@@ -88,7 +80,7 @@ def main() -> int:
             for clients in args.clients:
                 experiment = f"bench-{clients}"
                 result = load(server.port, experiment, clients, args.requests, args.max_seconds)
-                stored = participants(server.port, experiment)
+                stored = participants(server.url, experiment, API_KEY)
                 ok = not result["failures"] and stored == result["uuids"] == result["counted"]
                 exact &= ok
                 latencies = sorted(result["latencies"])

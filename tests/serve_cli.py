@@ -1,4 +1,5 @@
-"""Run the real `lamed serve` command as a child process, for the CLI and browser tests."""
+"""Run the real `lamed serve` command as a child process, for the CLI, browser and fault
+tests and the benchmarks, and read an experiment's participants back from it."""
 
 import os
 import shutil
@@ -20,6 +21,15 @@ def lamed_command() -> list[str]:
     """The installed `lamed` console script beside this Python, else the same entry point."""
     script = shutil.which("lamed", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-c", "from lamed.cli import cli; cli()"]
+
+
+def participants(url: str, experiment: str, api_key: str) -> int:
+    """How many uuids took part in ``experiment``, as the lamed API at ``url`` reports."""
+    response = requests.get(
+        f"{url}/prod/experiment", params={"experiment": experiment}, headers={"x-api-key": api_key}, timeout=30
+    )
+    response.raise_for_status()
+    return sum(variant["trials"] for variant in response.json()["variants"])
 
 
 class LamedServe:
