@@ -103,7 +103,7 @@ def deploy(ctx, dry_run, no_preflight):
         ctx.invoke(preflight)  # its lines carry the config's warnings; exits 1 when a check fails
     session = _aws_session(ctx.obj)
     aws = Aws.connect(session)
-    steps = plan_deploy(aws, desired_state(config, build_package(config)))
+    steps = plan_deploy(aws, desired_state(config, build_package()))
     changes = sum(step.changes for step in steps)
     if dry_run:
         show(steps, click.echo)
@@ -142,6 +142,8 @@ def status(obj, as_json, show_key):
         click.echo(f"experiments URL: {api['experiments_url']}")
         if show_key:
             click.echo(f"API key:         {api['api_key']}")
+    if found["redis"]:
+        click.echo(f"Redis: {_redis_line(found['redis'])}")
     for function in found["functions"]:
         if function["deployed"]:
             kept = ", ".join(f"v{number}" for number in function["versions"])
@@ -152,6 +154,12 @@ def status(obj, as_json, show_key):
             )
         else:
             click.echo(f"{function['name']}: not deployed")
+
+
+def _redis_line(mode: dict) -> str:
+    """``rediss://host:6379, cluster, TLS, IAM user u on cache c``: how the functions reach Redis."""
+    auth = {"none": "no auth", "password": "password auth", "ACL user": "ACL user"}.get(mode["auth"], mode["auth"])
+    return ", ".join([mode["address"]] + ["cluster"] * mode["cluster"] + ["TLS"] * mode["tls"] + [auth])
 
 
 @cli.command()
@@ -218,8 +226,8 @@ def preflight(obj):
     "-o", "--output", default="lamed.zip", show_default=True, type=click.Path(dir_okay=False), help="Where to write the zip."
 )
 def package(output):
-    """Build the Lambda zip (lamed's runtime, redis-py and config.json) without deploying it."""
-    size = write_package(load_config(), output)
+    """Build the Lambda zip (lamed's runtime and redis-py: code only, no config) without deploying it."""
+    size = write_package(output)
     click.echo(f"wrote {output} ({size} bytes)")
 
 

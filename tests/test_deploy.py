@@ -14,9 +14,12 @@ import requests
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+import lamed.cli
 from lamed.aws.apply import ROLE_RETRY_DELAYS, retry_while_role_propagates
-from lamed.aws.resources import LAMBDA_TRUST_POLICY
+from lamed.aws.package import build_package
+from lamed.aws.resources import LAMBDA_TRUST_POLICY, code_sha256
 from lamed.cli import cli
+from lamed.config import load_config
 from lamed.redis_server import free_port
 
 REGION = "eu-west-1"
@@ -85,6 +88,24 @@ class Account:
 
     def deployments(self):
         return len(self.apigateway.get_deployments(restApiId=self.api_id())["items"])
+
+    def environment(self, name, qualifier="live"):
+        config = self.lambda_.get_function_configuration(FunctionName=name, Qualifier=qualifier)
+        return config["Environment"]["Variables"]
+
+
+def record_calls(patch) -> list[str]:
+    """The AWS operations the CLI's clients make from now on, in order, through a botocore event hook."""
+    calls = []
+    make_session = lamed.cli.make_session
+
+    def recording_session(profile, region):
+        session = make_session(profile, region)
+        session.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+        return session
+
+    patch.setattr(lamed.cli, "make_session", recording_session)
+    return calls
 
 
 def _fresh_aws(moto_server, patch, folder):
@@ -237,9 +258,10 @@ def test_a_second_deploy_changes_nothing(aws):
 
 def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(aws):
     aws.deploy()
-    aws.write_config(uuid_expiry_seconds=3600)  # the zip carries the config: new code
+    aws.write_config(uuid_expiry_seconds=3600)  # the functions' environment: same code
     out = aws.deploy()
     assert out.count("published v2, live -> v2") == len(STANDARD)
+    assert json.loads(aws.environment("lamed-track")["LAMED_CONFIG_JSON"])["uuid_expiry_seconds"] == 3600
     for name in STANDARD:
         assert aws.versions(name) == ["$LATEST", "1", "2"] and aws.live(name) == "2"
     assert aws.deployments() == 2
@@ -395,7 +417,7 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_drops_the_en
 
     aws.write_config()
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
-    assert "update     function lamed-track (code, VpcConfig; publish a version)" in plan
+    assert "update     function lamed-track (VpcConfig; publish a version)" in plan
     assert "delete     role policy lamed-vpc (the functions left the VPC)" in plan
     out = aws.deploy()
     assert out.count("published v3, live -> v3") == len(STANDARD)
@@ -450,6 +472,110 @@ def test_without_a_region_deploy_says_so_in_one_line(aws, monkeypatch):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith("Error: ") and "region" in line
+
+
+# -- Redis settings: in the environment, never printed ----------------------------------------
+
+PASSWORD = "never-print-Zq8-hunter2-77"
+SECRET_REDIS = {"url": f"redis://lamed:{PASSWORD}@redis.example.com:6379/0"}
+IAM_REDIS = {
+    "url": "rediss://cache-abc.serverless.euw1.cache.amazonaws.com:6379",
+    "cluster": True,
+    "iam": {"user": "lamed-user", "cache": "lamed-cache", "serverless": True},
+}
+
+
+def test_the_functions_get_the_settings_from_their_environment_and_the_zip_holds_none(aws):
+    aws.write_config(redis=SECRET_REDIS, uuid_expiry_seconds=900)
+    aws.deploy()
+    wanted = load_config(aws.config_path).runtime_environment()
+    for name in STANDARD:
+        assert aws.environment(name) == wanted
+        assert aws.environment(name, qualifier="1") == wanted
+    assert json.loads(wanted["LAMED_CONFIG_JSON"]) == {"redis": SECRET_REDIS, "uuid_expiry_seconds": 900}
+    code = build_package()  # the zip uploaded is the config-free one (test_package: no password in it)
+    assert PASSWORD.encode() not in code
+    for name in STANDARD:
+        sha = aws.lambda_.get_function_configuration(FunctionName=name, Qualifier="live")["CodeSha256"]
+        assert sha == code_sha256(code)
+
+
+def test_a_redis_only_change_updates_configuration_and_publishes_once_without_uploading_code(aws, monkeypatch):
+    aws.deploy()
+    aws.write_config(redis=SECRET_REDIS)
+    plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
+    assert "update     function lamed-track (Redis settings; publish a version)" in plan
+    calls = record_calls(monkeypatch)
+    out = aws.deploy()
+    assert out.count("published v2, live -> v2") == len(STANDARD)
+    assert calls.count("UpdateFunctionConfiguration") == len(STANDARD)
+    assert calls.count("PublishVersion") == len(STANDARD)
+    assert "UpdateFunctionCode" not in calls and "CreateFunction" not in calls
+    for name in STANDARD:
+        assert aws.versions(name) == ["$LATEST", "1", "2"]
+        assert json.loads(aws.environment(name)["LAMED_CONFIG_JSON"])["redis"] == SECRET_REDIS
+    status, text = aws.lamed("status", "--json").output, aws.lamed("status").output
+    for output in (plan, out, status, text):
+        assert PASSWORD not in output
+    assert "Redis: redis://redis.example.com:6379/0, ACL user\n" in text
+    assert json.loads(status)["redis"]["address"] == "redis://redis.example.com:6379/0"
+    assert "no changes" in aws.deploy()
+
+
+def test_settings_over_lambdas_4_kb_environment_limit_are_a_config_error_without_the_password(aws):
+    aws.write_config(redis={**SECRET_REDIS, "client_name": "x" * 4100})
+    result = aws.lamed("deploy", "--no-preflight")
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {aws.config_path}: ") and "4096-byte limit" in line and "fix:" in line
+    assert PASSWORD not in result.output
+    assert aws.lambda_.list_functions()["Functions"] == []
+
+
+def test_iam_auth_adds_exactly_elasticache_connect_then_removing_it_drops_the_policy(aws):
+    aws.write_config(redis=IAM_REDIS)
+    plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
+    assert "create     role lamed (CloudWatch Logs and ElastiCache IAM auth only)" in plan
+    aws.deploy()
+    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-elasticache", "lamed-logs"]
+    policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache")["PolicyDocument"]
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "elasticache:Connect",
+                "Resource": [
+                    f"arn:aws:elasticache:{REGION}:{ACCOUNT}:serverlesscache:lamed-cache",
+                    f"arn:aws:elasticache:{REGION}:{ACCOUNT}:user:lamed-user",
+                ],
+            }
+        ],
+    }
+    status = json.loads(aws.lamed("status", "--json").output)
+    assert status["redis"] == {
+        "address": "rediss://cache-abc.serverless.euw1.cache.amazonaws.com:6379",
+        "cluster": True,
+        "tls": True,
+        "auth": "IAM user lamed-user on cache lamed-cache",
+    }
+    text = aws.lamed("status").output
+    line = "Redis: rediss://cache-abc.serverless.euw1.cache.amazonaws.com:6379, cluster, TLS, IAM user lamed-user on cache lamed-cache\n"
+    assert line in text
+
+    aws.write_config(redis={**IAM_REDIS, "iam": {**IAM_REDIS["iam"], "serverless": False}})
+    out = aws.deploy()
+    assert "updated    role lamed (ElastiCache IAM auth policy)" in out
+    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache")["PolicyDocument"]["Statement"]
+    assert statement["Resource"][0] == f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:lamed-cache"
+
+    aws.write_config(redis=SECRET_REDIS)
+    out = aws.deploy()
+    assert "deleted    role policy lamed-elasticache (Redis no longer uses IAM auth)" in out
+    assert out.index("deleted    role policy lamed-elasticache") > out.index("function lamed-experiment (published v3")
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert PASSWORD not in out
+    assert "no changes" in aws.deploy()
 
 
 # -- IAM propagation -------------------------------------------------------------------------

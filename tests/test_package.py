@@ -1,8 +1,7 @@
-"""The Lambda zip: its contents, its determinism, and that it runs alone against Redis."""
+"""The Lambda zip: code only (no config, no secret), its determinism, and that it runs alone against Redis."""
 
 import io
 import json
-import stat
 import subprocess
 import sys
 import zipfile
@@ -26,6 +25,9 @@ def write_config(folder: Path, raw: dict) -> Path:
     return path
 
 
+PASSWORD = "zip-must-not-hold-Pa55w0rd-7q3"
+
+
 @pytest.fixture
 def config(tmp_path, redis_server):
     raw = {"redis": {"host": "127.0.0.1", "port": redis_server.port}, "namespace": "zipped", "uuid_expiry_seconds": 600}
@@ -33,17 +35,17 @@ def config(tmp_path, redis_server):
 
 
 @pytest.fixture
-def archive(config):
-    return zipfile.ZipFile(io.BytesIO(build_package(config)))
+def archive():
+    return zipfile.ZipFile(io.BytesIO(build_package()))
 
 
-def test_zip_holds_the_runtime_redis_py_and_the_config(archive, config):
+def test_zip_holds_the_runtime_and_redis_py_and_no_config(archive):
     names = archive.namelist()
     lamed_names = {name for name in names if name.startswith("lamed/")}
     assert lamed_names == RUNTIME
     assert "redis/__init__.py" in names and "redis/client.py" in names and "redis/py.typed" in names
     assert any(name.endswith(".dist-info/METADATA") for name in names)
-    assert json.loads(archive.read("config.json")) == config.raw
+    assert not [name for name in names if name.endswith(".json")]
     tops = {name.split("/")[0] for name in names}
     assert not tops & set(CLI_STACK)
     assert not [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".so", "RECORD"))]
@@ -59,16 +61,30 @@ def test_zip_entries_are_sorted_with_fixed_times_and_modes(archive):
     assert archive.testzip() is None
 
 
-def test_same_inputs_give_byte_identical_zips_and_config_changes_show(config, tmp_path):
-    first, second = build_package(config), build_package(load_config(config.path))
-    assert first == second
-    changed = load_config(write_config(tmp_path / "other", {**config.raw, "namespace": "other"}))
-    assert build_package(changed) != first
+def test_the_zip_is_byte_identical_whatever_the_config_and_holds_no_password(tmp_path, monkeypatch):
+    plain = {"redis": {"host": "redis.example.com", "port": 6379}}
+    secret = {
+        "redis": {"url": f"rediss://lamed:{PASSWORD}@cache.example.com:6380", "cluster": True},
+        "namespace": "other",
+        "uuid_expiry_seconds": 60,
+        "runtime": "python3.13",
+    }
+    zips = []
+    for name, raw in (("plain", plain), ("secret", secret)):
+        monkeypatch.setenv("LAMED_CONFIG", str(write_config(tmp_path / name, raw)))
+        output = tmp_path / f"{name}.zip"
+        result = CliRunner().invoke(cli, ["package", "-o", str(output)])
+        assert result.exit_code == 0, result.output
+        zips.append(output.read_bytes())
+    assert zips[0] == zips[1] == build_package()
+    archive = zipfile.ZipFile(io.BytesIO(zips[1]))
+    assert PASSWORD.encode() not in zips[1]
+    assert not [name for name in archive.namelist() if PASSWORD.encode() in archive.read(name)]
 
 
 def test_unpacked_zip_runs_alone_without_site_packages(config, tmp_path, redis_client):
     folder = tmp_path / "unpacked"
-    zipfile.ZipFile(io.BytesIO(build_package(config))).extractall(folder)
+    zipfile.ZipFile(io.BytesIO(build_package())).extractall(folder)
     script = """
 import json, sys
 folder = sys.argv[1]
@@ -98,7 +114,7 @@ print(json.dumps({
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script, str(folder)],
         cwd=folder,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **config.runtime_environment()},  # as lamed deploy sets it
         capture_output=True,
         text=True,
         timeout=60,
@@ -119,22 +135,13 @@ print(json.dumps({
     assert redis_client.get("zipped:counters:colour:participate:red") == "2"
 
 
-def test_cli_package_writes_the_same_zip(config, tmp_path, monkeypatch):
-    monkeypatch.setenv("LAMED_CONFIG", str(config.path))
-    output = tmp_path / "out" / "lamed.zip"
-    output.parent.mkdir()
-    result = CliRunner().invoke(cli, ["package", "-o", str(output)])
-    assert result.exit_code == 0, result.output
-    assert output.read_bytes() == build_package(config)
-    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # it holds the Redis password
-    assert f"wrote {output} ({output.stat().st_size} bytes)" in result.output
-
-
-def test_cli_package_without_config_is_one_line(tmp_path, monkeypatch):
+def test_cli_package_needs_no_config(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LAMED_CONFIG", raising=False)
+    monkeypatch.delenv("LAMED_CONFIG_JSON", raising=False)
     result = CliRunner().invoke(cli, ["package"])
-    assert result.exit_code == 1
-    assert result.output.startswith("Error: no config file found") and result.output.count("\n") == 1
-    assert not (tmp_path / "lamed.zip").exists()
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "lamed.zip"
+    assert output.read_bytes() == build_package()
+    assert result.output == f"wrote lamed.zip ({output.stat().st_size} bytes)\n"

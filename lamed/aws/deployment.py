@@ -4,10 +4,15 @@ Used by ``lamed status`` and by the commands that read results, so they need no
 config beyond AWS credentials and region.
 """
 
+import json
 from dataclasses import dataclass
 
 import boto3
 from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, STAGE
+from lamed.config import CONFIG_JSON_ENV
+from lamed.connection import mode
+
+REDIS_MODE_FUNCTION = "lamed-track"  # status shows the Redis mode of this function's live version
 
 
 @dataclass
@@ -66,9 +71,10 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
 
 
 def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
-    """What is deployed: the API (None when absent), whether its stage is deployed, and each function."""
+    """What is deployed: the API (None when absent), whether its stage is deployed, each function,
+    and how the live track function reaches Redis (None when unknown; never a secret)."""
     found = find_deployment(session)
-    status = {"region": session.region_name, "api": None, "functions": []}
+    status = {"region": session.region_name, "api": None, "redis": None, "functions": []}
     if found is not None:
         status["api"] = {
             "id": found.api_id,
@@ -79,8 +85,21 @@ def deployment_status(session: boto3.Session, function_names: list[str]) -> dict
             "api_key": found.api_key,
         }
     client = session.client("lambda")
-    status["functions"] = [_function_status(client, name) for name in function_names]
+    live = {name: _live_version(client, name) for name in function_names}
+    status["functions"] = [_function_status(name, *live[name]) for name in function_names]
+    if REDIS_MODE_FUNCTION in live:
+        status["redis"] = redis_mode(live[REDIS_MODE_FUNCTION][2])
     return status
+
+
+def redis_mode(version: dict) -> dict | None:
+    """The Redis mode (address, cluster, TLS, auth) of a deployed version's settings, or None without any."""
+    variables = (version.get("Environment") or {}).get("Variables") or {}
+    try:
+        settings = json.loads(variables[CONFIG_JSON_ENV]).get("redis", {})
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return mode(settings) if isinstance(settings, dict) else None
 
 
 def _stage_deployed(client, api_id: str) -> bool:
@@ -113,11 +132,15 @@ def published(versions: dict[str, dict]) -> list[int]:
     return sorted(int(number) for number in versions if number.isdigit())
 
 
-def _function_status(client, name: str) -> dict:
+def _live_version(client, name: str) -> tuple[dict | None, str | None, dict]:
+    """A function's versions (None when it does not exist), its live version number, and that version."""
     versions = function_versions(client, name)
     alias = live_alias(client, name) if versions else None
     live = alias["FunctionVersion"] if alias else None
-    serving = (versions or {}).get(live, {})
+    return versions, live, (versions or {}).get(live, {})
+
+
+def _function_status(name: str, versions: dict | None, live: str | None, serving: dict) -> dict:
     return {
         "name": name,
         "deployed": versions is not None,

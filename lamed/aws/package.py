@@ -1,19 +1,19 @@
-"""The Lambda zip: lamed's runtime modules, redis-py copied from its installed distribution, and config.json.
+"""The Lambda zip: lamed's runtime modules and redis-py copied from its installed distribution; code only.
 
-The zip is deterministic (sorted entries, fixed timestamps and modes, one compression
-level), so the same inputs give byte-identical zips and the same CodeSha256 on AWS.
-Nothing of the CLI's stack goes in: the handler path imports only lamed and redis-py.
+The zip holds no config and no secret: the functions read their settings from their
+environment (``LAMED_CONFIG_JSON``, set by ``lamed deploy``), so the zip is the same
+whatever the config. It is deterministic (sorted entries, fixed timestamps and modes,
+one compression level), so the same lamed and redis-py give byte-identical zips and the
+same CodeSha256 on AWS. Nothing of the CLI's stack goes in: the handler path imports
+only lamed and redis-py.
 """
 
 import importlib.metadata
 import io
-import json
-import os
 import zipfile
 from pathlib import Path
 
 import lamed
-from lamed.config import CONFIG_NAME, Config
 
 # The modules the handler path imports (lamed.handlers -> lamed.store -> lamed.config).
 RUNTIME_MODULES = ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "store.py")
@@ -21,7 +21,6 @@ REDIS_DISTRIBUTION = "redis"
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
-PRIVATE_MODE = 0o600
 COMPRESSION_LEVEL = 6  # zlib's default: within 1% of 9 in size, twice as fast
 
 
@@ -29,9 +28,9 @@ class PackageError(Exception):
     """The zip cannot be built from what is installed; the message says what to do."""
 
 
-def build_package(config: Config) -> bytes:
-    """The Lambda zip for ``config`` as bytes; the same inputs always give the same bytes."""
-    entries = {**lamed_files(), **redis_files(), CONFIG_NAME: config_json(config)}
+def build_package() -> bytes:
+    """The Lambda zip as bytes: the same lamed and redis-py always give the same bytes."""
+    entries = {**lamed_files(), **redis_files()}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in sorted(entries):
@@ -43,22 +42,11 @@ def build_package(config: Config) -> bytes:
     return buffer.getvalue()
 
 
-def write_package(config: Config, path: Path | str) -> int:
-    """Write the Lambda zip for ``config`` to ``path``; returns the number of bytes written.
-
-    The file is readable by its owner only: its config.json holds the Redis password.
-    """
-    data = build_package(config)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
-    os.fchmod(descriptor, PRIVATE_MODE)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
+def write_package(path: Path | str) -> int:
+    """Write the Lambda zip to ``path``; returns the number of bytes written."""
+    data = build_package()
+    Path(path).write_bytes(data)
     return len(data)
-
-
-def config_json(config: Config) -> bytes:
-    """The config as the Lambda reads it: the loaded file's JSON, keys sorted."""
-    return (json.dumps(config.raw, indent=2, sort_keys=True) + "\n").encode()
 
 
 def lamed_files() -> dict[str, bytes]:

@@ -30,6 +30,7 @@ from lamed.aws.resources import (
     STAGE,
     USAGE_PLAN_NAME,
     VPC_POLICY_NAME,
+    ELASTICACHE_POLICY_NAME,
     DesiredState,
     Function,
     api_source_arn,
@@ -40,7 +41,18 @@ from lamed.aws.resources import (
 )
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
-POLICY_SUBJECTS = {LOGS_POLICY_NAME: "CloudWatch Logs", VPC_POLICY_NAME: "VPC network interfaces"}
+POLICY_SUBJECTS = {
+    LOGS_POLICY_NAME: "CloudWatch Logs",
+    VPC_POLICY_NAME: "VPC network interfaces",
+    ELASTICACHE_POLICY_NAME: "ElastiCache IAM auth",
+}
+# Policies the functions' current versions may still use: removed only after the functions are updated.
+REMOVED_AFTER_FUNCTIONS = {
+    VPC_POLICY_NAME: "the functions left the VPC",
+    ELASTICACHE_POLICY_NAME: "Redis no longer uses IAM auth",
+}
+# How progress lines name a changed setting; the environment holds the Redis password, so only its name shows.
+SETTING_NAMES = {"Environment": "Redis settings"}
 NOT_FOUND = ("ResourceNotFoundException", "NotFoundException", "NoSuchEntity")
 
 
@@ -109,7 +121,7 @@ def plan_deploy(aws: Aws, desired: DesiredState) -> list[Step]:
 def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
     """The role's step, and the removal of a VPC policy no longer wanted, for after the functions left the VPC."""
     subject = f"role {ROLE_NAME}"
-    policies = role_policies(desired.functions, aws.region, aws.account)
+    policies = role_policies(desired, aws.region, aws.account)
     summary = " and ".join(POLICY_SUBJECTS[name] for name in policies)
     role = _read(aws.iam.get_role, RoleName=ROLE_NAME)
 
@@ -130,11 +142,12 @@ def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
         return Step("create", subject, f"{summary} only", create), []
 
     inline, attached = _role_permissions(aws)
-    others = [name for name in inline if name not in policies and name != VPC_POLICY_NAME]
+    others = [name for name in inline if name not in policies and name not in REMOVED_AFTER_FUNCTIONS]
     leftover = []
-    if VPC_POLICY_NAME in inline and VPC_POLICY_NAME not in policies:
-        remove = _request("iam", "delete_role_policy", RoleName=ROLE_NAME, PolicyName=VPC_POLICY_NAME)
-        leftover.append(Step("delete", f"role policy {VPC_POLICY_NAME}", "the functions left the VPC", remove))
+    for name, reason in REMOVED_AFTER_FUNCTIONS.items():
+        if name in inline and name not in policies:
+            remove = _request("iam", "delete_role_policy", RoleName=ROLE_NAME, PolicyName=name)
+            leftover.append(Step("delete", f"role policy {name}", reason, remove))
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
     stale = [name for name in policies if name not in inline or not _policy_is(aws, name, policies[name])]
     if trusted and not stale and not others and not attached:
@@ -227,7 +240,8 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
         pruned = f", deleted v{', v'.join(map(str, obsolete))}" if obsolete else ""
         return f"published v{version}, {ALIAS} -> v{version}{pruned}"
 
-    what = ", ".join(["code"] * (latest["CodeSha256"] != desired.code_sha256) + changed) or "new version"
+    named = [SETTING_NAMES.get(key, key) for key in changed]
+    what = ", ".join(["code"] * (latest["CodeSha256"] != desired.code_sha256) + named) or "new version"
     return Step("update", subject, f"{what}; publish a version", publish)
 
 

@@ -15,6 +15,7 @@ from lamed.config import Config, ConfigError
 ROLE_NAME = "lamed"
 LOGS_POLICY_NAME = "lamed-logs"
 VPC_POLICY_NAME = "lamed-vpc"
+ELASTICACHE_POLICY_NAME = "lamed-elasticache"
 API_NAME = "lamed"
 STAGE = "prod"
 API_KEY_NAME = "lamed"
@@ -23,6 +24,7 @@ ALIAS = "live"
 KEPT_VERSIONS = 5
 PERMISSION_ID = "lamed-apigateway"
 MANAGED_TAG = {"managed-by": "lamed"}
+ENVIRONMENT_LIMIT_BYTES = 4096  # Lambda's limit on the total size of a function's environment variables
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "GET,DELETE,OPTIONS",
@@ -90,10 +92,12 @@ class Function:
     runtime: str
     architecture: str
     vpc: Vpc | None = None
+    environment: dict = field(default_factory=dict, hash=False)  # the runtime settings (a secret: never print)
 
     def configuration(self, role_arn: str) -> dict:
         """The settings compared with a version's configuration, in Lambda's key names."""
         return {
+            "Environment": {"Variables": self.environment},
             "Handler": self.handler,
             "Runtime": self.runtime,
             "MemorySize": self.memory,
@@ -123,6 +127,7 @@ class DesiredState:
     routes: list[Route]
     package: bytes
     code_sha256: str
+    iam: dict | None = None  # the config's redis.iam: the role may then connect to that ElastiCache cache
 
     def paths(self) -> list[str]:
         """The API's resource paths, in route order, each once."""
@@ -150,15 +155,16 @@ def code_sha256(package: bytes) -> str:
 def desired_state(config: Config, package: bytes) -> DesiredState:
     """What to deploy for ``config``: its functions and routes, and the zip."""
     functions, routes = wiring(config)
-    return DesiredState(functions, routes, package, code_sha256(package))
+    return DesiredState(functions, routes, package, code_sha256(package), config.redis.get("iam"))
 
 
 def wiring(config: Config) -> tuple[list[Function], list[Route]]:
     """The functions and routes for ``config``: the standard four plus ``extra_wiring``."""
     functions, routes = [], []
     vpc = Vpc.from_config(config.vpc)
+    environment = function_environment(config)
     for name, handler, memory, timeout, path, method, key_required in STANDARD_FUNCTIONS:
-        functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture, vpc))
+        functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture, vpc, environment))
         routes.append(Route(path, method, name, key_required))
     for entry in config.extra_wiring:
         spec, gateway = entry["lambda"], entry["api_gateway"]
@@ -172,6 +178,7 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
                 config.runtime,
                 config.architecture,
                 vpc,
+                environment,
             )
         )
         routes.append(
@@ -188,6 +195,19 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
     return functions, routes
 
 
+def function_environment(config: Config) -> dict[str, str]:
+    """The functions' environment variables (their runtime settings), checked against Lambda's 4 KB limit."""
+    environment = config.runtime_environment()
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in environment.items())
+    if size > ENVIRONMENT_LIMIT_BYTES:
+        raise ConfigError(
+            f'{config.path}: "redis" and "uuid_expiry_seconds" take {size} bytes in the functions\' environment, '
+            f"over Lambda's {ENVIRONMENT_LIMIT_BYTES}-byte limit — fix: shorten the \"redis\" settings "
+            "(drop arguments left at their defaults)"
+        )
+    return environment
+
+
 def _check_unique(config: Config, names: list[str], what: str) -> None:
     seen = set()
     for name in names:
@@ -196,12 +216,31 @@ def _check_unique(config: Config, names: list[str], what: str) -> None:
         seen.add(name)
 
 
-def role_policies(functions: list[Function], region: str, account: str) -> dict[str, dict]:
-    """The role's inline policies by name: logs always, network interfaces when the functions run in a VPC."""
-    policies = {LOGS_POLICY_NAME: logs_policy(functions, region, account)}
-    if any(function.vpc for function in functions):
+def role_policies(desired: DesiredState, region: str, account: str) -> dict[str, dict]:
+    """The role's inline policies by name: logs always, network interfaces when the functions run in a VPC,
+    ElastiCache's Connect when Redis authenticates with IAM."""
+    policies = {LOGS_POLICY_NAME: logs_policy(desired.functions, region, account)}
+    if any(function.vpc for function in desired.functions):
         policies[VPC_POLICY_NAME] = VPC_POLICY
+    if desired.iam:
+        policies[ELASTICACHE_POLICY_NAME] = elasticache_policy(desired.iam, region, account)
     return policies
+
+
+def elasticache_policy(iam: dict, region: str, account: str) -> dict:
+    """``elasticache:Connect`` on exactly the configured cache and ElastiCache user."""
+    kind = "serverlesscache" if iam.get("serverless", False) else "replicationgroup"
+    prefix = f"arn:aws:elasticache:{region}:{account}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "elasticache:Connect",
+                "Resource": [f"{prefix}:{kind}:{iam['cache']}", f"{prefix}:user:{iam['user']}"],
+            }
+        ],
+    }
 
 
 def logs_policy(functions: list[Function], region: str, account: str) -> dict:
