@@ -101,7 +101,7 @@ def mode(settings: dict) -> dict:
     url = urlsplit(settings.get("url") or "")
     user = settings.get("username") or url.username
     if "iam" in settings:
-        auth = f"IAM user {settings['iam']['user']}"
+        auth = f"IAM user {settings['iam']['user']} on cache {settings['iam']['cache']}"
     elif user:
         auth = f"ACL user {user}"
     elif settings.get("password") or url.password:

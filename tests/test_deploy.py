@@ -517,8 +517,8 @@ def test_a_redis_only_change_updates_configuration_and_publishes_once_without_up
     status, text = aws.lamed("status", "--json").output, aws.lamed("status").output
     for output in (plan, out, status, text):
         assert PASSWORD not in output
-    assert "Redis: redis://redis.example.com:6379/0, ACL user\n" in text
-    assert json.loads(status)["redis"]["address"] == "redis://redis.example.com:6379/0"
+    assert "Redis: redis://redis.example.com:6379, ACL user lamed\n" in text
+    assert json.loads(status)["redis"]["address"] == "redis://redis.example.com:6379"
     assert "no changes" in aws.deploy()
 
 
