@@ -345,9 +345,9 @@ def _widest_gap_ratio(alpha: float) -> float:
 
 # The mixing distribution: N(0, MIXTURE_VARIANCE) over the log rate ratio, tuned so that the
 # always-valid interval at level ALPHA is narrowest when each side has TUNED_CONVERSIONS
-# conversions (where the log ratio's variance is about 2 / conversions): tau = 0.128, a prior
-# belief in relative uplifts of about +-13%. See the README (Statistics, always-valid inference).
-TUNED_CONVERSIONS = 1000
+# conversions (where the log ratio's variance is about 2 / conversions): tau = 0.18, relative
+# uplifts of about +-18%. See the README (Statistics, always-valid inference).
+TUNED_CONVERSIONS = 500
 MIXTURE_VARIANCE = _widest_gap_ratio(ALPHA) * 2 / TUNED_CONVERSIONS
 
 
