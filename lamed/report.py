@@ -299,7 +299,7 @@ def render(results: Results, fmt: str) -> str:
 
 
 def render_json(results: Results) -> str:
-    return json.dumps(results.analysis, indent=2)
+    return json.dumps(results.analysis, indent=2, allow_nan=False)
 
 
 CSV_COLUMNS = (
