@@ -1,4 +1,5 @@
-"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM.
+"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM, and
+the always-valid decisions (a mixture SPRT per comparison, Holm over each experiment).
 
 Pure Python (``math`` and ``statistics`` only), so it runs wherever lamed runs.
 :func:`analyse` turns the entries of ``GET /experiments`` into the figures of
@@ -219,8 +220,6 @@ def _gauss_legendre(order: int) -> list[tuple[float, float]]:
     return rule
 
 
-
-
 def _composite_rule(order: int, panels: int) -> list[tuple[float, float]]:
     """Nodes in increasing order on [0, 1] and weights (summing to 1) of composite
     Gauss-Legendre quadrature: ``panels`` panels of ``order`` nodes."""
@@ -235,11 +234,12 @@ NEGLIGIBLE = 1e-17
 
 def _expected_cdf(narrow: "_Beta", wide: "_Beta") -> float:
     """E[CDF_wide(X)] for X ~ narrow: composite 12 x 20-point Gauss-Legendre over the narrow
-    posterior's mean +- 20 sd. Nodes where the narrow density contributes less than
-    NEGLIGIBLE are skipped (a unimodal density: only its tails, less than NEGLIGIBLE in all). CDF_wide comes from its
-    continued fraction at the first node kept, then from one node to the next by 5-point
-    Gauss-Legendre of the wide density over the gap (nodes are at most ~0.3 sd apart,
-    where that rule is exact to rounding): one continued fraction per call, not one per node."""
+    posterior's mean +- 20 sd, skipping the nodes where the narrow density is below
+    NEGLIGIBLE (a unimodal density: its two tails, worth less than NEGLIGIBLE in all).
+    CDF_wide comes from its continued fraction at the first node kept, then from one node
+    to the next by 5-point Gauss-Legendre of the wide density over the gap (nodes are at
+    most ~0.3 sd apart, where that rule is exact to rounding): one continued fraction per
+    call, not one per node."""
     low, high = narrow.support()
     width = high - low
     total, cdf, previous = 0.0, 0.0, None
@@ -352,7 +352,7 @@ MIXTURE_VARIANCE = _widest_gap_ratio(ALPHA) * 2 / TUNED_CONVERSIONS
 
 
 def log_mixture_likelihood_ratio(estimate: float, variance: float, null: float = 0.0) -> float:
-    """log of the mixture SPRT statistic of Johari et al. (2017) for the log rate ratio
+    """log of the mixture SPRT statistic (Johari, Pekelis and Walsh) for the log rate ratio
     being ``null``: the likelihood of ``estimate`` ~ N(theta, variance) averaged over
     theta ~ N(null, MIXTURE_VARIANCE), against theta = null. Under the null, its exponential
     exceeds 1/alpha at any time with probability at most alpha (Ville's inequality)."""
@@ -370,6 +370,14 @@ def always_valid_uplift_interval(s_v: int, n_v: int, s_c: int, n_c: int, alpha: 
     """The relative uplifts whose mixture likelihood ratio stays below 1/alpha: a confidence
     sequence, covering the true uplift at every look at once with probability >= 1 - alpha."""
     return _interval_of(*log_rate_ratio(s_v, n_v, s_c, n_c), alpha)
+
+
+def _statistic_or_reason(counts: tuple[int, int, int, int]) -> tuple[float, float] | str:
+    """:func:`log_rate_ratio` of the counts, or the reason it does not exist."""
+    try:
+        return log_rate_ratio(*counts)
+    except Undefined as reason:
+        return str(reason)
 
 
 def _p_value_of(estimate: float, variance: float) -> float:
@@ -408,21 +416,14 @@ def sequential_family(comparisons: list[tuple[int, int, int, int]], alpha: float
     ``notes``. ``decision`` is ``insufficient_data`` without the statistic or below
     MIN_TRIALS participants on a side, else ``winner`` / ``loser`` where the adjusted p is
     at most alpha (by the sign of the estimate), else ``inconclusive``."""
-    statistics, raw = [], []
-    for counts in comparisons:
-        try:
-            statistic = log_rate_ratio(*counts)
-        except Undefined as reason:
-            statistic = reason
-        statistics.append(statistic)
-        raw.append(None if isinstance(statistic, Undefined) else _p_value_of(*statistic))
+    statistics = [_statistic_or_reason(counts) for counts in comparisons]
+    raw = [_p_value_of(*statistic) if isinstance(statistic, tuple) else None for statistic in statistics]
     interval_alpha = alpha / max(1, len(comparisons))
     figures = []
     for counts, statistic, adjusted in zip(comparisons, statistics, holm(raw)):
-        if isinstance(statistic, Undefined):
-            reason = str(statistic)
+        if isinstance(statistic, str):
             figures.append({"sequential_p_value": None, "sequential_uplift_ci": None, "decision": "insufficient_data",
-                            "notes": {"sequential_p_value": reason, "sequential_uplift_ci": reason}})  # fmt: skip
+                            "notes": {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}})  # fmt: skip
             continue
         if min(counts[1], counts[3]) < MIN_TRIALS:
             decision = "insufficient_data"
@@ -480,15 +481,14 @@ def _add_sequential(goals: list) -> None:
     experiment's whole family (each goal's rows after its first, the control's, which
     gets None); ``notes`` stays the row's last key."""
     compared = [(row, goal["variants"][0]) for goal in goals for row in goal["variants"][1:]]
-    family = sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared])
-    figures = {id(row): found for (row, _), found in zip(compared, family)}
-    for row in (row for goal in goals for row in goal["variants"]):
-        notes = row.pop("notes", {})
-        found = figures.get(id(row), {"notes": {}})
-        row.update({field: found.get(field) for field in SEQUENTIAL})
-        notes |= found["notes"]
-        if notes:
-            row["notes"] = notes
+    family = iter(sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared]))
+    for goal in goals:
+        for index, row in enumerate(goal["variants"]):
+            found = next(family) if index else {"notes": {}}
+            notes = row.pop("notes", {}) | found["notes"]
+            row.update({field: found.get(field) for field in SEQUENTIAL})
+            if notes:
+                row["notes"] = notes
 
 
 def _counts(row: dict) -> tuple[int, int]:
