@@ -336,7 +336,8 @@ def log_rate_ratio(s_v: int, n_v: int, s_c: int, n_c: int) -> tuple[float, float
 
 def _widest_gap_ratio(alpha: float) -> float:
     """The r = tau^2 / V at which the normal-mixture boundary of level alpha is narrowest:
-    the root of r = 2 log(1/alpha) + log(1 + r) (Howard et al. 2021, section 3.5)."""
+    the root of r = 2 log(1/alpha) + log(1 + r), where the derivative of the squared
+    half-width V (1 + 1/r) (2 log(1/alpha) + log(1 + r)) in r vanishes."""
     ratio = 2 * math.log(1 / alpha)
     for _ in range(60):
         ratio = 2 * math.log(1 / alpha) + math.log1p(ratio)
