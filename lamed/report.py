@@ -158,7 +158,8 @@ def participants(entry: dict, control: str | None) -> list[dict]:
     """``[{"label", "trials"}]`` per variant, the control first, then the others in sorted
     order: lamed's ``variants``, else from the goals (Lamed)."""
     trials = stats.participants(entry)
-    return [{"label": label, "trials": trials[label]} for label in sorted(trials, key=lambda label: (label != control, label))]
+    order = sorted(trials, key=lambda label: (label != control, label))
+    return [{"label": label, "trials": trials[label]} for label in order]
 
 
 def analyse_entries(
@@ -228,8 +229,8 @@ class Verdict:
 
 def verdict(row: dict, control: str) -> Verdict:
     """The plain verdict of one variant row, from its always-valid ``decision`` alone."""
-    label, decision = row["label"], row.get("decision")
-    if label == control or decision is None:
+    label, decision = row["label"], row["decision"]
+    if label == control:
         return Verdict("control", f"{label} is the control, the baseline of the others")
     figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
     if decision == "winner":
@@ -242,12 +243,9 @@ def verdict(row: dict, control: str) -> Verdict:
 
 
 def _waiting_reason(row: dict) -> str:
+    """Why there is no decision: the statistic's missing reason, else too few participants."""
     reason = (row.get("notes") or {}).get("sequential_p_value")
-    if reason:
-        return reason
-    if not row["trials"]:
-        return "no participants"
-    return f"fewer than {stats.MIN_TRIALS} participants on a side"
+    return reason or f"fewer than {stats.MIN_TRIALS} participants on a side"
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:

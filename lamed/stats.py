@@ -224,7 +224,9 @@ def _composite_rule(order: int, panels: int) -> list[tuple[float, float]]:
     """Nodes in increasing order on [0, 1] and weights (summing to 1) of composite
     Gauss-Legendre quadrature: ``panels`` panels of ``order`` nodes."""
     rule = sorted(_gauss_legendre(order))
-    return [((panel + (1 + node) / 2) / panels, weight / (2 * panels)) for panel in range(panels) for node, weight in rule]
+    return [
+        ((panel + (1 + node) / 2) / panels, weight / (2 * panels)) for panel in range(panels) for node, weight in rule
+    ]
 
 
 _NODES = _composite_rule(20, 12)
@@ -433,7 +435,9 @@ def sequential_family(comparisons: list[tuple[int, int, int, int]], alpha: float
         else:
             decision = "inconclusive"
         interval = list(_interval_of(*statistic, interval_alpha))
-        figures.append({"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "notes": {}})
+        figures.append(
+            {"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "notes": {}}
+        )
     return figures
 
 

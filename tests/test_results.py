@@ -143,9 +143,11 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     assert f"{red['sequential_p_value']:.4f}" in out
     assert report.interval(red["rate_ci"]) in out and report.interval(red["sequential_uplift_ci"], signed=True) in out
     header = next(line.split() for line in out.splitlines() if line.strip().startswith("variant"))
-    assert header == "variant trials successes rate rate 95% CI uplift seq. p seq. uplift CI fixed p fixed uplift 95% CI chance to beat".split()
+    assert header == ("variant trials successes rate rate 95% CI uplift seq. p seq. uplift CI "
+                      "fixed p fixed uplift 95% CI chance to beat").split()  # fmt: skip
     # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
-    assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {report.interval(red['sequential_uplift_ci'], signed=True)}" in out
+    uplift = report.interval(red["sequential_uplift_ci"], signed=True)
+    assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
     assert "red beats" not in out
     assert "green: not enough data yet (fewer than 100 participants on a side)" in out
     # An experiment with participants and no goal yet is listed, with its participants.
