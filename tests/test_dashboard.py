@@ -95,7 +95,8 @@ def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page)
     headline = page.locator("section.card", has_text="headline").inner_text()
     assert re.search(rf"bold beats control: uplift \+100\.0% {interval}, always-valid p < 0\.001", headline)
     assert re.search(rf"control beats quiet: uplift -66\.7% {interval}, always-valid p < 0\.001", headline)
-    assert re.search(r"bold .*\[\+[\d.]+%, \+[\d.]+%\]", headline) and re.search(r"quiet .*\[-[\d.]+%, -[\d.]+%\]", headline)
+    assert re.search(r"bold beats control: uplift \S+ \[\+[\d.]+%, \+[\d.]+%\]", headline)  # above 0
+    assert re.search(r"control beats quiet: uplift \S+ \[-[\d.]+%, -[\d.]+%\]", headline)  # below 0
     # One bar per variant with a rate, each with its interval (a line and two caps), and a legend.
     assert len(drawn(button.locator("svg.chart rect.bar"))) == 3
     assert len(drawn(button.locator("svg.chart g.variant line.ci"))) == 3 * 3
