@@ -357,8 +357,8 @@ COLUMNS = (
 )
 TABLE_HEADINGS = ("variant", *(terminal for _, terminal, _ in COLUMNS))
 TABLE_KEY = (
-    "seq. = always valid: holds however often you look, and the verdicts follow it; "
-    "fixed = fixed horizon: holds only for one look at a sample size set in advance"
+    "(seq. = always valid: holds however often you look, and the verdicts follow it;",
+    " fixed = fixed horizon: holds only for one look at a sample size set in advance)",
 )
 COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control"}
 
@@ -405,7 +405,7 @@ def render_table(results: Results) -> str:
     if not experiments:
         lines.append("no experiments yet: nothing has been tracked in this namespace")
     if any(experiment["goals"] for experiment in experiments):
-        lines.append(f"({TABLE_KEY})")
+        lines += TABLE_KEY
     for experiment in experiments:
         name = experiment["experiment"]
         lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
