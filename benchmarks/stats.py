@@ -8,7 +8,8 @@ scipy), and the always-valid decisions against the old fixed-horizon rule, by si
 3. Seeded simulations, each arm looked at 25 times up to 10,000 participants: how often an
    A/A test (10%, 1% and 50% both sides), a 4-arm A/A test and a true 10% -> 12% uplift end with a
    decision, under lamed's always-valid decisions and under the old rule (pooled z-test,
-   p < 0.05, at least 100 a side), which is also shown with a single look at the end.
+   p < 0.05, at least 100 a side), which is also shown with a single look at the end; then an
+   A/A test looked at 200 times up to 100,000 a side, nearer to continuous monitoring.
 
     python benchmarks/stats.py [--repeat 5] [--runs 10000]
 """
@@ -72,32 +73,33 @@ def time_chance_to_beat(repeat: int) -> None:
     print()
 
 
+# (what is counted, true rates with the control first, the Outcome figure, looks, participants
+# a side, the share of --runs simulated)
 SCENARIOS = (
-    ("A/A, 10% both sides: winner or loser", [0.1, 0.1], "any_decision"),
-    ("A/A, 1% both sides: winner or loser", [0.01, 0.01], "any_decision"),
-    ("A/A, 50% both sides: winner or loser", [0.5, 0.5], "any_decision"),
-    ("4-arm A/A: any winner or loser (family-wise)", [0.1] * 4, "any_decision"),
-    ("10% -> 12%: found as winner by 10,000 a side", [0.1, 0.12], "first_winner"),
-    ("10% -> 12%: winner at the last look", [0.1, 0.12], "final_winner"),
+    ("A/A, 10% both sides: winner or loser", [0.1, 0.1], "any_decision", 25, 10_000, 1),
+    ("A/A, 1% both sides: winner or loser", [0.01, 0.01], "any_decision", 25, 10_000, 1),
+    ("A/A, 50% both sides: winner or loser", [0.5, 0.5], "any_decision", 25, 10_000, 1),
+    ("4-arm A/A: any winner or loser (family-wise)", [0.1] * 4, "any_decision", 25, 10_000, 1),
+    ("10% -> 12%: found as winner by 10,000 a side", [0.1, 0.12], "first_winner", 25, 10_000, 1),
+    ("10% -> 12%: winner at the last look", [0.1, 0.12], "final_winner", 25, 10_000, 1),
+    ("A/A, 5%, 200 looks to 100,000 a side (runs / 10)", [0.05, 0.05], "any_decision", 200, 100_000, 0.1),
 )
 
 
 def simulations(runs: int) -> None:
-    rules = (
-        ("always valid, 25 looks", sequential_rule, 25),
-        ("old rule, 25 looks", fixed_horizon_rule, 25),
-        ("old rule, 1 look", fixed_horizon_rule, 1),
-    )
-    print(f"{'scenario (' + format(runs, ',') + ' runs each)':<48}" + "".join(f"{name:>24}" for name, _, _ in rules))
+    rules = (("always valid", sequential_rule, None), ("old rule, same looks", fixed_horizon_rule, None),
+             ("old rule, 1 look at the end", fixed_horizon_rule, 1))  # fmt: skip
+    print(f"{'scenario (' + format(runs, ',') + ' runs each)':<52}" + "".join(f"{name:>30}" for name, _, _ in rules))
     outcomes = {}
-    for seed, (title, rates, figure) in enumerate(SCENARIOS):
+    for seed, (title, rates, figure, looks, horizon, share) in enumerate(SCENARIOS):
+        count = max(1, round(runs * share))
         cells = []
-        for name, rule, looks in rules:
-            key = (tuple(rates), name)
+        for name, rule, only_looks in rules:
+            key = (tuple(rates), looks, horizon, name)
             if key not in outcomes:
-                outcomes[key] = simulate(rule, rates, runs, looks=looks, seed=seed)
-            cells.append(f"{getattr(outcomes[key], figure) * 100:>23.1f}%")
-        print(f"{title:<48}" + "".join(cells))
+                outcomes[key] = simulate(rule, rates, count, looks=only_looks or looks, horizon=horizon, seed=seed)
+            cells.append(f"{getattr(outcomes[key], figure) * 100:>29.1f}%")
+        print(f"{title:<52}" + "".join(cells))
 
 
 def main() -> None:

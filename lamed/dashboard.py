@@ -80,7 +80,7 @@ LEGEND_KINDS = {
 
 def legend(kinds: set, top: float) -> list[dict]:
     """Legend items for the bar colours in use, then the interval and the control line,
-    laid out left to right from PLOT_LEFT, wrapping at CHART_WIDTH: ``{kind, text, x, y}``
+    laid out left to right from the chart's left edge, wrapping at CHART_WIDTH: ``{kind, text, x, y}``
     (x, y: the swatch's top left; the text follows it)."""
     entries = [(kind, text) for kind, text in LEGEND_KINDS.items() if kind in kinds]
     entries += [("interval", "95% interval of the rate"), ("control-rate", "the control's rate")]
