@@ -28,6 +28,10 @@ PLOT_RIGHT = 560
 ROW_HEIGHT = 30
 BAR_HEIGHT = 14
 AXIS_HEIGHT = 26
+LEGEND_ROW_HEIGHT = 20
+LEGEND_SWATCH = 12
+LEGEND_CHAR_WIDTH = 7  # a generous average for 12px system-ui text
+LEGEND_GAP = 22
 MAX_LABEL_CHARS = 16
 NICE_STEPS = (1, 2, 2.5, 5)
 MAX_TICKS = 5
@@ -64,8 +68,35 @@ def _tick_label(value: float) -> str:
     return f"{round(value * 100, 6):g}%"
 
 
+# What each bar colour means, in the legend's order (the bar's class is its verdict's kind).
+LEGEND_KINDS = {
+    "control": "control",
+    "winner": "winner",
+    "loser": "loser",
+    "inconclusive": "no clear difference yet",
+    "insufficient_data": "not enough data yet",
+}
+
+
+def legend(kinds: set, top: float) -> list[dict]:
+    """Legend items for the bar colours in use, then the interval and the control line,
+    laid out left to right from the chart's left edge, wrapping at CHART_WIDTH: ``{kind, text, x, y}``
+    (x, y: the swatch's top left; the text follows it)."""
+    entries = [(kind, text) for kind, text in LEGEND_KINDS.items() if kind in kinds]
+    entries += [("interval", "95% interval of the rate"), ("control-rate", "the control's rate")]
+    items, x, y = [], 0, top
+    for kind, text in entries:
+        width = LEGEND_SWATCH + 6 + len(text) * LEGEND_CHAR_WIDTH
+        if x and x + width > CHART_WIDTH:
+            x, y = 0, y + LEGEND_ROW_HEIGHT
+        items.append({"kind": kind, "text": text, "x": x, "y": y})
+        x += width + LEGEND_GAP
+    return items
+
+
 def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
-    """Bars of each variant's rate with its Wilson interval; None when no variant has a rate."""
+    """Bars of each variant's rate with its Wilson interval, and a legend of what the colours
+    and marks mean; None when no variant has a rate."""
     rated = [row for row in goal["variants"] if row["rate"] is not None]
     if not rated:
         return None
@@ -95,9 +126,12 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
     plot_height = len(bars) * ROW_HEIGHT
     control = next((row for row in goal["variants"] if row["label"] == experiment["control"]), None)
     ticks = [{"x": x(i * step), "label": _tick_label(i * step)} for i in range(round(axis_max / step) + 1)]
+    items = legend({bar["kind"] for bar in bars}, plot_height + AXIS_HEIGHT + 6)
     return {
         "width": CHART_WIDTH,
-        "height": plot_height + AXIS_HEIGHT,
+        "height": items[-1]["y"] + LEGEND_ROW_HEIGHT,
+        "legend": items,
+        "swatch": LEGEND_SWATCH,
         "plot_left": PLOT_LEFT,
         "plot_right": PLOT_RIGHT,
         "plot_height": plot_height,
@@ -125,12 +159,12 @@ def view(results: report.Results) -> dict:
                     "label": row["label"],
                     "is_control": row["label"] == experiment["control"],
                     "cells": report.figure_cells(row, row["label"] == experiment["control"]),
-                    "notes": row.get("notes") or {},
                 }
                 for row in goal["variants"]
             ]
+            notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)]
             figures = chart(goal, experiment, verdicts)
-            goals.append({"goal": goal["goal"], "rows": rows, "verdicts": verdicts, "chart": figures})
+            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures})
         experiments.append({
             "name": name,
             "control": experiment["control"],
@@ -141,7 +175,8 @@ def view(results: report.Results) -> dict:
             "total": sum(row["trials"] for row in participants),
             "goals": goals,
         })  # fmt: skip
-    return {"namespace": results.namespace, "experiments": experiments}
+    headings = [dashboard for _, _, dashboard in report.COLUMNS]
+    return {"namespace": results.namespace, "experiments": experiments, "headings": headings}
 
 
 def _now() -> str:

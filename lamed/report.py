@@ -24,11 +24,6 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 FORMATS = ("table", "json", "csv")
 
-# The verdict rule (README): below MIN_TRIALS participants in the variant or the
-# control, or at p >= SIGNIFICANCE, a variant has not won or lost yet.
-MIN_TRIALS = 100
-SIGNIFICANCE = 0.05
-
 
 class ReportError(Exception):
     """Results could not be read; the message is one line with the fix."""
@@ -159,10 +154,12 @@ def parse_entries(url: str, body) -> list:
     return [entry for entry in body if "meta" not in entry]
 
 
-def participants(entry: dict) -> list[dict]:
-    """``[{"label", "trials"}]`` per variant: lamed's ``variants``, else from the goals (Lamed)."""
+def participants(entry: dict, control: str | None) -> list[dict]:
+    """``[{"label", "trials"}]`` per variant, the control first, then the others in sorted
+    order: lamed's ``variants``, else from the goals (Lamed)."""
     trials = stats.participants(entry)
-    return [{"label": label, "trials": trials[label]} for label in sorted(trials)]
+    order = sorted(trials, key=lambda label: (label != control, label))
+    return [{"label": label, "trials": trials[label]} for label in order]
 
 
 def analyse_entries(
@@ -176,8 +173,9 @@ def analyse_entries(
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    shown = {experiment["experiment"] for experiment in analysis["experiments"]}
-    counts = {entry["experiment"]: participants(entry) for entry in entries if entry["experiment"] in shown}
+    controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
+    counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
+              for entry in entries if entry["experiment"] in controls}  # fmt: skip
     return Results(source, namespace, analysis, counts)
 
 
@@ -197,10 +195,15 @@ def load_results(
 # -- plain language -----------------------------------------------------------------------
 
 
+LARGEST_SHOWN_UPLIFT = 100.0  # +10,000%: an interval bound beyond is shown as ">+10,000%"
+
+
 def percent(value: float | None, digits: int = 1, signed: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value * 100:{'+' if signed else ''}.{digits}f}%"
+    if signed and value > LARGEST_SHOWN_UPLIFT:
+        return f">+{LARGEST_SHOWN_UPLIFT * 100:,.0f}%"
+    return f"{value * 100:{'+' if signed else ''},.{digits}f}%"
 
 
 def interval(bounds, signed: bool = False) -> str:
@@ -216,55 +219,64 @@ def p_text(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def chance_text(chance: float) -> str:
-    if chance >= 0.995:
-        return ">99%"
-    if chance <= 0.005:
-        return "<1%"
-    return f"{chance * 100:.0f}%"
-
-
 @dataclass(frozen=True)
 class Verdict:
-    """What a variant's figures say; ``kind`` is control, win, loss, unclear or waiting."""
+    """What a variant row's ``decision`` says; ``kind`` is the decision, or ``control``."""
 
     kind: str
     text: str
 
 
-def verdict(row: dict, control_row: dict | None, control: str) -> Verdict:
-    """The plain verdict of one variant row against the control row of the same goal.
-
-    Fewer than :data:`MIN_TRIALS` participants on either side, or no p-value or
-    chance (see the row's notes): not enough data yet. Otherwise p < 0.05 is a win
-    or a loss, by which rate is higher; p >= 0.05 is no clear difference yet.
-    """
-    label = row["label"]
+def verdict(row: dict, control: str) -> Verdict:
+    """The plain verdict of one variant row, from its always-valid ``decision`` alone."""
+    label, decision = row["label"], row["decision"]
     if label == control:
         return Verdict("control", f"{label} is the control, the baseline of the others")
-    if not row["trials"]:
-        return Verdict("waiting", f"{label}: not enough data yet (no participants)")
-    fewest = min(row["trials"], control_row["trials"] if control_row else 0)
-    if fewest < MIN_TRIALS:
-        return Verdict("waiting", f"{label}: not enough data yet (fewer than {MIN_TRIALS} participants on a side)")
-    p, chance = row.get("p_value"), row.get("chance_to_beat_control")
-    if p is None or chance is None:
-        notes = row.get("notes") or {}
-        reason = notes.get("p_value") or notes.get("chance_to_beat_control")
-        return Verdict("waiting", f"{label}: not enough data yet" + (f" ({reason})" if reason else ""))
-    if p >= SIGNIFICANCE:
-        odds = f"{label} beats {control} with {chance_text(chance)} chance, {p_text(p)}"
-        return Verdict("unclear", f"{label}: no clear difference yet ({odds})")
-    if row["rate"] > control_row["rate"]:
-        return Verdict("win", f"{label} beats {control} with {chance_text(chance)} chance, {p_text(p)}")
-    return Verdict("loss", f"{control} beats {label} with {chance_text(1 - chance)} chance, {p_text(p)}")
+    figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
+    if decision == "winner":
+        return Verdict(decision, f"{label} beats {control}: uplift {percent(row['uplift'], signed=True)} {figures}")
+    if decision == "loser":
+        return Verdict(decision, f"{control} beats {label}: uplift {percent(row['uplift'], signed=True)} {figures}")
+    if decision == "inconclusive":
+        return Verdict(decision, f"{label}: no clear difference yet (uplift {figures})")
+    return Verdict(decision, f"{label}: not enough data yet ({_waiting_reason(row)})")
+
+
+def _waiting_reason(row: dict) -> str:
+    """Why there is no decision: the statistic's missing reason, else too few participants."""
+    reason = (row.get("notes") or {}).get("sequential_p_value")
+    return reason or f"fewer than {stats.MIN_TRIALS} participants on a side"
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:
     """The verdict of each variant row of ``goal``, in row order."""
-    control = experiment["control"]
-    control_row = next((row for row in goal["variants"] if row["label"] == control), None)
-    return [verdict(row, control_row, control) for row in goal["variants"]]
+    return [verdict(row, experiment["control"]) for row in goal["variants"]]
+
+
+# What each figure is called where a sentence names it.
+FIGURE_NAMES = {
+    "rate": "rate",
+    "rate_ci": "rate interval",
+    "uplift": "uplift",
+    "uplift_ci": "fixed-horizon uplift interval",
+    "p_value": "fixed-horizon p-value",
+    "chance_to_beat_control": "chance to beat control",
+    "sequential_p_value": "always-valid p-value",
+    "sequential_uplift_ci": "always-valid uplift interval",
+}
+
+
+def note_sentences(row: dict) -> list[str]:
+    """The row's notes as sentences, one per reason: ``No uplift or fixed-horizon uplift
+    interval for red: the control has a 0% rate.``"""
+    by_reason: dict[str, list[str]] = {}
+    for figure, reason in (row.get("notes") or {}).items():
+        by_reason.setdefault(reason, []).append(FIGURE_NAMES.get(figure, figure.replace("_", " ")))
+    sentences = []
+    for reason, names in by_reason.items():
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        sentences.append(f"No {listed} for {row['label']}: {reason}.")
+    return sentences
 
 
 def srm_warning(experiment: dict) -> str | None:
@@ -285,13 +297,14 @@ def render(results: Results, fmt: str) -> str:
 
 
 def render_json(results: Results) -> str:
-    return json.dumps(results.analysis, indent=2)
+    return json.dumps(results.analysis, indent=2, allow_nan=False)
 
 
 CSV_COLUMNS = (
     "namespace", "experiment", "goal", "variant", "is_control", "trials", "successes",
     "rate", "rate_ci_low", "rate_ci_high", "uplift", "uplift_ci_low", "uplift_ci_high",
-    "p_value", "chance_to_beat_control", "srm_p_value", "srm", "verdict", "notes",
+    "p_value", "chance_to_beat_control", "sequential_p_value", "sequential_uplift_ci_low",
+    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes",
 )  # fmt: skip
 
 
@@ -311,25 +324,13 @@ def render_csv(results: Results) -> str:
                 writer.writerow(_csv_cell(values.get(column)) for column in CSV_COLUMNS)
         for goal in experiment["goals"]:
             for row, row_verdict in zip(goal["variants"], goal_verdicts(experiment, goal)):
-                values = {
-                    **common,
-                    **row,
-                    "goal": goal["goal"],
-                    "variant": row["label"],
-                    "is_control": row["label"] == experiment["control"],
-                    "rate_ci_low": _bound(row["rate_ci"], 0),
-                    "rate_ci_high": _bound(row["rate_ci"], 1),
-                    "uplift_ci_low": _bound(row["uplift_ci"], 0),
-                    "uplift_ci_high": _bound(row["uplift_ci"], 1),
-                    "verdict": row_verdict.text,
-                    "notes": "; ".join(f"{name}: {why}" for name, why in (row.get("notes") or {}).items()),
-                }
+                values = {**common, **row, "goal": goal["goal"], "variant": row["label"],
+                          "is_control": row["label"] == experiment["control"],
+                          "verdict": row_verdict.text, "notes": " ".join(note_sentences(row))}  # fmt: skip
+                for field in ("rate_ci", "uplift_ci", "sequential_uplift_ci"):
+                    values[f"{field}_low"], values[f"{field}_high"] = row[field] or (None, None)
                 writer.writerow(_csv_cell(values.get(column)) for column in CSV_COLUMNS)
     return out.getvalue()
-
-
-def _bound(bounds, index: int):
-    return bounds[index] if bounds else None
 
 
 def _csv_cell(value):
@@ -340,41 +341,71 @@ def _csv_cell(value):
     return value
 
 
-TABLE_HEADINGS = ("variant", "trials", "successes", "rate", "95% CI", "uplift", "95% CI", "p-value", "chance to beat")
+# The figures' columns, in order after the variant: (row field, terminal heading, dashboard
+# heading). Always-valid figures ("seq.") first: they decide; fixed-horizon ones after.
+COLUMNS = (
+    ("trials", "trials", "Participants"),
+    ("successes", "successes", "Conversions"),
+    ("rate", "rate", "Rate"),
+    ("rate_ci", "rate 95% CI", "Rate 95% interval"),
+    ("uplift", "uplift", "Uplift"),
+    ("sequential_p_value", "seq. p", "Always-valid p"),
+    ("sequential_uplift_ci", "seq. uplift CI", "Always-valid uplift interval"),
+    ("p_value", "fixed p", "Fixed-horizon p-value"),
+    ("uplift_ci", "fixed uplift 95% CI", "Fixed-horizon uplift 95% interval"),
+    ("chance_to_beat_control", "chance to beat", "Chance to beat control"),
+)
+TABLE_HEADINGS = ("variant", *(terminal for _, terminal, _ in COLUMNS))
+TABLE_KEY = (
+    "(seq. = always valid: holds however often you look, and the verdicts follow it;",
+    " fixed = fixed horizon: holds only for one look at a sample size set in advance)",
+)
+COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control"}
+
+
+def _figure_text(field: str, value) -> str:
+    if field in ("trials", "successes"):
+        return f"{value:,}"
+    if field == "rate":
+        return percent(value, 2)
+    if field == "rate_ci":
+        return interval(value)
+    if field == "uplift":
+        return percent(value, signed=True)
+    if field in ("uplift_ci", "sequential_uplift_ci"):
+        return interval(value, signed=True)
+    if field in ("p_value", "sequential_p_value"):
+        return f"{value:.4f}" if value >= 0.0001 else "<0.0001"
+    return percent(value)
 
 
 def figure_cells(row: dict, is_control: bool) -> list[tuple[str, str]]:
-    """The row's figures as ``(text, note)`` in TABLE_HEADINGS' order after the variant;
-    a null figure reads "—" and its note says why."""
+    """The row's figures as ``(text, note)`` in COLUMNS' order; a null figure reads "—" and
+    its note says why; the control's comparisons are "baseline" then blank."""
     notes = row.get("notes") or {}
+    cells = []
+    for field, _, _ in COLUMNS:
+        if is_control and field in COMPARED:
+            cells.append(("baseline" if field == "uplift" else "", ""))
+        elif row[field] is None:
+            cells.append(("—", notes.get(field, "")))
+        else:
+            cells.append((_figure_text(field, row[field]), ""))
+    return cells
 
-    def cell(name, text):
-        return (text, "") if row[name] is not None else ("—", notes.get(name, ""))
 
-    cells = [
-        (f"{row['trials']:,}", ""),
-        (f"{row['successes']:,}", ""),
-        cell("rate", percent(row["rate"], 2)),
-        cell("rate_ci", interval(row["rate_ci"])),
-    ]
-    if is_control:
-        return cells + [("baseline", ""), ("", ""), ("", ""), ("", "")]
-    p = row["p_value"]
-    return cells + [
-        cell("uplift", percent(row["uplift"], signed=True)),
-        cell("uplift_ci", interval(row["uplift_ci"], signed=True)),
-        cell("p_value", f"{p:.4f}" if p is not None else ""),
-        cell("chance_to_beat_control", percent(row["chance_to_beat_control"])),
-    ]
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def render_table(results: Results) -> str:
     """Aligned text for the terminal: per experiment its participants, per goal a table
-    of the figures, then one verdict line per variant."""
+    of the figures (a "—" marked with a footnote saying why), then one verdict line per variant."""
     experiments = results.analysis["experiments"]
     lines = [f"namespace {results.namespace}: {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}"]
     if not experiments:
         lines.append("no experiments yet: nothing has been tracked in this namespace")
+    if any(experiment["goals"] for experiment in experiments):
+        lines += TABLE_KEY
     for experiment in experiments:
         name = experiment["experiment"]
         lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
@@ -386,14 +417,26 @@ def render_table(results: Results) -> str:
         if not experiment["goals"]:
             lines.append("  no goal reached yet")
         for goal in experiment["goals"]:
-            rows = [TABLE_HEADINGS]
-            for row in goal["variants"]:
-                cells = figure_cells(row, row["label"] == experiment["control"])
-                rows.append((row["label"], *(text for text, _ in cells)))
-            widths = [max(len(cells[i]) for cells in rows) for i in range(len(TABLE_HEADINGS))]
-            lines += ["", f"  goal: {goal['goal']}"]
-            for cells in rows:
-                aligned = [cells[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]
-                lines.append(f"    {'  '.join(aligned).rstrip()}")
+            lines += ["", f"  goal: {goal['goal']}", *_goal_table(experiment, goal)]
             lines += [f"    {v.text}" for v in goal_verdicts(experiment, goal) if v.kind != "control"]
     return "\n".join(lines)
+
+
+def _goal_table(experiment: dict, goal: dict) -> list[str]:
+    """The goal's aligned table, then its footnotes: each reason once, numbered."""
+    footnotes: dict[str, str] = {}
+    rows = [TABLE_HEADINGS]
+    for row in goal["variants"]:
+        texts = [row["label"]]
+        for text, note in figure_cells(row, row["label"] == experiment["control"]):
+            if note:
+                marker = footnotes.setdefault(note, str(len(footnotes) + 1).translate(SUPERSCRIPTS))
+                text += marker
+            texts.append(text)
+        rows.append(texts)
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(TABLE_HEADINGS))]
+    lines = []
+    for cells in rows:
+        aligned = [cells[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]
+        lines.append(f"    {'  '.join(aligned).rstrip()}")
+    return lines + [f"    {marker} {note}" for note, marker in footnotes.items()]

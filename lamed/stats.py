@@ -1,4 +1,5 @@
-"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM.
+"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM, and
+the always-valid decisions (a mixture SPRT per comparison, Holm over each experiment).
 
 Pure Python (``math`` and ``statistics`` only), so it runs wherever lamed runs.
 :func:`analyse` turns the entries of ``GET /experiments`` into the figures of
@@ -13,6 +14,12 @@ Z_95 = NormalDist().inv_cdf(0.975)
 SRM_THRESHOLD = 0.001
 CONTROL_NAME = "control"
 COMPARISONS = ("uplift", "uplift_ci", "p_value", "chance_to_beat_control")
+SEQUENTIAL = ("sequential_p_value", "sequential_uplift_ci", "decision")
+DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
+# The decisions: family-wise error ALPHA per experiment, whenever and however often anyone
+# looks; below MIN_TRIALS participants on a side, a variant is not judged yet.
+ALPHA = 0.05
+MIN_TRIALS = 100
 
 
 class NotLamedShape(ValueError):
@@ -98,9 +105,9 @@ def chance_to_beat(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
     _check(s_c, n_c, "control")
     variant, control = _Beta(1 + s_v, 1 + n_v - s_v), _Beta(1 + s_c, 1 + n_c - s_c)
     if variant.sd <= control.sd:  # P = E_variant[CDF_control(X)]
-        value = _integrate(lambda x: variant.pdf(x) * control.cdf(x), *variant.support())
+        value = _expected_cdf(variant, control)
     else:  # P = E_control[1 - CDF_variant(X)]
-        value = _integrate(lambda x: control.pdf(x) * (1 - variant.cdf(x)), *control.support())
+        value = 1 - _expected_cdf(control, variant)
     return min(1.0, max(0.0, value))
 
 
@@ -168,22 +175,29 @@ def _stirling(x: float) -> float:
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta, converging fast for x < (a+1)/(a+b+2)."""
+    """The continued fraction of the incomplete beta, converging fast for x < (a+1)/(a+b+2)
+    (modified Lentz, both half-steps of each term written out: this loop is most of
+    :func:`analyse`'s time)."""
     tiny, epsilon = 1e-300, 1e-15
     c, d = 1.0, 1 - (a + b) * x / (a + 1)
     d = 1 / (d if abs(d) > tiny else tiny)
     value = d
     for m in range(1, 100_000):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1 + numerator * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            value *= c * d
-        if abs(c * d - 1) < epsilon:
+        twice = 2 * m
+        numerator = m * (b - m) * x / ((a + twice - 1) * (a + twice))
+        d = 1 + numerator * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + numerator / c
+        c = c if abs(c) > tiny else tiny
+        value *= c * d
+        numerator = -(a + m) * (a + b + m) * x / ((a + twice) * (a + twice + 1))
+        d = 1 + numerator * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + numerator / c
+        c = c if abs(c) > tiny else tiny
+        step = c * d
+        value *= step
+        if abs(step - 1) < epsilon:
             break
     return value
 
@@ -206,18 +220,48 @@ def _gauss_legendre(order: int) -> list[tuple[float, float]]:
     return rule
 
 
-_RULE = _gauss_legendre(20)
-_PANELS = 12
+def _composite_rule(order: int, panels: int) -> list[tuple[float, float]]:
+    """Nodes in increasing order on [0, 1] and weights (summing to 1) of composite
+    Gauss-Legendre quadrature: ``panels`` panels of ``order`` nodes."""
+    rule = sorted(_gauss_legendre(order))
+    return [
+        ((panel + (1 + node) / 2) / panels, weight / (2 * panels)) for panel in range(panels) for node, weight in rule
+    ]
 
 
-def _integrate(function, low: float, high: float) -> float:
-    """Composite Gauss-Legendre quadrature of ``function`` over [low, high]."""
-    width = (high - low) / _PANELS
-    total = 0.0
-    for panel in range(_PANELS):
-        middle = low + (panel + 0.5) * width
-        total += sum(weight * function(middle + node * width / 2) for node, weight in _RULE)
-    return total * width / 2
+_NODES = _composite_rule(12, 12)
+_STEP_RULE = _gauss_legendre(5)
+NEGLIGIBLE = 1e-17
+
+
+def _expected_cdf(narrow: "_Beta", wide: "_Beta") -> float:
+    """E[CDF_wide(X)] for X ~ narrow: composite 12 x 12-point Gauss-Legendre over the narrow
+    posterior's mean +- 20 sd, skipping the nodes where the narrow density is below
+    NEGLIGIBLE (a unimodal density: its two tails, worth less than NEGLIGIBLE in all).
+    CDF_wide comes from its continued fraction at the first node kept, then from one node
+    to the next by 5-point Gauss-Legendre of the wide density over the gap (nodes are at
+    most 0.42 sd apart, where that rule is accurate to ~1e-14): one continued fraction per
+    call, not one per node."""
+    low, high = narrow.support()
+    width = high - low
+    total, cdf, previous = 0.0, 0.0, None
+    for position, weight in _NODES:
+        x = low + position * width
+        density = narrow.pdf(x)
+        if density * width <= NEGLIGIBLE:  # the weights sum to 1: the node adds less than this
+            if previous is None:
+                continue  # the lower tail: the mass is still to come
+            break  # the upper tail: the rest is negligible too
+        cdf = wide.cdf(x) if previous is None else cdf + _integral(wide.pdf, previous, x)
+        previous = x
+        total += weight * density * min(cdf, 1.0)
+    return total * width
+
+
+def _integral(function, low: float, high: float) -> float:
+    """5-point Gauss-Legendre quadrature of ``function`` over the short interval [low, high]."""
+    middle, half = (low + high) / 2, (high - low) / 2
+    return half * sum(weight * function(middle + node * half) for node, weight in _STEP_RULE)
 
 
 # -- sample ratio mismatch ---------------------------------------------------------------
@@ -273,6 +317,130 @@ def _upper_gamma(a: float, x: float) -> float:
     return value * math.exp(log_front)
 
 
+# -- always-valid inference: a mixture SPRT on the log rate ratio --------------------------------
+
+
+def log_rate_ratio(s_v: int, n_v: int, s_c: int, n_c: int) -> tuple[float, float]:
+    """The estimate of log(rate / control rate) and its delta-method variance, with 1/2
+    added to each side's successes and failures (Haldane-Anscombe), so a side without
+    successes still has both: log((s_v+1/2)/(n_v+1)) - log((s_c+1/2)/(n_c+1)) and
+    1/(s_v+1/2) - 1/(n_v+1) + 1/(s_c+1/2) - 1/(n_c+1)."""
+    _check(s_v, n_v, "variant")
+    _check(s_c, n_c, "control")
+    if s_v + s_c == 0:
+        raise Undefined("no conversions in either variant")
+    if s_v + s_c == n_v + n_c:
+        raise Undefined("every participant converted in both variants")
+    estimate = math.log((s_v + 0.5) / (n_v + 1)) - math.log((s_c + 0.5) / (n_c + 1))
+    variance = 1 / (s_v + 0.5) - 1 / (n_v + 1) + 1 / (s_c + 0.5) - 1 / (n_c + 1)
+    return estimate, variance
+
+
+def _widest_gap_ratio(alpha: float) -> float:
+    """The r = tau^2 / V at which the normal-mixture boundary of level alpha is narrowest:
+    the root of r = 2 log(1/alpha) + log(1 + r), where the derivative of the squared
+    half-width V (1 + 1/r) (2 log(1/alpha) + log(1 + r)) in r vanishes."""
+    ratio = 2 * math.log(1 / alpha)
+    for _ in range(60):
+        ratio = 2 * math.log(1 / alpha) + math.log1p(ratio)
+    return ratio
+
+
+# The mixing distribution: N(0, MIXTURE_VARIANCE) over the log rate ratio, tuned so that the
+# always-valid interval at level ALPHA is narrowest when each side has TUNED_CONVERSIONS
+# conversions (where the log ratio's variance is about 2 / conversions): tau = 0.18, relative
+# uplifts of about +-18%. See the README (Statistics, always-valid inference).
+TUNED_CONVERSIONS = 500
+MIXTURE_VARIANCE = _widest_gap_ratio(ALPHA) * 2 / TUNED_CONVERSIONS
+
+
+def log_mixture_likelihood_ratio(estimate: float, variance: float, null: float = 0.0) -> float:
+    """log of the mixture SPRT statistic (Johari, Pekelis and Walsh) for the log rate ratio
+    being ``null``: the likelihood of ``estimate`` ~ N(theta, variance) averaged over
+    theta ~ N(null, MIXTURE_VARIANCE), against theta = null. Under the null, its exponential
+    exceeds 1/alpha at any time with probability at most alpha (Ville's inequality)."""
+    total = variance + MIXTURE_VARIANCE
+    return 0.5 * math.log(variance / total) + (estimate - null) ** 2 * MIXTURE_VARIANCE / (2 * variance * total)
+
+
+def always_valid_p_value(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
+    """min(1, 1 / the mixture likelihood ratio of no difference): P(it ever falls to alpha
+    or below, however often it is looked at) <= alpha when the rates are equal."""
+    return _p_value_of(*log_rate_ratio(s_v, n_v, s_c, n_c))
+
+
+def always_valid_uplift_interval(s_v: int, n_v: int, s_c: int, n_c: int, alpha: float = ALPHA) -> tuple[float, float]:
+    """The relative uplifts whose mixture likelihood ratio stays below 1/alpha: a confidence
+    sequence, covering the true uplift at every look at once with probability >= 1 - alpha."""
+    return _interval_of(*log_rate_ratio(s_v, n_v, s_c, n_c), alpha)
+
+
+def _statistic_or_reason(counts: tuple[int, int, int, int]) -> tuple[float, float] | str:
+    """:func:`log_rate_ratio` of the counts, or the reason it does not exist."""
+    try:
+        return log_rate_ratio(*counts)
+    except Undefined as reason:
+        return str(reason)
+
+
+def _p_value_of(estimate: float, variance: float) -> float:
+    return min(1.0, math.exp(-log_mixture_likelihood_ratio(estimate, variance)))
+
+
+def _interval_of(estimate: float, variance: float, alpha: float) -> tuple[float, float]:
+    """{theta: mixture likelihood ratio < 1/alpha} in closed form on the log scale, mapped back by exp - 1."""
+    total = variance + MIXTURE_VARIANCE
+    half = math.sqrt(variance * total / MIXTURE_VARIANCE * (2 * math.log(1 / alpha) + math.log(total / variance)))
+    return math.expm1(estimate - half), math.expm1(estimate + half)
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values, in the given order: the k-th smallest p becomes
+    max over j <= k of min(1, (m - j + 1) p_(j)). A None (no p-value) counts among the m
+    hypotheses as a p of 1 and stays None. Rejecting where the adjusted p <= alpha keeps the
+    family-wise error at alpha under any dependence (Holm 1979)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: (p_values[i] is None, p_values[i] or 0.0))
+    adjusted: list[float | None] = [None] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        if p_values[index] is None:
+            break
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def sequential_family(comparisons: list[tuple[int, int, int, int]], alpha: float = ALPHA) -> list[dict]:
+    """The always-valid figures and decision of each comparison ``(s_v, n_v, s_c, n_c)`` of
+    one experiment (every variant but the control, for every goal), corrected together:
+    ``sequential_p_value`` Holm-adjusted, ``sequential_uplift_ci`` at level alpha / m
+    (Bonferroni: all m intervals hold at once), ``decision``; a null figure's reason in
+    ``notes``. ``decision`` is ``insufficient_data`` without the statistic or below
+    MIN_TRIALS participants on a side, else ``winner`` / ``loser`` where the adjusted p is
+    at most alpha (by the sign of the estimate), else ``inconclusive``."""
+    statistics = [_statistic_or_reason(counts) for counts in comparisons]
+    raw = [_p_value_of(*statistic) if isinstance(statistic, tuple) else None for statistic in statistics]
+    interval_alpha = alpha / max(1, len(comparisons))
+    figures = []
+    for counts, statistic, adjusted in zip(comparisons, statistics, holm(raw)):
+        if isinstance(statistic, str):
+            figures.append({"sequential_p_value": None, "sequential_uplift_ci": None, "decision": "insufficient_data",
+                            "notes": {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}})  # fmt: skip
+            continue
+        if min(counts[1], counts[3]) < MIN_TRIALS:
+            decision = "insufficient_data"
+        elif adjusted <= alpha:
+            decision = "winner" if statistic[0] > 0 else "loser"
+        else:
+            decision = "inconclusive"
+        interval = list(_interval_of(*statistic, interval_alpha))
+        figures.append(
+            {"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "notes": {}}
+        )
+    return figures
+
+
 # -- results of GET /experiments -> figures ---------------------------------------------------
 
 
@@ -309,7 +477,27 @@ def _experiment(entry, requested_control: str | None) -> dict:
         result.update(srm_p_value=None, srm=False, srm_note=str(reason))
     order = sorted(labels, key=lambda label: label != control)  # the control first
     result["goals"] = [_goal(goal, order, trials, control, where) for goal in goals]
+    _add_sequential(result["goals"])
     return result
+
+
+def _add_sequential(goals: list) -> None:
+    """Every row gets the always-valid figures and the decision, corrected over the
+    experiment's whole family (each goal's rows after its first, the control's, which
+    gets None); ``notes`` stays the row's last key."""
+    compared = [(row, goal["variants"][0]) for goal in goals for row in goal["variants"][1:]]
+    family = iter(sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared]))
+    for goal in goals:
+        for index, row in enumerate(goal["variants"]):
+            found = next(family) if index else {"notes": {}}
+            notes = row.pop("notes", {}) | found["notes"]
+            row.update({field: found.get(field) for field in SEQUENTIAL})
+            if notes:
+                row["notes"] = notes
+
+
+def _counts(row: dict) -> tuple[int, int]:
+    return row["successes"], row["trials"]
 
 
 def participants(entry: dict) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """`lamed dashboard` and the live page of `lamed serve`: the file's content, then both pages
 in headless Chromium against a real `lamed serve` seeded with track calls."""
 
+import base64
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from lamed import dashboard
 from lamed.cli import cli
-from results_api import API_KEY, BUTTON, seed, server  # noqa: F401 (server is a fixture)
+from results_api import API_KEY, BUTTON, HEADLINE, seed, server  # noqa: F401 (server is a fixture)
 from serve_cli import lamed_command
 
 ISOLATED = {"LAMED_API_KEY": None, "LAMED_ENDPOINT": None, "LAMED_CONFIG": None}
@@ -28,6 +29,8 @@ def seeded(server, redis_server):
     seed(server.url, "split", SRM)
     seed(server.url, HOSTILE, {"control": (2, {})})
     seed(server.url, "waiting", {"control": (4, {})})
+    seed(server.url, "headline", HEADLINE)
+    seed(server.url, "banner", {"control": (10, {}), "big": (10, {"click": 2})})  # the control never converts
     return f"{server.url}/prod/experiments"
 
 
@@ -65,14 +68,14 @@ def drawn(elements) -> list:
 
 def test_the_file_is_self_contained_and_keeps_no_key(page_file):
     path, printed = page_file
-    assert printed.strip() == f"wrote the dashboard of 4 experiments in namespace 'alephbet' to {path}"
+    assert printed.strip() == f"wrote the dashboard of 6 experiments in namespace 'alephbet' to {path}"
     html = path.read_text()
     assert API_KEY not in html
     assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
     assert not re.search(r"url\(|@import|<script|<link|<iframe|<object", html, re.IGNORECASE)
     assert "default-src 'none'" in html  # the page itself forbids any request
     assert HOSTILE not in html and "&lt;img src=x" in html
-    assert "red beats control with" in html and "20.00%" in html
+    assert "bold beats control: uplift +100.0%" in html and "20.00%" in html
 
 
 def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page):
@@ -81,24 +84,97 @@ def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page)
     assert page.problems == []
     assert page.requests == [path.as_uri()]  # nothing fetched beyond the file itself
     cards = page.locator("section.card")
-    assert cards.count() == 4
+    assert cards.count() == 6
     button = page.locator("section.card", has_text="button colour")
     text = button.inner_text()
     for figure in ("200", "40", "20.00%", "10.00%", "+100.0%", "baseline"):
         assert figure in text
-    assert re.search(r"red beats control with (9\d%|>99%) chance, p (=|<) 0\.0\d+", text)
-    assert "green: not enough data yet" in text
-    # One bar per variant with a rate, each with its interval (a line and two caps).
+    interval = r"\[[-+]\d+\.\d%, [-+]\d+\.\d%\]"
+    assert re.search(rf"red: no clear difference yet \(uplift {interval}, always-valid p = 0\.\d+\)", text)
+    assert "green: not enough data yet (fewer than 100 participants on a side)" in text
+    headline = page.locator("section.card", has_text="headline").inner_text()
+    assert re.search(rf"bold beats control: uplift \+100\.0% {interval}, always-valid p < 0\.001", headline)
+    assert re.search(rf"control beats quiet: uplift -66\.7% {interval}, always-valid p < 0\.001", headline)
+    assert re.search(r"bold beats control: uplift \S+ \[\+[\d.]+%, \+[\d.]+%\]", headline)  # above 0
+    assert re.search(r"control beats quiet: uplift \S+ \[-[\d.]+%, -[\d.]+%\]", headline)  # below 0
+    # One bar per variant with a rate, each with its interval (a line and two caps), and a legend.
     assert len(drawn(button.locator("svg.chart rect.bar"))) == 3
-    assert len(drawn(button.locator("svg.chart line.ci"))) == 3 * 3
-    assert len(drawn(button.locator("svg.chart line.control-line"))) == 1
+    assert len(drawn(button.locator("svg.chart g.variant line.ci"))) == 3 * 3
+    assert len(drawn(button.locator("svg.chart line.control-line"))) == 2  # the line and its legend entry
+    assert button.locator("svg.chart g.legend text").all_text_contents() == [
+        "control", "no clear difference yet", "not enough data yet", "95% interval of the rate", "the control's rate"]
     split = page.locator("section.card", has_text="split").inner_text()
     assert "sample ratio mismatch (p < 0.001)" in split
     waiting = page.locator("section.card", has_text="waiting").inner_text()
     assert "No goal reached yet" in waiting and "control 4" in waiting
+    # Notes are sentences; participants list the control first.
+    banner = page.locator("section.card", has_text="banner")
+    assert banner.locator("p.note").all_inner_texts() == [
+        "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."]
+    assert banner.locator(".pill").all_inner_texts()[0].startswith("control")
+    assert page.locator("section.card", has_text="headline").locator(".pill").all_inner_texts() == [
+        "control 400", "bold 400", "quiet 400"]
     # The hostile experiment name is text, not markup.
     assert page.locator("img").count() == 0 and page.title() != "owned"
     assert page.get_by_text(HOSTILE).count() == 1
+
+
+PIXEL_AT = """async ([png, points]) => {
+  const image = new Image();
+  image.src = "data:image/png;base64," + png;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  return points.map(([x, y]) => Array.from(context.getImageData(Math.round(x), Math.round(y), 1, 1).data.slice(0, 3)));
+}"""
+
+
+def rgb(css: str) -> list[int]:
+    return [int(part) for part in re.findall(r"\d+", css)[:3]]
+
+
+def test_the_dashboard_screenshot_shows_chart_legend_and_unique_headers(page_file, page, tmp_path):
+    """Pixels of a real screenshot: every bar is drawn in its decision's colour, the legend's
+    swatches are drawn in the same colours, and no table repeats a header."""
+    path, _ = page_file
+    page.set_viewport_size({"width": 1300, "height": 900})
+    page.goto(path.as_uri())
+    for table in page.locator("table").all():
+        headers = [text.strip() for text in table.locator("thead th").all_inner_texts() if text.strip()]
+        assert len(headers) == len(set(headers)) == 13, headers
+    goal = page.locator("section.card", has_text="headline").locator(".goal")
+    goal.scroll_into_view_if_needed()
+    shot = goal.screenshot(path=str(tmp_path / "headline.png"))
+    origin = goal.bounding_box()
+    chart = goal.locator("svg.chart")
+    assert chart.bounding_box()["height"] > 100
+
+    def inside(element):
+        """A point well inside the element, clear of the lines drawn over a bar (its interval
+        across the middle, the control's rate at half the winner's length)."""
+        box = element.bounding_box()
+        return [box["x"] - origin["x"] + box["width"] * 0.25, box["y"] - origin["y"] + box["height"] * 0.75]
+
+    bars = {}
+    for group in chart.locator("g.variant").all():
+        kind = next(name for name in group.get_attribute("class").split() if name != "variant")
+        bar = group.locator("rect.bar")
+        bars[kind] = (inside(bar), rgb(bar.evaluate("element => getComputedStyle(element).fill")))
+    assert set(bars) == {"control", "winner", "loser"}
+    swatches = {kind: inside(chart.locator(f"g.legend-item.{kind} rect.swatch")) for kind in bars}
+    blank = [2, 2]  # the goal's top left corner: the card's background
+    with page.context.new_page() as decoder:
+        pixels = decoder.evaluate(PIXEL_AT, [base64.b64encode(shot).decode(), [
+            *(point for point, _ in bars.values()), *swatches.values(), blank]])  # fmt: skip
+    drawn_bars, drawn_swatches, background = pixels[: len(bars)], pixels[len(bars) : -1], pixels[-1]
+    for (kind, (_, colour)), bar_pixel, swatch_pixel in zip(bars.items(), drawn_bars, drawn_swatches):
+        assert bar_pixel == colour != background, kind  # the bar is drawn, in its colour
+        assert swatch_pixel == bar_pixel, kind  # the legend shows that colour
+    assert len({tuple(pixel) for pixel in drawn_bars}) == 3  # three decisions, three colours
+    assert chart.locator("g.legend text").all_text_contents()[:3] == ["control", "winner", "loser"]
 
 
 def test_dashboard_opens_the_file_in_the_browser(seeded, tmp_path):
@@ -152,7 +228,9 @@ def test_the_live_page_asks_for_the_key_once_and_deletes_after_confirming(seeded
     key = page.locator("#key")
     key.fill("wrong-key")
     page.get_by_role("button", name="Show results").click()
-    page.get_by_text("That key was refused").wait_for()
+    refused = page.get_by_text("That key was refused")
+    refused.wait_for()
+    assert refused.inner_text() == "That key was refused: enter the API key that lamed serve printed when it started."
     key.fill(API_KEY)
     page.get_by_role("button", name="Show results").click()
     card = page.locator("section.card", has_text="button colour")

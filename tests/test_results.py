@@ -41,6 +41,7 @@ def seeded(server, redis_server):
     redis_server.client().flushall()
     seed(server.url, "button colour", BUTTON)
     seed(server.url, "pricing", {"control": (3, {}), "cheap": (2, {})})
+    seed(server.url, "banner", {"control": (20, {}), "big": (20, {"click": 3})})  # the control never converts
     seed(server.url, "layout", {"wide": (120, {"buy": 12}), "narrow": (110, {"buy": 9})}, namespace="shop")
     store = Store(redis_server.client())
     return {ns: stats.analyse(store.results(ns), ns) for ns in ("alephbet", "shop")}
@@ -115,6 +116,19 @@ def test_json_is_exactly_the_figures_of_lamed_stats(experiments_url, seeded):
     assert (rows["red"]["trials"], rows["red"]["successes"], rows["red"]["rate"]) == (200, 40, 0.2)
     assert [rows["control"][name] for name in ("uplift", "p_value", "chance_to_beat_control")] == [None] * 3
     assert rows["red"]["uplift"] == pytest.approx(1.0)
+    # The contract of issue 11: always-valid figures and a decision on every variant row.
+    assert [rows["control"][name] for name in stats.SEQUENTIAL] == [None] * 3
+    assert rows["red"]["decision"] == "inconclusive" and rows["green"]["decision"] == "insufficient_data"
+    low, high = rows["red"]["sequential_uplift_ci"]
+    assert 0 < rows["red"]["sequential_p_value"] <= 1 and low < rows["red"]["uplift"] < high
+
+
+def test_json_never_carries_nan(experiments_url, monkeypatch):
+    """render_json refuses NaN instead of writing invalid JSON."""
+    results = report.load_results(experiments_url, API_KEY, "alephbet")
+    results.analysis["experiments"][0]["srm_p_value"] = float("nan")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        report.render_json(results)
 
 
 def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
@@ -123,16 +137,32 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     out = result.output
     button = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
     red = next(row for row in button["goals"][0]["variants"] if row["label"] == "red")
-    assert out.startswith("namespace alephbet: 2 experiments")
+    assert out.startswith("namespace alephbet: 3 experiments\n(seq. = always valid")
     assert "participants: control 200, green 60, red 200" in out
     assert f"{red['p_value']:.4f}" in out and "20.00%" in out and "+100.0%" in out
-    assert report.interval(red["rate_ci"]) in out
-    chance, p = report.chance_text(red["chance_to_beat_control"]), report.p_text(red["p_value"])
-    assert f"red beats control with {chance} chance, {p}" in out
+    assert f"{red['sequential_p_value']:.4f}" in out
+    assert report.interval(red["rate_ci"]) in out and report.interval(red["sequential_uplift_ci"], signed=True) in out
+    header = next(line.split() for line in out.splitlines() if line.strip().startswith("variant"))
+    assert header == ("variant trials successes rate rate 95% CI uplift seq. p seq. uplift CI "
+                      "fixed p fixed uplift 95% CI chance to beat").split()  # fmt: skip
+    # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
+    uplift = report.interval(red["sequential_uplift_ci"], signed=True)
+    assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
+    assert "red beats" not in out
     assert "green: not enough data yet (fewer than 100 participants on a side)" in out
     # An experiment with participants and no goal yet is listed, with its participants.
-    assert "pricing  (control: control" in out and "participants: cheap 2, control 3" in out
+    assert "pricing  (control: control" in out and "participants: control 3, cheap 2" in out
     assert "no goal reached yet" in out
+
+
+def test_table_says_why_a_figure_is_missing(experiments_url):
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "banner")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    big = next(line for line in lines if line.strip().startswith("big"))
+    assert big.split("]")[1].split()[0] == "—¹"  # the uplift, right after the rate interval
+    assert "    ¹ the control has a 0% rate" in lines
+    assert "big: not enough data yet (fewer than 100 participants on a side)" in result.output
 
 
 def test_csv_has_one_row_per_variant_and_goal_at_full_precision(experiments_url, seeded):
@@ -148,12 +178,18 @@ def test_csv_has_one_row_per_variant_and_goal_at_full_precision(experiments_url,
         assert float(row["rate"]) == expected["rate"]
         assert [float(row["rate_ci_low"]), float(row["rate_ci_high"])] == expected["rate_ci"]
         if expected["label"] == "control":
-            assert (row["is_control"], row["uplift"], row["p_value"]) == ("true", "", "")
+            assert (row["is_control"], row["uplift"], row["p_value"], row["decision"]) == ("true", "", "", "")
+            assert row["sequential_p_value"] == row["sequential_uplift_ci_low"] == ""
         else:
             assert float(row["p_value"]) == expected["p_value"]
             assert float(row["chance_to_beat_control"]) == expected["chance_to_beat_control"]
+            assert float(row["sequential_p_value"]) == expected["sequential_p_value"]
+            bounds = [float(row["sequential_uplift_ci_low"]), float(row["sequential_uplift_ci_high"])]
+            assert bounds == expected["sequential_uplift_ci"] and row["decision"] == expected["decision"]
     pricing = [r for r in rows if r["experiment"] == "pricing"]
-    assert [(r["variant"], r["goal"], r["trials"]) for r in pricing] == [("cheap", "", "2"), ("control", "", "3")]
+    assert [(r["variant"], r["goal"], r["trials"]) for r in pricing] == [("control", "", "3"), ("cheap", "", "2")]
+    big = next(r for r in rows if r["experiment"] == "banner" and r["variant"] == "big")
+    assert big["notes"] == "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."
 
 
 def test_experiment_and_control_choose_what_is_compared(experiments_url):
@@ -237,7 +273,7 @@ def test_connection_failures_and_bad_urls_are_one_line():
 
 def test_unknown_experiment_or_control_is_one_line(experiments_url):
     line = one_line_error(run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "nope"))
-    assert line == "Error: no experiment 'nope' in namespace 'alephbet' (experiments: button colour, pricing)"
+    assert line == "Error: no experiment 'nope' in namespace 'alephbet' (experiments: banner, button colour, pricing)"
     line = one_line_error(
         run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour", "--control", "blue")
     )
@@ -247,31 +283,33 @@ def test_unknown_experiment_or_control_is_one_line(experiments_url):
 # -- the verdict rule -----------------------------------------------------------------------
 
 
-def row(label, trials, rate=None, p=None, chance=None, **notes):
-    return {"label": label, "trials": trials, "rate": rate, "p_value": p, "chance_to_beat_control": chance,
-            "notes": notes}  # fmt: skip
+def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
+    return {"label": label, "trials": trials, "decision": decision, "sequential_p_value": p,
+            "sequential_uplift_ci": ci, "uplift": uplift, "notes": notes}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "variant, control, kind, text",
+    "variant, kind, text",
     [
-        (row("red", 500, 0.12, 0.03, 0.97), row("control", 500, 0.1), "win",
-         "red beats control with 97% chance, p = 0.03"),
-        (row("red", 500, 0.08, 0.004, 0.002), row("control", 500, 0.1), "loss",
-         "control beats red with >99% chance, p = 0.004"),
-        (row("red", 500, 0.11, 0.41, 0.7), row("control", 500, 0.1), "unclear",
-         "red: no clear difference yet (red beats control with 70% chance, p = 0.41)"),
-        (row("red", 99, 0.5, 0.0001, 0.9999), row("control", 500, 0.1), "waiting",
+        (row("red", 500, "winner", 0.003, [0.05, 0.4], 0.2), "winner",
+         "red beats control: uplift +20.0% [+5.0%, +40.0%], always-valid p = 0.003"),
+        (row("red", 500, "loser", 0.0004, [-0.5, -0.1], -0.3), "loser",
+         "control beats red: uplift -30.0% [-50.0%, -10.0%], always-valid p < 0.001"),
+        (row("red", 500, "inconclusive", 0.41, [-0.1, 0.3], 0.1), "inconclusive",
+         "red: no clear difference yet (uplift [-10.0%, +30.0%], always-valid p = 0.41)"),
+        (row("red", 99, "insufficient_data", 0.0001, [0.5, 9.0], 2.0), "insufficient_data",
          "red: not enough data yet (fewer than 100 participants on a side)"),
-        (row("red", 0), row("control", 500, 0.1), "waiting", "red: not enough data yet (no participants)"),
-        (row("red", 500, 0.0, p_value="no conversions in either variant"), row("control", 500, 0.0), "waiting",
-         "red: not enough data yet (no conversions in either variant)"),
-        (row("control", 500, 0.1), row("control", 500, 0.1), "control",
-         "control is the control, the baseline of the others"),
+        (row("red", 0, "insufficient_data", sequential_p_value="the variant has no participants yet"),
+         "insufficient_data", "red: not enough data yet (the variant has no participants yet)"),
+        (row("red", 500, "insufficient_data", sequential_p_value="no conversions in either variant"),
+         "insufficient_data", "red: not enough data yet (no conversions in either variant)"),
+        (row("red", 500, "winner", 0.003, [0.05, 400.0], 0.2), "winner",
+         "red beats control: uplift +20.0% [+5.0%, >+10,000%], always-valid p = 0.003"),
+        (row("control", 500, None), "control", "control is the control, the baseline of the others"),
     ],
 )  # fmt: skip
-def test_the_verdict_rule(variant, control, kind, text):
-    assert report.verdict(variant, control, "control") == report.Verdict(kind, text)
+def test_the_verdict_speaks_from_the_decision(variant, kind, text):
+    assert report.verdict(variant, "control") == report.Verdict(kind, text)
 
 
 # -- finding the deployed API through AWS -------------------------------------------------

@@ -1,17 +1,21 @@
-"""lamed.stats against scipy and statsmodels, its edge cases, and analyse() on counts from a real Redis."""
+"""lamed.stats against scipy and statsmodels, its edge cases, the always-valid decisions (by
+simulation too), and analyse() on counts from a real Redis."""
 
 import itertools
 import json
+import math
 import random
 
 import numpy as np
 import pytest
-from scipy import integrate, special
+from scipy import integrate, optimize, special
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
 
 from lamed import stats
 from lamed.stats import Undefined
+from sequential_simulation import fixed_horizon_rule, sequential_rule, simulate
 
 MILLION = 10**6
 
@@ -234,13 +238,19 @@ def test_analyse_gives_the_issue_format_with_every_figure():
     control, red = goal["variants"]
     assert control == {"label": "control", "trials": 200, "successes": 20, "rate": 0.1,
                        "rate_ci": list(stats.wilson_interval(20, 200)), "uplift": None, "uplift_ci": None,
-                       "p_value": None, "chance_to_beat_control": None}  # fmt: skip
+                       "p_value": None, "chance_to_beat_control": None, "sequential_p_value": None,
+                       "sequential_uplift_ci": None, "decision": None}  # fmt: skip
     assert red == {"label": "red", "trials": 210, "successes": 40, "rate": 40 / 210,
                    "rate_ci": list(stats.wilson_interval(40, 210)), "uplift": stats.uplift(40, 210, 20, 200),
                    "uplift_ci": list(stats.uplift_interval(40, 210, 20, 200)),
                    "p_value": stats.two_proportion_p_value(40, 210, 20, 200),
-                   "chance_to_beat_control": stats.chance_to_beat(40, 210, 20, 200)}  # fmt: skip
+                   "chance_to_beat_control": stats.chance_to_beat(40, 210, 20, 200),
+                   "sequential_p_value": stats.always_valid_p_value(40, 210, 20, 200),
+                   "sequential_uplift_ci": list(stats.always_valid_uplift_interval(40, 210, 20, 200)),
+                   "decision": "inconclusive"}  # fmt: skip
     assert 0.99 < red["chance_to_beat_control"] and red["p_value"] < 0.01
+    # A fixed-horizon p of 0.006 at 200 a side is not yet enough evidence for an always-valid decision.
+    assert 0.05 < red["sequential_p_value"] < 1 and red["sequential_uplift_ci"][0] < 0 < red["sequential_uplift_ci"][1]
 
 
 def test_analyse_chooses_the_control_and_lists_it_first():
@@ -335,8 +345,9 @@ def test_no_count_combination_gives_nan_or_infinity():
         result = stats.analyse([entry("e", {"g": {"control": s_c, "v": s_v}}, trials)], "ns")
         json.dumps(result, allow_nan=False)
         for row in result["experiments"][0]["goals"][0]["variants"]:
-            for field in ("rate", "rate_ci", *stats.COMPARISONS):
+            for field in ("rate", "rate_ci", *stats.COMPARISONS, "sequential_p_value", "sequential_uplift_ci"):
                 assert (row[field] is None) == (field in row.get("notes", {})) or row["label"] == "control"
+            assert row["decision"] in ((None,) if row["label"] == "control" else stats.DECISIONS)
 
 
 def test_malformed_entries_are_value_errors():
@@ -363,3 +374,154 @@ def test_analyse_reads_counts_tracked_in_a_real_redis(store):
     assert close(experiment["srm_p_value"], scipy_stats.chisquare([40, 50]).pvalue)
     assert close(red["p_value"], proportions_ztest([20, 8], [50, 40])[1])
     assert abs(red["chance_to_beat_control"] - exact_chance(20, 50, 8, 40)) < 1e-9
+
+
+# -- always-valid inference --------------------------------------------------------------------
+
+
+def scipy_log_mixture_ratio(s_v, n_v, s_c, n_c, null=0.0) -> float:
+    """log of the mixture likelihood ratio by numerical integration with scipy: the normal
+    likelihood of the Haldane-Anscombe log rate ratio, averaged over theta ~ N(null, tau^2),
+    over its likelihood at theta = null (the integrand scaled by its peak, in log space)."""
+    rates = [(s_v + 0.5) / (n_v + 1), (s_c + 0.5) / (n_c + 1)]
+    estimate = math.log(rates[0] / rates[1])
+    sd = math.sqrt(sum((1 - rate) / (rate * (n + 1)) for rate, n in zip(rates, (n_v, n_c))))
+    tau = math.sqrt(stats.MIXTURE_VARIANCE)
+
+    def log_normal(x, mean, spread):
+        return -0.5 * ((x - mean) / spread) ** 2 - math.log(spread * math.sqrt(2 * math.pi))
+
+    def log_integrand(theta):
+        return log_normal(estimate, theta, sd) + log_normal(theta, null, tau)
+
+    peak = null + (estimate - null) * tau**2 / (tau**2 + sd**2)  # where the integrand has its mass
+    spread = math.sqrt(tau**2 * sd**2 / (tau**2 + sd**2))
+    scaled, _ = integrate.quad(
+        lambda theta: math.exp(log_integrand(theta) - log_integrand(peak)),
+        peak - 40 * spread, peak + 40 * spread, points=[peak], epsabs=0, epsrel=1e-12, limit=200,
+    )  # fmt: skip
+    return math.log(scaled) + log_integrand(peak) - log_normal(estimate, null, sd)
+
+
+def haldane_log_ratio(s_v, n_v, s_c, n_c) -> float:
+    return math.log((s_v + 0.5) / (n_v + 1)) - math.log((s_c + 0.5) / (n_c + 1))
+
+
+SEQUENTIAL_CASES = [
+    (1000, 10_000, 1000, 10_000), (1150, 10_000, 1000, 10_000), (1250, 10_000, 1000, 10_000),
+    (40, 210, 20, 200), (0, 500, 12, 480), (3, 100, 0, 100), (99, 100, 100, 100), (520, 1000, 480, 1000),
+    (51_000, MILLION, 50_000, MILLION), (5, 20, 500, 2000), (2, 3, 9, 10**7),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SEQUENTIAL_CASES)
+def test_always_valid_p_value_is_the_mixture_ratio_integrated_by_scipy(case):
+    expected = min(1.0, math.exp(-scipy_log_mixture_ratio(*case)))
+    assert stats.always_valid_p_value(*case) == pytest.approx(expected, rel=1e-8, abs=1e-300)
+
+
+@pytest.mark.parametrize("case", SEQUENTIAL_CASES)
+def test_always_valid_interval_ends_where_the_ratio_reaches_one_over_alpha(case):
+    """Each end of the interval solves ratio(null) = 1/alpha, found by brentq on scipy's ratio
+    (searched from the estimate out to twice lamed's distance to that end)."""
+    alpha = 0.05 / 3
+    low, high = stats.always_valid_uplift_interval(*case, alpha=alpha)
+    centre = haldane_log_ratio(*case)
+    excess = lambda null: scipy_log_mixture_ratio(*case, null=null) - math.log(1 / alpha)  # noqa: E731
+    for end, outward in ((low, -1), (high, 1)):
+        reach = 2 * abs(math.log1p(end) - centre) if end > -1 else 80
+        root = optimize.brentq(excess, centre, centre + outward * reach, xtol=1e-12, rtol=1e-12)
+        assert end == pytest.approx(math.expm1(root), rel=1e-7, abs=1e-12)
+
+
+def test_the_interval_excludes_no_difference_exactly_when_p_is_below_alpha():
+    for case in SEQUENTIAL_CASES + _random_cases(300, seed=9):
+        try:
+            p = stats.always_valid_p_value(*case)
+        except Undefined:
+            continue
+        low, high = stats.always_valid_uplift_interval(*case)
+        assert (p < stats.ALPHA) == (not low <= 0 <= high), case
+
+
+@pytest.mark.parametrize(
+    "p_values, expected",
+    [
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
+        ([0.01, None], [0.02, None]),
+        ([0.5, 0.001, 0.02, 0.04], [0.5, 0.004, 0.06, 0.08]),
+        ([0.3, 0.3], [0.6, 0.6]),
+        ([0.6, 0.2, None], [1.0, 0.6, None]),
+        ([None, 1.0], [None, 1.0]),
+        ([], []),
+    ],
+)
+def test_holm_on_hand_made_cases(p_values, expected):
+    assert stats.holm(p_values) == pytest.approx(expected)
+
+
+def test_holm_matches_statsmodels():
+    rng = random.Random(4)
+    for size in (1, 2, 3, 5, 12):
+        p_values = [rng.choice([rng.random(), rng.random() / 100, 1.0]) for _ in range(size)]
+        assert stats.holm(p_values) == pytest.approx(list(multipletests(p_values, method="holm")[1]), rel=1e-12)
+
+
+def test_the_correction_spans_every_variant_and_goal_of_an_experiment():
+    """Raw always-valid p: b/signup 0.0025, a/signup 0.014, b/buy 0.035, a/buy 1. Alone, each of
+    the first three would be a winner; together (m = 4), Holm keeps b/signup (0.0025 x 4) and
+    a/signup (0.014 x 3 = 0.043, where Bonferroni's x 4 would not), not b/buy (0.035 x 2)."""
+    variants = {"control": 10_000, "a": 10_000, "b": 10_000}
+    goals = {"signup": {"control": 1000, "a": 1153, "b": 1175}, "buy": {"control": 1000, "a": 1000, "b": 1140}}
+    (experiment,) = stats.analyse([entry("e", goals, variants)], "ns")["experiments"]
+    rows = {(goal["goal"], row["label"]): row for goal in experiment["goals"] for row in goal["variants"]}
+    raw = {key: stats.always_valid_p_value(goals[key[0]][key[1]], 10_000, 1000, 10_000)
+           for key in rows if key[1] != "control"}  # fmt: skip
+    assert all(p < stats.ALPHA for key, p in raw.items() if key != ("buy", "a"))
+    expected = dict(zip(raw, stats.holm(list(raw.values()))))
+    for key, row in rows.items():
+        if key[1] == "control":
+            assert (row["sequential_p_value"], row["sequential_uplift_ci"], row["decision"]) == (None, None, None)
+            continue
+        assert row["sequential_p_value"] == pytest.approx(expected[key])
+        # Every interval at level alpha / m: they hold together.
+        assert row["sequential_uplift_ci"] == list(stats.always_valid_uplift_interval(
+            goals[key[0]][key[1]], 10_000, 1000, 10_000, alpha=stats.ALPHA / 4))  # fmt: skip
+    decisions = {key: row["decision"] for key, row in rows.items() if key[1] != "control"}
+    assert decisions == {("signup", "a"): "winner", ("signup", "b"): "winner",
+                         ("buy", "a"): "inconclusive", ("buy", "b"): "inconclusive"}  # fmt: skip
+    assert rows["signup", "a"]["sequential_p_value"] == pytest.approx(3 * raw["signup", "a"])
+    # The same counts alone, one comparison: no correction, a winner.
+    one = entry("e", {"buy": {"control": 1000, "b": 1140}}, {"control": 10_000, "b": 10_000})
+    (alone,) = stats.analyse([one], "ns")["experiments"]
+    assert alone["goals"][0]["variants"][1]["decision"] == "winner"
+
+
+def test_decisions_follow_the_sign_and_wait_for_participants():
+    family = stats.sequential_family([(1300, 10_000, 1000, 10_000), (700, 10_000, 1000, 10_000), (90, 99, 1000, 10_000),
+                                      (0, 400, 0, 400), (1010, 10_000, 1000, 10_000)])  # fmt: skip
+    assert [figures["decision"] for figures in family] == [
+        "winner", "loser", "insufficient_data", "insufficient_data", "inconclusive"]  # fmt: skip
+    assert family[2]["sequential_p_value"] < 1e-6 and family[2]["notes"] == {}  # 99 a side: not judged yet
+    assert family[3]["notes"] == {"sequential_p_value": "no conversions in either variant",
+                                  "sequential_uplift_ci": "no conversions in either variant"}  # fmt: skip
+    assert family[1]["sequential_uplift_ci"][1] < 0 < family[0]["sequential_uplift_ci"][0]
+
+
+# -- the targets, by simulation (seeded; the full-size figures are in benchmarks/stats.py) ----------
+
+
+def test_an_aa_test_looked_at_25_times_rarely_ends_with_a_decision():
+    looked = simulate(sequential_rule, [0.1, 0.1], runs=2000, seed=1)
+    assert looked.any_decision <= 0.05
+    # The same harness catches the fixed-horizon rule's peeking problem (~29% here).
+    assert simulate(fixed_horizon_rule, [0.1, 0.1], runs=400, seed=1).any_decision > 0.15
+
+
+def test_a_four_arm_aa_test_keeps_the_family_wise_error():
+    assert simulate(sequential_rule, [0.1] * 4, runs=1000, seed=2).any_decision <= 0.05
+
+
+def test_a_true_uplift_from_10_to_12_percent_is_found_by_10000_a_side():
+    found = simulate(sequential_rule, [0.1, 0.12], runs=1000, seed=3)
+    assert found.first_winner >= 0.8 and found.final_winner >= 0.8
