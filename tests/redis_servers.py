@@ -18,7 +18,7 @@ SLOTS = 16384
 READY_TIMEOUT_SECONDS = 20.0
 
 
-def _free_port_with_bus() -> int:
+def free_port_with_bus() -> int:
     """A free port whose cluster bus port (port + 10000) is free too."""
     while True:
         port = free_port()
@@ -50,7 +50,7 @@ class RedisCluster:
     def __init__(self, masters: int = 3, node_timeout_ms: int = 60000, binary: str | None = None):
         self.nodes = [
             RedisServer(
-                port=_free_port_with_bus(),
+                port=free_port_with_bus(),
                 binary=binary,
                 arguments=(
                     "--cluster-enabled", "yes",
@@ -148,7 +148,7 @@ def tls_capable_redis_server() -> str | None:
     return shutil.which("redis-server") or shutil.which("valkey-server")
 
 
-def tls_server(binary: str, certificate_dir: str, ca, extra: tuple[str, ...] = ()) -> RedisServer:
+def tls_server(binary: str, certificate_dir: str, ca, extra: tuple[str, ...] = (), port: int | None = None) -> RedisServer:
     """A redis-server that speaks TLS only, with a server certificate for 127.0.0.1 issued by ``ca`` (trustme)."""
     os.makedirs(certificate_dir, exist_ok=True)
     server_cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -156,7 +156,7 @@ def tls_server(binary: str, certificate_dir: str, ca, extra: tuple[str, ...] = (
     server_cert.cert_chain_pems[0].write_to_path(cert)
     server_cert.private_key_pem.write_to_path(key)
     ca.cert_pem.write_to_path(ca_file)
-    port = free_port()
+    port = port or free_port()
     return RedisServer(
         port=port,
         binary=binary,

@@ -254,12 +254,13 @@ def test_a_tls_cluster_with_an_acl_user(tls_redis, tmp_path):
     import trustme
 
     from conftest import TLS_PASSWORD, TLS_USER
-    from redis_servers import add_acl_user, tls_server, wait_for
+    from redis_servers import add_acl_user, free_port_with_bus, tls_server, wait_for
 
     ca = trustme.CA()
     node = tls_server(
         tls_redis.binary, str(tmp_path / "tls-cluster"), ca,
         extra=("--cluster-enabled", "yes", "--tls-cluster", "yes", "--cluster-config-file", "nodes.conf"),
+        port=free_port_with_bus(),
     )  # fmt: skip
     node.start()
     try:
