@@ -1,7 +1,8 @@
 """Lambda entry points: event -> validated request -> store -> response.
 
-Each handler accepts an API Gateway REST proxy event and returns
-``{statusCode, headers, body}``; given Lamed's flat event dict (old wiring with a
+Each handler accepts an API Gateway REST proxy event, or a Lambda function URL's event
+(payload format 2.0, ``"version": "2.0"``), and returns ``{statusCode, headers, body}``,
+the same for both; given Lamed's flat event dict (old wiring with a
 mapping template) it returns the plain value and raises on errors, as Lamed did.
 The store is built once per warm container from the config and reused, so warm
 invocations open no new Redis connection. Only the standard library and redis-py.
@@ -9,6 +10,7 @@ invocations open no new Redis connection. Only the standard library and redis-py
 
 import json
 import logging
+from urllib.parse import parse_qsl
 
 import redis
 
@@ -21,6 +23,12 @@ logger = logging.getLogger("lamed")
 
 MAX_PARAMETER_LENGTH = 256
 NO_COLON = ("namespace", "event", "variant")
+FUNCTION_URL_VERSION = "2.0"
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
+}
 RESPONSE_HEADERS = {
     "Content-Type": "application/json",
     "Access-Control-Allow-Origin": "*",
@@ -77,7 +85,18 @@ def _is_proxy_event(event) -> bool:
     return isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event)
 
 
+def _is_function_url_event(event) -> bool:
+    return isinstance(event, dict) and event.get("version") == FUNCTION_URL_VERSION
+
+
 def _parameters(event) -> dict:
+    if _is_function_url_event(event):
+        # 2.0 joins a repeated parameter's values with commas; the raw query, decoded as API
+        # Gateway REST and lamed serve decode it (last value wins, + is a space), answers alike.
+        try:
+            return dict(parse_qsl(event.get("rawQueryString") or "", keep_blank_values=True, errors="strict"))
+        except UnicodeDecodeError:
+            raise BadRequest("the query has percent-encoding that is not UTF-8") from None
     if _is_proxy_event(event):
         return event.get("queryStringParameters") or {}
     if isinstance(event, dict):
@@ -111,10 +130,24 @@ def _response(status: int, body) -> dict:
     return {"statusCode": status, "headers": dict(RESPONSE_HEADERS), "body": json.dumps(body)}
 
 
+def _function_url_method(event) -> dict | None:
+    """A function URL passes every method: answer the CORS preflight and refuse all but GET."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
+    if method == "OPTIONS":
+        return {"statusCode": 200, "headers": dict(PREFLIGHT_HEADERS), "body": ""}
+    if method != "GET":
+        response = _response(405, {"error": f"{method} is not allowed here: send GET"})
+        response["headers"]["Allow"] = "GET,OPTIONS"
+        return response
+    return None
+
+
 def _handle(event, action):
     """Run ``action(parameters)`` and shape its value or error for the event's kind."""
     if not _is_proxy_event(event):
         return action(_parameters(event))
+    if _is_function_url_event(event) and (refusal := _function_url_method(event)):
+        return refusal
     try:
         return _response(200, action(_parameters(event)))
     except BadRequest as exc:

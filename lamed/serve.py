@@ -50,6 +50,7 @@ from lamed.store import Store
 logger = logging.getLogger("lamed.serve")
 
 STAGE = "prod"
+FUNCTION_URL_PATH = "/function-url"  # like a Lambda function URL: any path below goes to lamed.track as a 2.0 event
 API_KEY_HEADER = "x-api-key"
 API_KEY_FILE = "serve-api-key"
 DATA_DIR = "data"
@@ -173,6 +174,16 @@ class _DeadlineReader(io.RawIOBase):
             raise _RequestTooSlow() from None
 
 
+def _body_text(body: bytes | None) -> tuple[str | None, bool]:
+    """A body as an event carries it: UTF-8 text, else base64 with ``isBase64Encoded``."""
+    if body is None:
+        return None, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     """Turns one HTTP request into a proxy event, routes it, writes the response."""
 
@@ -240,6 +251,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, dict):
             return body
+        if url.path == FUNCTION_URL_PATH or url.path.startswith(FUNCTION_URL_PATH + "/"):
+            return lamed.track(self._function_url_event(url, body), None)
         stage_prefix = f"/{STAGE}"
         resource = url.path[len(stage_prefix):] if url.path.startswith(stage_prefix + "/") else url.path
         route = self.server.routes.get(resource)
@@ -301,10 +314,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         for name, value in query:
             parameters[name] = value
             multi_parameters.setdefault(name, []).append(value)
-        try:
-            text, encoded = (body.decode("utf-8"), False) if body is not None else (None, False)
-        except UnicodeDecodeError:
-            text, encoded = base64.b64encode(body).decode("ascii"), True
+        text, encoded = _body_text(body)
         return {
             "resource": resource,
             "path": resource,
@@ -333,6 +343,45 @@ class RequestHandler(BaseHTTPRequestHandler):
             "body": text,
             "isBase64Encoded": encoded,
         }
+
+    def _function_url_event(self, url, body: bytes | None) -> dict:
+        """The Lambda function URL event (payload format 2.0) for this request."""
+        path = url.path[len(FUNCTION_URL_PATH):] or "/"
+        headers = {}
+        for name, value in self.headers.items():
+            headers[name.lower()] = f"{headers[name.lower()]},{value}" if name.lower() in headers else value
+        parameters = {}
+        for name, value in parse_qsl(url.query, keep_blank_values=True):
+            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+        text, encoded = _body_text(body)
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": url.query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "anonymous",
+                "domainName": self.headers.get("Host"),
+                "http": {
+                    "method": self.command,
+                    "path": path,
+                    "protocol": self.request_version,
+                    "sourceIp": self.client_address[0],
+                    "userAgent": self.headers.get("User-Agent"),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": "$default",
+                "stage": "$default",
+                "timeEpoch": int(time.time() * 1000),
+            },
+            "isBase64Encoded": encoded,
+        }
+        if parameters:
+            event["queryStringParameters"] = parameters
+        if text is not None:
+            event["body"] = text
+        return event
 
     def _write(self, response: dict) -> None:
         body = response.get("body") or ""
@@ -558,6 +607,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
             f"  track:        {server.endpoint('/track')}\n"
+            f"  track (2.0): {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
             f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"

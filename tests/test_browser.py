@@ -66,10 +66,14 @@ def page_with_snippet(track_url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def page_origin(alephbet_bundle, server):
-    """A second origin that serves the test page at /page.html and node_modules."""
+    """A second origin that serves node_modules and the test page: at /page.html with the REST
+    track URL, at /function-url-page.html with serve's function-URL (payload 2.0) path."""
     handler = functools.partial(QuietFiles, directory=str(BROWSER_DIR))
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as files:
-        files.page = page_with_snippet(f"{server.url}/prod/track")
+        files.pages = {
+            "/page.html": page_with_snippet(f"{server.url}/prod/track"),
+            "/function-url-page.html": page_with_snippet(f"{server.url}/function-url/"),
+        }
         thread = threading.Thread(target=files.serve_forever, daemon=True)
         thread.start()
         yield f"http://127.0.0.1:{files.server_address[1]}"
@@ -79,13 +83,14 @@ def page_origin(alephbet_bundle, server):
 
 class QuietFiles(SimpleHTTPRequestHandler):
     def do_GET(self):
-        if urlsplit(self.path).path != "/page.html":
+        page = self.server.pages.get(urlsplit(self.path).path)
+        if page is None:
             return super().do_GET()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(self.server.page)))
+        self.send_header("Content-Length", str(len(page)))
         self.end_headers()
-        self.wfile.write(self.server.page)
+        self.wfile.write(page)
 
     def log_message(self, format, *args):
         pass
@@ -126,13 +131,13 @@ def await_counts(server, expected: dict, timeout: float = 10.0) -> None:
 class Visitor:
     """One browser context (its own localStorage) on the test page."""
 
-    def __init__(self, chromium, page_origin, server):
+    def __init__(self, chromium, page_origin, server, page="/page.html"):
         self.context = chromium.new_context()
         self.page = self.context.new_page()
         self.errors = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.url = f"{page_origin}/page.html"
+        self.url = f"{page_origin}{page}"
 
     def visit(self) -> str:
         """Load (or reload) the page, wait until AlephBet's queue is delivered; the variant."""
@@ -162,8 +167,8 @@ class Visitor:
 def visitors(chromium, page_origin, server):
     opened = []
 
-    def open_visitor():
-        opened.append(Visitor(chromium, page_origin, server))
+    def open_visitor(page="/page.html"):
+        opened.append(Visitor(chromium, page_origin, server, page))
         return opened[-1]
 
     yield open_visitor
@@ -253,3 +258,21 @@ def test_a_goal_left_unsent_by_one_page_is_sent_by_the_next_page_load(visitors, 
     assert sent == ["bought"]
     assert visitor.visit() == variant  # nothing left to send: counted exactly once
     await_counts(server, expected)
+
+
+def test_alephbet_counts_through_the_function_url_path(visitors, server):
+    """The same client and snippet on a Lambda function URL: serve hands lamed.track payload 2.0 events."""
+    expected = experiments(server)
+    visitor = visitors("/function-url-page.html")
+    tracked = []
+    visitor.page.on("request", lambda request: request.url.startswith(server.url) and tracked.append(urlsplit(request.url).path))
+    variant = visitor.visit()
+    add(expected, "participate", variant)
+    await_counts(server, expected)
+    visitor.page.click("#buy")
+    visitor.delivered()
+    add(expected, "bought", variant)
+    await_counts(server, expected)
+    assert visitor.visit() == variant  # a reload counts nothing new
+    await_counts(server, expected)
+    assert tracked and set(tracked) == {"/function-url/"} and visitor.errors == []

@@ -244,3 +244,98 @@ def test_endless_contention_is_a_503_so_the_client_retries(handler_store, monkey
     status, body = hit("u1")
     assert (status, body) == (503, {"error": "too many concurrent updates of this event; try again"})
     assert redis_client.keys("*") == []
+
+
+# -- Lambda function URL events (payload format 2.0) ---------------------------------
+
+
+def function_url_event(raw_query: str, method: str = "GET") -> dict:
+    """A Lambda function URL's event, in the shape AWS documents for payload format 2.0."""
+    from urllib.parse import parse_qsl
+
+    joined = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": raw_query,
+        "headers": {"origin": "https://example.org", "accept": "*/*", "host": "abc.lambda-url.eu-west-1.on.aws"},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abc",
+            "domainName": "abc.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "abc",
+            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0"},
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "24/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795521600000,
+        },
+        "isBase64Encoded": False,
+    }
+    if joined:
+        event["queryStringParameters"] = joined
+    return event
+
+
+TRACK_QUERY = "namespace=shop&experiment=button+colour&variant=red&event=participate&uuid=u-1"
+
+
+def test_a_function_url_event_counts_and_answers_exactly_as_a_rest_event(handler_store, redis_client):
+    first = lamed.track(function_url_event(TRACK_QUERY))
+    again = lamed.track(function_url_event(TRACK_QUERY))
+    rest = lamed.track(proxy_event({"namespace": "shop", "experiment": "button colour", "variant": "red", "event": "participate", "uuid": "u-1"}))
+    assert first["statusCode"] == 200 and json.loads(first["body"]) == {"counted": True}
+    assert again == rest and json.loads(again["body"]) == {"counted": False}
+    assert first["headers"] == rest["headers"]
+    assert redis_client.get("shop:counters:button colour:participate:red") == "1"
+
+
+def test_a_repeated_parameter_counts_its_last_value_as_rest_does(handler_store, redis_client):
+    response = lamed.track(function_url_event(TRACK_QUERY + "&variant=blue"))
+    assert json.loads(response["body"]) == {"counted": True}
+    assert redis_client.get("shop:counters:button colour:participate:blue") == "1"
+    assert not redis_client.exists("shop:counters:button colour:participate:red,blue")
+
+
+@pytest.mark.parametrize(
+    ("raw_query", "error"),
+    [
+        ("experiment=e&variant=a&event=participate", "missing required parameter 'uuid'"),
+        ("experiment=e&variant=a%3Ab&event=participate&uuid=u", "parameter 'variant' must not contain ':'"),
+        ("experiment=e&variant=%ff&event=participate&uuid=u", "the query has percent-encoding that is not UTF-8"),
+    ],
+)
+def test_function_url_bad_requests_are_400s_naming_the_problem(handler_store, raw_query, error):
+    response = lamed.track(function_url_event(raw_query))
+    assert response["statusCode"] == 400 and json.loads(response["body"]) == {"error": error}
+    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+
+
+def test_function_url_redis_down_is_the_same_503(tmp_path, monkeypatch):
+    config_file(tmp_path, monkeypatch, {"port": free_port()})
+    try:
+        response = lamed.track(function_url_event(TRACK_QUERY))
+    finally:
+        handlers.use_store(None)
+    assert response["statusCode"] == 503 and json.loads(response["body"])["error"].startswith("Redis unavailable")
+
+
+def test_function_url_preflight_and_other_methods(handler_store, redis_client):
+    preflight = lamed.track(function_url_event("", method="OPTIONS"))
+    assert preflight == {
+        "statusCode": 200,
+        "headers": {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET,OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
+        },
+        "body": "",
+    }
+    posted = lamed.track(function_url_event(TRACK_QUERY, method="POST"))
+    assert posted["statusCode"] == 405 and posted["headers"]["Allow"] == "GET,OPTIONS"
+    assert json.loads(posted["body"]) == {"error": "POST is not allowed here: send GET"}
+    assert redis_client.keys("*") == []

@@ -336,3 +336,25 @@ def test_a_stop_signal_landing_while_a_request_starts_still_stops_the_server(red
             local.shutdown()  # the stop was swallowed: end the loop before failing
         assert stopped == [True]
     handlers.use_store(None)
+
+
+def test_the_function_url_path_hands_lamed_track_payload_2_0_events(api, redis_server, redis_client, monkeypatch):
+    handlers.use_store(Store(redis_server.client()))  # earlier tests may have made other servers
+    seen = []
+    original = handlers.track
+    monkeypatch.setattr(serve.lamed, "track", lambda event, context=None: seen.append(event) or original(event, context))
+    query = "experiment=button+colour&variant=red&variant=blue&event=participate&uuid=u1"
+    first = requests.get(f"{api}/function-url/?{query}", headers={"Origin": "https://shop.example"}, timeout=5)
+    again = requests.get(f"{api}/function-url/any/path?{query}", timeout=5)
+    assert (first.status_code, first.json(), again.json()) == (200, {"counted": True}, {"counted": False})
+    assert first.headers["Access-Control-Allow-Origin"] == "*"
+    assert redis_client.get("alephbet:counters:button colour:participate:blue") == "1"
+    event = seen[0]
+    assert event["version"] == "2.0" and event["rawPath"] == "/" and event["rawQueryString"] == query
+    assert event["queryStringParameters"]["variant"] == "red,blue"  # 2.0 joins repeated values
+    assert event["requestContext"]["http"]["method"] == "GET" and event["headers"]["origin"] == "https://shop.example"
+    assert seen[1]["rawPath"] == "/any/path"
+    preflight = requests.options(f"{api}/function-url/", timeout=5)
+    assert preflight.status_code == 200 and preflight.headers["Access-Control-Allow-Methods"] == "GET,OPTIONS"
+    posted = requests.post(f"{api}/function-url/?{query}", timeout=5)
+    assert posted.status_code == 405 and posted.json() == {"error": "POST is not allowed here: send GET"}
