@@ -153,3 +153,16 @@ def test_an_empty_source_namespace_is_one_line(source, redis_cluster, tmp_path, 
     result = run(tmp_path, monkeypatch, {"url": redis_cluster.url, "cluster": True}, "--from", source.url, "--namespace", "nope")
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == f"Error: no counters in namespace 'nope' at redis://127.0.0.1:{source.port} — fix: check --from and --namespace"
+
+
+def test_a_tls_source_with_an_acl_user_migrates(tls_redis, redis_cluster):
+    from conftest import TLS_PASSWORD, TLS_USER
+
+    client = tls_redis.client()
+    client.flushall()
+    for n in range(6):
+        lamed_original_track(client, "alephbet", "tls experiment", "a", "participate", f"u{n}")
+    url = f"rediss://{TLS_USER}:{TLS_PASSWORD}@127.0.0.1:{tls_redis.port}?ssl_ca_certs={tls_redis.client_kwargs['ssl_ca_certs']}"
+    target = cluster_target(redis_cluster)
+    assert migrate(url, target, "alephbet").totals == {"tls experiment": (6, 6)}
+    assert target.counts("alephbet") == {"tls experiment": {("participate", "a"): 6}}
