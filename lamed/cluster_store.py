@@ -127,7 +127,9 @@ class ClusterStore:
         """Count one event unless this uuid already counted it; True when it was counted.
 
         One round trip to the shard that owns the counter (EVALSHA), two the first time
-        that shard meets the script (EVAL then caches it).
+        that shard meets the script (EVAL then caches it). A pair this function's census
+        does not know is admitted first (:meth:`_admit`): raises :class:`BoundReached`
+        beyond the bounds, having written nothing.
         """
         census = self.censuses.get(namespace)
         if census is None or not census.knows(experiment, variant):

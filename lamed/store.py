@@ -26,8 +26,10 @@ from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS, Bounds
 PARTICIPATE = "participate"
 MAX_WATCH_ATTEMPTS = 8
 
-# KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys;
-# ARGV: the flag's TTL, experiment, variant, max_experiments, max_variants.
+# KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys,
+# and the variant's participate counter; ARGV: the flag's TTL, experiment, variant,
+# max_experiments, max_variants. The variants are counted from the experiment's key set only
+# for a new counter of a variant that has no participants yet.
 # Everything that can fail is checked before the first write (INCR, which fails alone if at
 # all, e.g. refused by maxmemory), and what follows it cannot fail: all or nothing.
 # A refusal is an error reply naming the key (its index) or the bound.
@@ -43,13 +45,15 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then
     return redis.error_reply('LAMEDBOUND experiments')
   end
-  local variants, seen = 0, {}
-  for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-    local variant = string.match(key, '[^:]*$')
-    if not seen[variant] then seen[variant] = true; variants = variants + 1 end
-  end
-  if not seen[ARGV[3]] and variants >= tonumber(ARGV[5]) then
-    return redis.error_reply('LAMEDBOUND variants')
+  if redis.call('EXISTS', KEYS[6]) == 0 then
+    local variants, seen = 0, {}
+    for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      local variant = string.match(key, '[^:]*$')
+      if not seen[variant] then seen[variant] = true; variants = variants + 1 end
+    end
+    if not seen[ARGV[3]] and variants >= tonumber(ARGV[5]) then
+      return redis.error_reply('LAMEDBOUND variants')
+    end
   end
 end
 redis.call('INCR', KEYS[2])
@@ -139,7 +143,8 @@ class Store:
         """
         key = counter_key(namespace, experiment, event, variant)
         flag = dedup_key(key, uuid)
-        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys")
+        participants = counter_key(namespace, experiment, PARTICIPATE, variant)
+        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys", participants)
         arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         for _ in range(MAX_WATCH_ATTEMPTS):

@@ -66,6 +66,7 @@ def test_beyond_the_bounds_track_answers_429_and_writes_nothing(bounded):
     assert track("e0", event="click") == (200, {"counted": True})
     assert track("e0", variant="b") == (200, {"counted": True})
     assert track("e0", variant="c") == (429, {"error": TOO_MANY_VARIANTS})
+    assert track("e0", variant="c", event="click") == (429, {"error": TOO_MANY_VARIANTS})
     assert track("e0", variant="b", event="click") == (200, {"counted": True})
     assert track("e3", namespace="other") == (200, {"counted": True})  # the bounds are per namespace
     listing = call(lamed.all, {})[1]
