@@ -38,7 +38,7 @@ TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
 # it sweeps again, and it refuses one only on a census at most REFUSAL_CENSUS_SECONDS old.
 CENSUS_QUOTA = 16
 REFUSAL_CENSUS_SECONDS = 10.0
-MAX_CENSUSES = 64  # namespaces a function remembers; the namespace is the client's to choose
+MAX_CENSUSES = 8  # namespaces a function remembers (the namespace is the client's to choose): a few MB at most
 
 # KEYS[1] the flag, KEYS[2] the bucket's counts; ARGV[1] the field, ARGV[2] the flag's TTL.
 # HINCRBY before SET: if it failed, nothing would be written; a SET cannot fail.

@@ -24,7 +24,9 @@ NAME = st.lists(st.sampled_from(TOKENS), max_size=5).map("".join)
 FIELDS = ("namespace", "experiment", "variant", "event", "uuid")
 # Bounded and derandomized: the same examples every run, a few seconds in all (a cluster's
 # results read is 256 pipelined commands, so its layout gets fewer examples).
-PROPERTY_SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = dict(
+    deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite
