@@ -33,6 +33,7 @@ setup(
             "scipy>=1.11",
             "statsmodels>=0.14",
             "trustme>=1.1",
+            "hypothesis>=6.100",
         ],
     },
     entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},

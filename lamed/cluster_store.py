@@ -13,24 +13,39 @@ The tag comes first and is lamed's, so no name (``{``, ``}`` and ``:`` included)
 a key to another slot or make two kinds of key meet. A counter's field and its flags share
 a slot, so one script counts an event atomically: flag absent -> HINCRBY the field, set
 the flag; a field exists exactly when its counter does, so nothing can be counted outside
-the index, and no key is written by every event. Runs inside Lambda: stdlib and redis-py.
+the index, and no key is written by every event.
+
+No key knows a namespace's experiments, so the bounds (``max_experiments``, ``max_variants``)
+are kept by each warm function from its :class:`Census`: what one sweep of the buckets showed
+plus what it admitted since (see the README for how far several functions can pass them).
+Runs inside Lambda: stdlib and redis-py.
 """
 
 import base64
 import hashlib
 import json
+import time
 
 import redis
 
-from lamed.store import experiment_entry, text
+from lamed.config import Bounds
+from lamed.store import BoundReached, experiment_entry, refusal, text
 
 BUCKETS = 256
 TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
+
+# After a census, a function admits at most this many new (experiment, variant) pairs before
+# it sweeps again, and it refuses one only on a census at most REFUSAL_CENSUS_SECONDS old.
+CENSUS_QUOTA = 16
+REFUSAL_CENSUS_SECONDS = 10.0
+MAX_CENSUSES = 8  # namespaces a function remembers (the namespace is the client's to choose): a few MB at most
 
 # KEYS[1] the flag, KEYS[2] the bucket's counts; ARGV[1] the field, ARGV[2] the flag's TTL.
 # HINCRBY before SET: if it failed, nothing would be written; a SET cannot fail.
 TRACK_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'none' and kind ~= 'hash' then return redis.error_reply('LAMEDCONFLICT 2 ' .. kind) end
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 return 1
@@ -75,28 +90,92 @@ def _json(names) -> str:
     return json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
 
 
+class Census:
+    """What a warm function knows of one namespace: each experiment's variants, from a sweep of
+    its buckets plus the pairs it admitted since."""
+
+    def __init__(self, variants: dict[str, set[str]]):
+        self.variants = variants
+        self.taken = time.monotonic()
+        self.admitted = 0
+
+    def knows(self, experiment: str, variant: str) -> bool:
+        return variant in self.variants.get(experiment, ())
+
+    def excess(self, experiment: str, variant: str, bounds: Bounds) -> str | None:
+        """Which bound admitting this pair would pass (``experiments`` or ``variants``), or None."""
+        if experiment not in self.variants:
+            return "experiments" if len(self.variants) >= bounds.max_experiments else None
+        known = self.variants[experiment]
+        return "variants" if variant not in known and len(known) >= bounds.max_variants else None
+
+    def admit(self, experiment: str, variant: str) -> None:
+        self.variants.setdefault(experiment, set()).add(variant)
+        self.admitted += 1
+
+
 class ClusterStore:
     """Count, read and delete in the cluster layout, over a redis-py ``RedisCluster``."""
 
-    def __init__(self, client, uuid_expiry_seconds: int):
+    def __init__(self, client, uuid_expiry_seconds: int, bounds: Bounds = Bounds()):
         self.client = client
         self.uuid_expiry_seconds = uuid_expiry_seconds
+        self.bounds = bounds
+        self.censuses: dict[str, Census] = {}
 
     def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
         """Count one event unless this uuid already counted it; True when it was counted.
 
         One round trip to the shard that owns the counter (EVALSHA), two the first time
-        that shard meets the script (EVAL then caches it).
+        that shard meets the script (EVAL then caches it). A pair this function's census
+        does not know is admitted first (:meth:`_admit`): raises :class:`BoundReached`
+        beyond the bounds, having written nothing.
         """
+        census = self.censuses.get(namespace)
+        if census is None or not census.knows(experiment, variant):
+            self._admit(namespace, experiment, variant)
         field = counter_field(experiment, event, variant)
         tag = bucket_tag(field)
         flag = flag_key(tag, namespace, experiment, event, variant, uuid)
         arguments = (2, flag, counts_key(tag, namespace), field, self.uuid_expiry_seconds)
         try:
-            counted = self.client.evalsha(TRACK_SHA, *arguments)
-        except redis.exceptions.NoScriptError:
-            counted = self.client.eval(TRACK_SCRIPT, *arguments)
+            try:
+                counted = self.client.evalsha(TRACK_SHA, *arguments)
+            except redis.exceptions.NoScriptError:
+                counted = self.client.eval(TRACK_SCRIPT, *arguments)
+        except redis.ResponseError as exc:
+            raise refusal(exc, arguments[1:3], self.bounds) from None
         return counted == 1
+
+    def _admit(self, namespace: str, experiment: str, variant: str) -> None:
+        """Let a pair this function does not know yet add a counter, or raise :class:`BoundReached`.
+
+        Sweeps the buckets (one round trip per shard) on the namespace's first pair, after
+        ``CENSUS_QUOTA`` admissions, and before refusing on a census older than
+        ``REFUSAL_CENSUS_SECONDS``; otherwise decides from what it knows, with no round trip.
+        """
+        census = self.censuses.get(namespace)
+        if census is None or census.admitted >= CENSUS_QUOTA:
+            census = self._take_census(namespace)
+        excess = census.excess(experiment, variant, self.bounds)
+        if excess and time.monotonic() - census.taken > REFUSAL_CENSUS_SECONDS:
+            census = self._take_census(namespace)
+            excess = census.excess(experiment, variant, self.bounds)
+        if excess:
+            raise BoundReached(excess, self.bounds)
+        if not census.knows(experiment, variant):
+            census.admit(experiment, variant)
+
+    def _take_census(self, namespace: str) -> Census:
+        variants: dict[str, set[str]] = {}
+        for fields in self._buckets(namespace, "hkeys"):
+            for field in fields:
+                experiment, _, variant = json.loads(text(field))
+                variants.setdefault(experiment, set()).add(variant)
+        if namespace not in self.censuses and len(self.censuses) >= MAX_CENSUSES:
+            del self.censuses[next(iter(self.censuses))]  # the oldest
+        census = self.censuses[namespace] = Census(variants)
+        return census
 
     def _buckets(self, namespace: str, command: str, per_bucket=None, kind: str = "counts") -> list:
         """One command per bucket, pipelined: one round trip per shard, whatever the experiments."""
@@ -147,6 +226,7 @@ class ClusterStore:
         A bucket's fields are its index, so an event counted meanwhile is either deleted
         with its field or makes a new, complete one: nothing is ever half-indexed.
         """
+        self.censuses.pop(namespace, None)  # this function's own knowledge; others' is corrected by their next sweep
         doomed = []
         for fields in self._buckets(namespace, "hkeys"):
             doomed.append([name for name in map(text, fields) if json.loads(name)[0] == experiment])

@@ -21,15 +21,20 @@ CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
 CONFIG_NAME = "config.json"
 DEFAULT_NAMESPACE = "alephbet"
 DEFAULT_UUID_EXPIRY_SECONDS = 86400
+DEFAULT_MAX_EXPERIMENTS = 1000
+DEFAULT_MAX_VARIANTS = 20
 DEFAULT_RUNTIME = "python3.12"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 ARCHITECTURES = ("x86_64", "arm64")
 
 VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
 
-KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
+KNOWN_KEYS = {
+    "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
+    "max_experiments", "max_variants",
+}  # fmt: skip
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
-RUNTIME_KEYS = ("redis", "uuid_expiry_seconds")
+RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
 REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
 CLUSTER_ARGUMENTS = REDIS_ARGUMENTS | set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {
     "self",
@@ -44,6 +49,14 @@ IAM_KEYS = {"user", "cache", "serverless"}
 def lamed_home() -> Path:
     """The per-user folder for lamed's own files (``~/.lamed``)."""
     return Path.home() / ".lamed"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How many experiments a namespace, and variants an experiment, may hold: /track refuses more (429)."""
+
+    max_experiments: int = DEFAULT_MAX_EXPERIMENTS
+    max_variants: int = DEFAULT_MAX_VARIANTS
 
 
 class ConfigError(Exception):
@@ -67,6 +80,7 @@ class Config:
     runtime: str = DEFAULT_RUNTIME
     architecture: str = "x86_64"
     vpc: dict | None = None
+    bounds: Bounds = Bounds()
     warnings: list = field(default_factory=list)
 
     @property
@@ -146,6 +160,12 @@ def parse_config(raw, path: Path) -> Config:
     if not _is_int(expiry) or expiry <= 0:
         fail('"uuid_expiry_seconds" must be a positive whole number of seconds')
     config.uuid_expiry_seconds = expiry
+
+    bounds = {key: raw.get(key, getattr(Bounds, key)) for key in ("max_experiments", "max_variants")}
+    for key, value in bounds.items():
+        if not _is_int(value) or value <= 0:
+            fail(f'"{key}" must be a positive whole number')
+    config.bounds = Bounds(**bounds)
 
     wiring = raw.get("extra_wiring", [])
     if not isinstance(wiring, list):

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from lamed.cluster_store import ClusterStore
+from lamed.config import Bounds
 from lamed.store import Store
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
@@ -52,10 +53,35 @@ def redis_client(settings: dict) -> redis.Redis | redis.cluster.RedisCluster:
     return redis.Redis(**kwargs)
 
 
-def open_store(settings: dict, uuid_expiry_seconds: int) -> Store | ClusterStore:
+def open_store(settings: dict, uuid_expiry_seconds: int, bounds: Bounds = Bounds()) -> Store | ClusterStore:
     """The store for ``settings``: Lamed's layout on a Redis, lamed's cluster layout on a Redis Cluster."""
     layout = ClusterStore if settings.get("cluster") else Store
-    return layout(redis_client(settings), uuid_expiry_seconds)
+    return layout(redis_client(settings), uuid_expiry_seconds, bounds)
+
+
+def eviction_warning(client) -> str | None:
+    """A warning when Redis may evict keys that have no TTL (an ``allkeys-*`` maxmemory-policy):
+    counters would vanish without an error. None when it cannot, or when Redis will not say
+    (managed Redis often refuses CONFIG)."""
+    try:
+        if isinstance(client, redis.cluster.RedisCluster):  # every master: each holds its own share
+            replies = list(client.config_get("maxmemory-policy", target_nodes=client.PRIMARIES).values())
+        else:
+            replies = [client.config_get("maxmemory-policy")]
+    except redis.RedisError:
+        return None
+    policies = {_text(value) for reply in replies for key, value in reply.items() if _text(key) == "maxmemory-policy"}
+    evicting = sorted(policy for policy in policies if policy.startswith("allkeys-"))
+    if not evicting:
+        return None
+    return (
+        f"Redis's maxmemory-policy is {', '.join(evicting)}: when full, it silently evicts counters "
+        "— fix: set maxmemory-policy to noeviction (CONFIG SET, redis.conf, or the parameter group)"
+    )
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster:

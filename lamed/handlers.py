@@ -17,12 +17,17 @@ import redis
 from lamed.cluster_store import ClusterStore
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
 from lamed.connection import explain, is_retryable, open_store
-from lamed.store import ContentionError, Store
+from lamed.store import BoundReached, ContentionError, KeyConflict, Store
 
 logger = logging.getLogger("lamed")
 
 MAX_PARAMETER_LENGTH = 256
+# The narrowest rules under which no two requests address one key for different purposes
+# (the README's data model derives each): Lamed's keys are ":"-joined names, its flags hash
+# "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
 NO_COLON = ("namespace", "event", "variant")
+NO_SPACE = ("uuid",)
+RESERVED = {"variant": "counter_keys"}
 FUNCTION_URL_VERSION = "2.0"
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -62,7 +67,7 @@ def get_store() -> Store | ClusterStore:
         for warning in config.warnings:
             logger.warning(warning)
         _settings = config.redis
-        _store = open_store(config.redis, config.uuid_expiry_seconds)
+        _store = open_store(config.redis, config.uuid_expiry_seconds, config.bounds)
     return _store
 
 
@@ -114,9 +119,24 @@ def _parameter(parameters: dict, name: str, default: str | None = None) -> str:
         raise BadRequest(f"parameter '{name}' must be a string")
     if len(value) > MAX_PARAMETER_LENGTH:
         raise BadRequest(f"parameter '{name}' is longer than {MAX_PARAMETER_LENGTH} characters")
+    if not value.isprintable() and not _encodable(value):
+        raise BadRequest(f"parameter '{name}' is not valid Unicode text")
     if name in NO_COLON and ":" in value:
         raise BadRequest(f"parameter '{name}' must not contain ':'")
+    if name in NO_SPACE and " " in value:
+        raise BadRequest(f"parameter '{name}' must not contain a space")
+    if RESERVED.get(name) == value:
+        raise BadRequest(f"parameter '{name}' must not be '{value}', a name Lamed's keys reserve")
     return value
+
+
+def _encodable(value: str) -> bool:
+    """False for text with lone surrogates, which cannot become UTF-8 (nor a Redis key)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _namespace(parameters: dict) -> str:
@@ -154,6 +174,11 @@ def _handle(event, action):
         return _response(400, {"error": str(exc)})
     except NotFound as exc:
         return _response(404, {"error": str(exc)})
+    except BoundReached as exc:
+        return _response(429, {"error": str(exc)})
+    except KeyConflict as exc:
+        logger.error("%s", exc)
+        return _response(500, {"error": "this event's Redis keys hold other data; nothing was counted; see the backend's logs"})
     except ContentionError as exc:
         logger.warning("%s", exc)
         return _response(503, {"error": "too many concurrent updates of this event; try again"})
@@ -189,7 +214,7 @@ def all_experiments(event, context=None):
 
     def action(parameters):
         raw_scope = parameters.get("scope") or None
-        if raw_scope is not None and not isinstance(raw_scope, str):
+        if raw_scope is not None and not (isinstance(raw_scope, str) and _encodable(raw_scope)):
             raise BadRequest("parameter 'scope' must be a comma-separated string of experiment names")
         scope = [name.strip() for name in raw_scope.split(",") if name.strip()] if raw_scope else None
         entries = get_store().results(_namespace(parameters), scope)

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import Config, ConfigError, ConfigNotFound, load_config
-from lamed.connection import address, check_mode, explain, is_retryable, mode, redis_client
+from lamed.connection import address, check_mode, eviction_warning, explain, is_retryable, mode, redis_client
 
 
 @dataclass
@@ -83,6 +83,7 @@ def check_redis(config: Config) -> Check:
         try:
             client.ping()
             check_mode(client, settings)
+            eviction = eviction_warning(client)
         finally:
             client.close()
     except redis.RedisError as exc:
@@ -95,6 +96,7 @@ def check_redis(config: Config) -> Check:
     found = mode(settings)
     traits = ", ".join(["cluster"] * found["cluster"] + ["TLS"] * found["tls"] + [f"auth: {found['auth']}"])
     note = "" if reachable_from_aws(settings) else "; warning: a Lambda cannot reach Redis on this machine's loopback or socket"
+    note += f"; warning: {eviction}" if eviction else ""
     return Check(True, f"Redis at {found['address']} answers PING ({traits}){note}")
 
 

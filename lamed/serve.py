@@ -39,9 +39,9 @@ import redis
 
 import lamed
 from lamed import dashboard, handlers
-from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, find_config_path, lamed_home, load_config
+from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
-from lamed.connection import address, check_mode, explain, open_store, redis_client
+from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.snippet import render_snippet
@@ -557,7 +557,7 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
     expiry = config.uuid_expiry_seconds if config else DEFAULT_UUID_EXPIRY_SECONDS
     if config and "redis" in config.raw:
         try:
-            store = open_store(config.redis, expiry)
+            store = open_store(config.redis, expiry, config.bounds)
             store.client.ping()
             check_mode(store.client, config.redis)
         except redis.RedisError as exc:
@@ -575,7 +575,7 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
     except RedisServerError as exc:
         raise ServeError(f"the embedded Redis did not start: {exc}") from exc
     settings = {"host": "127.0.0.1", "port": server.port}
-    return Store(redis_client(settings), expiry), settings, f"embedded redis-server on port {server.port}, data in {data_dir}"
+    return Store(redis_client(settings), expiry, config.bounds if config else Bounds()), settings, f"embedded redis-server on port {server.port}, data in {data_dir}"
 
 
 class _Stopped(BaseException):
@@ -604,6 +604,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from exc
         stack.callback(server.server_close)
         stack.callback(handlers.use_store, None)
+        warning = eviction_warning(store.client)
+        if warning:
+            echo(f"lamed serve: warning: {warning}")
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
             f"  track:        {server.endpoint('/track')}\n"

@@ -7,6 +7,13 @@ Layout, per namespace ``ns`` (unchanged from Lamed, so existing databases keep w
 - ``ns:counter_keys`` and ``ns:{experiment}:counter_keys``: sets of counter keys
 - ``sha1("{counter_key} {uuid}")``: the de-dup flag, ``1`` with a TTL
 
+Two keys of different purposes can never be one key for the names the handlers accept
+(``namespace``, ``event`` and ``variant`` without ``:``, no variant ``counter_keys``, no
+space in ``uuid``: the README's data model shows why each rule is needed). A new event's
+writes run as one script inside the flag's WATCH/MULTI/EXEC, which checks the kinds of
+the keys and the namespace's bounds before its first write, so an event is either counted
+whole (flag, count, index entries) or not written at all.
+
 Runs inside Lambda: only the standard library and redis-py.
 """
 
@@ -14,10 +21,49 @@ import hashlib
 
 import redis
 
-from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS
+from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS, Bounds
 
 PARTICIPATE = "participate"
 MAX_WATCH_ATTEMPTS = 8
+
+# KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys,
+# and the variant's participate counter; ARGV: the flag's TTL, experiment, variant,
+# max_experiments, max_variants. The variants are counted from the experiment's key set only
+# for a new counter of a variant that has no participants yet.
+# Everything that can fail is checked before the first write (INCR, which fails alone if at
+# all, e.g. refused by maxmemory), and what follows it cannot fail: all or nothing.
+# A refusal is an error reply naming the key (its index) or the bound.
+TRACK_SCRIPT = """
+local kinds = {'string', 'set', 'set', 'set'}
+for i = 2, 5 do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind ~= 'none' and kind ~= kinds[i - 1] then
+    return redis.error_reply('LAMEDCONFLICT ' .. i .. ' ' .. kind)
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+    return redis.error_reply('LAMEDBOUND experiments')
+  end
+  if redis.call('EXISTS', KEYS[6]) == 0 then
+    local variants, seen = 0, {}
+    for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      local variant = string.match(key, '[^:]*$')
+      if not seen[variant] then seen[variant] = true; variants = variants + 1 end
+    end
+    if not seen[ARGV[3]] and variants >= tonumber(ARGV[5]) then
+      return redis.error_reply('LAMEDBOUND variants')
+    end
+  end
+end
+redis.call('INCR', KEYS[2])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[4], KEYS[2])
+redis.call('SADD', KEYS[5], KEYS[2])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return 1
+"""
+TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
 
 
 # KEYS: the counter, the migration marks, and Lamed's three index sets; ARGV: experiment, value.
@@ -41,6 +87,31 @@ class ContentionError(redis.RedisError):
     """The de-dup flag kept changing under the transaction; the event was not counted."""
 
 
+class KeyConflict(redis.RedisError):
+    """A key the event needs holds another kind of value (written by another program, or by an
+    older Lamed from names lamed refuses); nothing was written, and a retry fails the same way."""
+
+
+class BoundReached(Exception):
+    """The event would add an experiment or a variant beyond the config's bounds; nothing was written."""
+
+    def __init__(self, kind: str, bounds: Bounds):
+        limit = bounds.max_experiments if kind == "experiments" else bounds.max_variants
+        scope = "this namespace" if kind == "experiments" else "this experiment"
+        super().__init__(f"{scope} already has {limit} {kind}, the most allowed (max_{kind}); nothing was counted")
+        self.kind = kind
+
+
+def refusal(error: redis.ResponseError, keys: tuple, bounds: Bounds) -> Exception:
+    """The exception for a track script's error reply: a key conflict, a bound, or Redis's own error."""
+    words = str(error).split()
+    if words[:1] == ["LAMEDCONFLICT"]:
+        return KeyConflict(f"key {keys[int(words[1]) - 1]!r} holds a {words[2]}, not what lamed keeps there; nothing was counted")
+    if words[:1] == ["LAMEDBOUND"]:
+        return BoundReached(words[1], bounds)
+    return error
+
+
 def counter_key(namespace: str, experiment: str, event: str, variant: str) -> str:
     return f"{namespace}:counters:{experiment}:{event}:{variant}"
 
@@ -57,9 +128,10 @@ def text(value) -> str:
 class Store:
     """Lamed's protocol over one redis-py client (whose pool a warm Lambda reuses)."""
 
-    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = DEFAULT_UUID_EXPIRY_SECONDS):
+    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = DEFAULT_UUID_EXPIRY_SECONDS, bounds: Bounds = Bounds()):
         self.client = client
         self.uuid_expiry_seconds = uuid_expiry_seconds
+        self.bounds = bounds
 
     # -- counting ---------------------------------------------------------------
 
@@ -71,27 +143,27 @@ class Store:
         """
         key = counter_key(namespace, experiment, event, variant)
         flag = dedup_key(key, uuid)
-        writes = [
-            ("SETEX", flag, self.uuid_expiry_seconds, 1),
-            ("INCR", key),
-            ("SADD", f"{namespace}:experiments", experiment),
-            ("SADD", f"{namespace}:counter_keys", key),
-            ("SADD", f"{namespace}:{experiment}:counter_keys", key),
-        ]
+        participants = counter_key(namespace, experiment, PARTICIPATE, variant)
+        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys", participants)
+        arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants)
+        write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         for _ in range(MAX_WATCH_ATTEMPTS):
             try:
-                counted = self._count_if_new(flag, writes)
+                counted = self._count_if_new(flag, write)
             except redis.ConnectionError:
                 # A warm Lambda's pooled connection may have been closed while it
                 # slept; one retry on a fresh connection is safe because the flag
                 # makes a repeated commit impossible.
-                counted = self._count_if_new(flag, writes)
+                counted = self._count_if_new(flag, write)
+            except redis.exceptions.NoScriptError:
+                self.client.script_load(TRACK_SCRIPT)  # a new or flushed Redis: once, then as before
+                continue
             if counted is not None:
                 return counted
         raise ContentionError(f"the de-dup flag of {key} kept changing; event not counted")
 
-    def _count_if_new(self, flag: str, writes: list) -> bool | None:
-        """One attempt in two round trips: WATCH+EXISTS, then MULTI..EXEC (or UNWATCH).
+    def _count_if_new(self, flag: str, write: tuple) -> bool | None:
+        """One attempt in two round trips: WATCH+EXISTS, then MULTI, the track script, EXEC (or UNWATCH).
 
         Returns True when counted, False for a duplicate, None when EXEC was aborted
         because the flag changed under the watch (the caller tries again).
@@ -105,7 +177,7 @@ class Store:
                 connection.send_command("UNWATCH")
                 connection.read_response()
                 return False
-            transaction = [("MULTI",), *writes, ("EXEC",)]
+            transaction = [("MULTI",), write, ("EXEC",)]
             connection.send_packed_command(connection.pack_commands(transaction))
             replies = [connection.read_response() for _ in transaction]
         except BaseException:
@@ -118,7 +190,7 @@ class Store:
             return None
         for reply in committed:
             if isinstance(reply, Exception):
-                raise reply
+                raise refusal(reply, write[3 : 3 + write[2]], self.bounds)
         return True
 
     # -- reading ----------------------------------------------------------------
@@ -138,7 +210,8 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.smembers(f"{namespace}:{name}:counter_keys")
-        key_sets = [sorted(text(key) for key in keys) for keys in pipe.execute()]
+        # An index that is not a set (an older Lamed let a counter take its key) has no counters.
+        key_sets = [[] if isinstance(keys, Exception) else sorted(map(text, keys)) for keys in pipe.execute(raise_on_error=False)]
         all_keys = [key for keys in key_sets for key in keys]
         values = dict(zip(all_keys, self.client.mget(all_keys))) if all_keys else {}
         return {
@@ -185,7 +258,7 @@ class Store:
         index = f"{namespace}:{experiment}:counter_keys"
 
         def remove(pipe):
-            keys = [text(key) for key in pipe.smembers(index)]
+            keys = [text(key) for key in pipe.smembers(index)] if text(pipe.type(index)) in ("set", "none") else []
             known = pipe.sismember(f"{namespace}:experiments", experiment)
             pipe.multi()
             if keys:

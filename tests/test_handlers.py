@@ -9,32 +9,7 @@ import pytest
 import lamed
 from lamed import handlers
 from lamed.redis_server import free_port
-
-
-def proxy_event(params=None, method="GET", path="/track"):
-    """An API Gateway REST (v1) proxy event, as the deployed API sends it."""
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"Origin": "https://example.org"},
-        "multiValueHeaders": {"Origin": ["https://example.org"]},
-        "queryStringParameters": params,
-        "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} if params else None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {"stage": "prod", "httpMethod": method, "identity": {"sourceIp": "127.0.0.1"}},
-        "body": None,
-        "isBase64Encoded": False,
-    }
-
-
-def call(handler, params=None, **kwargs):
-    response = handler(proxy_event(params, **kwargs), None)
-    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
-    assert response["headers"]["Cache-Control"] == "no-cache, no-store, must-revalidate"
-    assert response["headers"]["Content-Type"] == "application/json"
-    return response["statusCode"], json.loads(response["body"])
+from handler_calls import call, proxy_event
 
 
 def hit(uuid, event="participate", variant="red", experiment="button", namespace=None):

@@ -1,0 +1,173 @@
+"""The Hypothesis property of issue 9, in both layouts on real Redis: over names made of ``:``,
+``{``, ``}``, spaces, unicode and lookalikes (and names built from other requests' names, as
+the reported collision is), no two valid requests address one key (or one hash field) for
+different purposes, every event is counted exactly as a model says, and ``/experiments``
+never answers 5xx."""
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import lamed
+from handler_calls import call
+from lamed import handlers
+from lamed.cluster_store import ClusterStore, bucket_tag, counter_field, counts_key, flag_key
+from lamed.connection import redis_client
+from lamed.store import PARTICIPATE, Store, counter_key, dedup_key
+
+TOKENS = [
+    "counters", "counter_keys", "experiments", "participate", "lamed", "migrated", "counts", "v2",
+    ":", "：", "{", "}", "{lamed-00}", " ", "+", ",", '"', "\\", "\x00", "\u200b", "\ud800",
+    "e", "é", "e\u0301", "a", "а", "ß", "ﬁ",
+]  # fmt: skip  # the fullwidth colon, the Cyrillic а, the decomposed é and the ligature are lookalikes
+NAME = st.lists(st.sampled_from(TOKENS), max_size=5).map("".join)
+FIELDS = ("namespace", "experiment", "variant", "event", "uuid")
+# Bounded and derandomized: the same examples every run, a few seconds in all (a cluster's
+# results read is 256 pipelined commands, so its layout gets fewer examples).
+PROPERTY_SETTINGS = dict(
+    deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@st.composite
+def requests(draw):
+    """Up to 8 track requests; a later one may build its names from an earlier one's."""
+    made = []
+    for _ in range(draw(st.integers(1, 8))):
+        names = [draw(NAME) for _ in FIELDS]
+        if made and draw(st.booleans()):
+            earlier = draw(st.sampled_from(made))
+            names[1] = draw(st.sampled_from([
+                f"counters:{earlier['experiment']}:{earlier['event']}", f"{earlier['experiment']}:{earlier['event']}",
+                earlier["experiment"] + draw(NAME),
+            ]))  # fmt: skip
+            names[2] = draw(st.sampled_from([names[2], "counter_keys", earlier["variant"] + " " + earlier["uuid"]]))
+        made.append(dict(zip(FIELDS, names)))
+    return made
+
+
+ISSUE_PAIR = [
+    {"namespace": "", "experiment": "v2", "variant": "counter_keys", "event": "participate", "uuid": "1"},
+    {"namespace": "", "experiment": "counters:v2:participate", "variant": "x", "event": "participate", "uuid": "2"},
+]
+SHARED_FLAG = [
+    {"namespace": "", "experiment": "e", "variant": "x y", "event": "participate", "uuid": "z"},
+    {"namespace": "", "experiment": "e", "variant": "x", "event": "participate", "uuid": "y z"},
+]
+
+
+def narrowest_rules_accept(request: dict) -> bool:
+    """The names lamed must accept: everything but what a collision forces it to refuse."""
+    if any(not request[name] for name in FIELDS[1:]):
+        return False
+    if any(":" in request[name] for name in ("namespace", "variant", "event")):
+        return False
+    text = "".join(request.values())
+    return request["variant"] != "counter_keys" and " " not in request["uuid"] and "\ud800" not in text
+
+
+def lamed_addresses(ns, experiment, variant, event, uuid) -> dict:
+    counter = counter_key(ns, experiment, event, variant)
+    return {
+        counter: ("counter", ns, experiment, event, variant),
+        dedup_key(counter, uuid): ("flag", ns, experiment, event, variant, uuid),
+        f"{ns}:experiments": ("experiments", ns),
+        f"{ns}:counter_keys": ("every counter", ns),
+        f"{ns}:{experiment}:counter_keys": ("index", ns, experiment),
+    }
+
+
+def cluster_addresses(ns, experiment, variant, event, uuid) -> dict:
+    field = counter_field(experiment, event, variant)
+    tag = bucket_tag(field)
+    return {
+        counts_key(tag, ns): ("bucket", ns, tag),
+        (counts_key(tag, ns), field): ("counter", ns, experiment, event, variant),
+        flag_key(tag, ns, experiment, event, variant, uuid): ("flag", ns, experiment, event, variant, uuid),
+    }
+
+
+def run_and_check(batch, addresses, stored_keys):
+    """Send ``batch`` through the handlers, check each answer against the model, then the keys and the results."""
+    purposes, model, seen = {}, {}, set()
+    for request in batch:
+        params = {name: value for name, value in request.items() if value}
+        status, body = call(lamed.track, params)
+        if not narrowest_rules_accept(request):
+            assert status == 400 and body["error"].startswith(("parameter '", "missing required parameter '")), body
+            continue
+        assert status == 200, (request, body)
+        ns = request["namespace"] or "alephbet"
+        identity = (ns, request["experiment"], request["variant"], request["event"], request["uuid"])
+        assert body == {"counted": identity not in seen}, request
+        for address, purpose in addresses(*identity).items():
+            assert purposes.setdefault(address, purpose) == purpose, f"{address!r}: {purposes[address]} and {purpose}"
+        if identity not in seen:
+            seen.add(identity)
+            counter = (ns, request["experiment"], request["event"], request["variant"])
+            model[counter] = model.get(counter, 0) + 1
+    assert stored_keys() == {address for address in purposes if isinstance(address, str)}
+    namespaces = {"alephbet"} | {request["namespace"] for request in batch if request["namespace"]}
+    for ns in namespaces:
+        status, body = call(lamed.all, {"namespace": ns})
+        if status == 400:
+            assert ":" in ns or "\ud800" in ns
+            continue
+        assert status == 200 and body[0] == {"meta": {"scope": None}}
+        assert counted(ns, body[1:]) == {key: n for key, n in model.items() if key[0] == ns}
+    scope = ",".join(request["experiment"] for request in batch)
+    assert call(lamed.all, {"scope": scope})[0] in (200, 400)
+
+
+def counted(ns: str, entries: list) -> dict:
+    """The nonzero counts of a results listing, as ``(ns, experiment, event, variant) -> n``."""
+    found = {}
+    for entry in entries:
+        for variant in entry["variants"]:
+            if variant["trials"]:
+                found[ns, entry["experiment"], PARTICIPATE, variant["label"]] = variant["trials"]
+        for goal in entry["goals"]:
+            for result in goal["results"]:
+                if result["successes"]:
+                    found[ns, entry["experiment"], goal["goal"], result["label"]] = result["successes"]
+    return found
+
+
+@pytest.fixture
+def lamed_layout(redis_server):
+    client = redis_server.client()
+    handlers.use_store(Store(client))
+    yield client
+    handlers.use_store(None)
+
+
+@settings(max_examples=150, **PROPERTY_SETTINGS)
+@given(batch=requests())
+@example(batch=ISSUE_PAIR)
+@example(batch=ISSUE_PAIR[::-1])
+@example(batch=SHARED_FLAG)
+def test_lameds_layout_gives_each_purpose_its_own_key(lamed_layout, batch):
+    lamed_layout.flushall()
+    run_and_check(batch, lamed_addresses, lambda: set(map(bytes.decode, lamed_layout.keys("*"))))
+
+
+@pytest.fixture
+def cluster_layout(redis_cluster):
+    store = ClusterStore(redis_client({"url": redis_cluster.url, "cluster": True}), 86400)
+    nodes = [node.client() for node in redis_cluster.nodes]
+    handlers.use_store(store)
+    yield store, nodes
+    handlers.use_store(None)
+    store.client.close()
+
+
+@settings(max_examples=40, **PROPERTY_SETTINGS)
+@given(batch=requests())
+@example(batch=ISSUE_PAIR)
+@example(batch=SHARED_FLAG)
+def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layout, batch):
+    store, nodes = cluster_layout
+    for node in nodes:
+        node.flushall()
+    store.censuses.clear()  # a fresh function's knowledge for a fresh database
+    run_and_check(batch, cluster_addresses, lambda: {key.decode() for node in nodes for key in node.keys("*")})
