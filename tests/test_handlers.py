@@ -314,3 +314,18 @@ def test_function_url_preflight_and_other_methods(handler_store, redis_client):
     assert posted["statusCode"] == 405 and posted["headers"]["Allow"] == "GET,OPTIONS"
     assert json.loads(posted["body"]) == {"error": "POST is not allowed here: send GET"}
     assert redis_client.keys("*") == []
+
+
+def test_function_url_events_get_the_same_429_beyond_the_bounds(redis_server, redis_client):
+    from lamed.config import Bounds
+    from lamed.store import Store
+
+    handlers.use_store(Store(redis_server.client(), bounds=Bounds(max_experiments=1, max_variants=20)))
+    try:
+        assert lamed.track(function_url_event("experiment=first&variant=a&event=participate&uuid=u"))["statusCode"] == 200
+        over = lamed.track(function_url_event("experiment=second&variant=a&event=participate&uuid=u"))
+        rest = lamed.track(proxy_event({"experiment": "second", "variant": "a", "event": "participate", "uuid": "u"}))
+    finally:
+        handlers.use_store(None)
+    assert over["statusCode"] == 429 and over == rest
+    assert "max_experiments" in json.loads(over["body"])["error"]
