@@ -1,30 +1,34 @@
-"""The ``lamed`` command line: a click group whose commands stay thin and call the modules."""
+"""The ``lamed`` command line: a click group whose commands stay thin and call the modules.
+
+Each command imports what it uses when it runs, so ``lamed --help`` and ``lamed serve``
+do not pay for boto3, requests or jinja2 (benchmarks/cli_start.py measures it).
+"""
 
 import json
-import logging
-import webbrowser
+import sys
 from pathlib import Path
 
 import click
-import redis
 from click.core import ParameterSource
-from botocore.exceptions import BotoCoreError, ClientError
 
-from lamed import __version__, report
-from lamed.aws.apply import Aws, execute, show
-from lamed.aws.deployment import deployment_status, find_deployment
-from lamed.aws.package import PackageError, build_package, write_package
-from lamed.aws.plan import plan_deploy, plan_destroy, plan_rollback
-from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
-from lamed.aws.session import AwsSetupError, aws_error_message, make_session
-from lamed.config import URL_SCHEMES, ConfigError, ConfigNotFound, load_config
-from lamed.connection import address, check_mode, explain, open_store
-from lamed.configure import config_target, create_config
-from lamed.dashboard import DEFAULT_OUTPUT as DASHBOARD_FILE, render_page as render_dashboard
-from lamed.migrate import MigrateError, migrate as run_migration
-from lamed.preflight import run_checks
-from lamed.serve import ServeError, run as run_local_api
-from lamed.snippet import render_snippet
+from lamed import __version__, report  # report's imports are cheap; requests comes when it reads
+
+# lamed's known failures, (module, exception class): each becomes one line. A module's class is
+# looked up only once the module is imported (before that, nothing can have raised it).
+ONE_LINE_FAILURES = (
+    ("lamed.config", "ConfigError"),
+    ("lamed.serve", "ServeError"),
+    ("lamed.aws.session", "AwsSetupError"),
+    ("lamed.aws.package", "PackageError"),
+    ("lamed.report", "ReportError"),
+    ("lamed.migrate", "MigrateError"),
+)
+AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
+
+
+def _imported(failures) -> tuple[type, ...]:
+    """The exception classes of ``failures`` whose module is already imported."""
+    return tuple(getattr(sys.modules[module], name) for module, name in failures if module in sys.modules)
 
 
 class LamedGroup(click.Group):
@@ -36,14 +40,16 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError, MigrateError) as exc:
+        except Exception as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
-            raise click.ClickException(str(exc)) from exc
-        except (BotoCoreError, ClientError) as exc:
-            if ctx.meta.get("lamed.debug"):
-                raise
-            raise click.ClickException(aws_error_message(exc)) from exc
+            if isinstance(exc, _imported(ONE_LINE_FAILURES)):
+                raise click.ClickException(str(exc)) from exc
+            if isinstance(exc, _imported(AWS_FAILURES)):
+                from lamed.aws.session import aws_error_message
+
+                raise click.ClickException(aws_error_message(exc)) from exc
+            raise
 
 
 @click.group(cls=LamedGroup)
@@ -68,7 +74,11 @@ def cli(ctx, profile, region, debug):
     "~/.lamed/serve-api-key].",
 )
 def serve(host, port, api_key):
-    """Run the lamed API locally, on an embedded Redis unless the config names one."""
+    """Run the lamed API locally, on an embedded Redis (the config's with "serve": {"use_config_redis": true})."""
+    import logging
+
+    from lamed.serve import run as run_local_api
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_local_api(host, port, api_key, echo=click.echo)
 
@@ -77,11 +87,16 @@ def serve(host, port, api_key):
 
 
 def _aws_session(obj):
+    from lamed.aws.session import make_session
+
     return make_session(obj["profile"], obj["region"])
 
 
 def _function_names() -> list[str]:
     """The functions of the config's wiring; the standard four when there is no config."""
+    from lamed.aws.resources import STANDARD_FUNCTION_NAMES, wiring
+    from lamed.config import ConfigNotFound, load_config
+
     try:
         config = load_config()
     except ConfigNotFound:
@@ -95,6 +110,14 @@ def _function_names() -> list[str]:
 @click.pass_context
 def deploy(ctx, dry_run, no_preflight):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
+    from lamed.aws.apply import Aws, execute, show
+    from lamed.aws.deployment import find_deployment
+    from lamed.aws.package import build_package
+    from lamed.aws.plan import plan_deploy
+    from lamed.aws.resources import desired_state
+    from lamed.config import load_config
+    from lamed.snippet import render_snippet
+
     config = load_config()
     if no_preflight:
         for warning in config.warnings:
@@ -125,6 +148,8 @@ def deploy(ctx, dry_run, no_preflight):
 @click.pass_obj
 def status(obj, as_json, show_key):
     """What is deployed: API id and URLs, stage, each function's live and kept versions."""
+    from lamed.aws.deployment import deployment_status
+
     session = _aws_session(obj)
     found = deployment_status(session, _function_names())
     if found["api"] and not show_key:
@@ -158,6 +183,9 @@ def status(obj, as_json, show_key):
 @click.pass_obj
 def rollback(obj):
     """Point each function's live alias at its previous version."""
+    from lamed.aws.apply import Aws, execute
+    from lamed.aws.plan import plan_rollback
+
     aws = Aws.connect(_aws_session(obj))
     steps = plan_rollback(aws, _function_names())
     execute(steps, aws, click.echo)
@@ -170,6 +198,9 @@ def rollback(obj):
 @click.pass_obj
 def destroy(obj, yes):
     """Delete what deploy created: usage plan, API key, REST API, functions, role (Redis data stays)."""
+    from lamed.aws.apply import Aws, execute, show
+    from lamed.aws.plan import plan_destroy
+
     aws = Aws.connect(_aws_session(obj))
     steps = plan_destroy(aws, _function_names())
     if not steps:
@@ -188,6 +219,9 @@ def destroy(obj, yes):
 @click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor.")
 def configure(no_edit):
     """Create the config file from the template if there is none, then open it in your editor."""
+    from lamed.config import load_config
+    from lamed.configure import config_target, create_config
+
     path = config_target()
     if create_config(path):
         click.echo(f"created {path} (readable by you only)")
@@ -205,6 +239,8 @@ def configure(no_edit):
 @click.pass_obj
 def preflight(obj):
     """Check the config, AWS credentials and region, and that Redis answers; exit 1 on any failure."""
+    from lamed.preflight import run_checks
+
     failed = False
     for check in run_checks(obj["profile"], obj["region"]):
         click.echo(check.line)
@@ -219,6 +255,9 @@ def preflight(obj):
 )
 def package(output):
     """Build the Lambda zip (lamed's runtime, redis-py and config.json) without deploying it."""
+    from lamed.aws.package import write_package
+    from lamed.config import load_config
+
     size = write_package(load_config(), output)
     click.echo(f"wrote {output} ({size} bytes)")
 
@@ -275,16 +314,18 @@ def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=DASHBOARD_FILE,
-    show_default=True,
-    help="The HTML file to write.",
+    help="The HTML file to write [default: ./lamed-dashboard.html].",
 )
 @click.option("--no-open", is_flag=True, help="Only write the file; do not open it in a browser.")
 @click.pass_context
 def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
     """Write a self-contained HTML dashboard of the results (no API key in it) and open it."""
+    import webbrowser
+
+    from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
+
     found = _read_results(ctx, endpoint, api_key, namespace, timeout)
-    path = output.resolve()
+    path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")
     except OSError as exc:
@@ -307,6 +348,12 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
 @click.option("--force", is_flag=True, help="Also when the namespace already has counts of its own: add to them.")
 def migrate(source_url, namespace, force):
     """Copy a Lamed-layout namespace into the configured Redis (cluster or not); safe to run again."""
+    import redis
+
+    from lamed.config import URL_SCHEMES, load_config
+    from lamed.connection import address, check_mode, explain, open_store
+    from lamed.migrate import migrate as run_migration
+
     config = load_config()
     namespace = namespace or config.namespace
     if not source_url.lower().startswith(URL_SCHEMES):

@@ -7,14 +7,11 @@ so the zip holds code only); else ``config.json`` in the working directory; else
 the standard library and redis-py.
 """
 
-import inspect
+import functools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import redis
-import redis.cluster
 
 CONFIG_ENV = "LAMED_CONFIG"
 CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
@@ -30,15 +27,27 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
 RUNTIME_KEYS = ("redis", "uuid_expiry_seconds")
-REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
-CLUSTER_ARGUMENTS = REDIS_ARGUMENTS | set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {
-    "self",
-    "kwargs",
-    "startup_nodes",
-}
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 IAM_KEYS = {"user", "cache", "serverless"}
+
+
+@functools.cache
+def redis_arguments(cluster: bool) -> frozenset:
+    """The arguments redis-py's ``Redis()`` (``RedisCluster()`` when ``cluster``) accepts.
+
+    redis-py is imported here, when a config is validated, so that importing this module stays cheap.
+    """
+    import inspect
+
+    import redis
+    import redis.cluster
+
+    plain = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
+    if not cluster:
+        return frozenset(plain)
+    extra = set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {"self", "kwargs", "startup_nodes"}
+    return frozenset(plain | extra)
 
 
 def lamed_home() -> Path:
@@ -189,7 +198,7 @@ def _redis_problem(settings: dict) -> str | None:
     cluster = settings.get("cluster", False)
     if not isinstance(cluster, bool):
         return '"redis.cluster" must be true (a Redis Cluster, e.g. ElastiCache Serverless) or false'
-    accepted, client = (CLUSTER_ARGUMENTS, "RedisCluster()") if cluster else (REDIS_ARGUMENTS, "Redis()")
+    accepted, client = redis_arguments(cluster), "RedisCluster()" if cluster else "Redis()"
     unknown = sorted(set(settings) - accepted - LAMED_REDIS_KEYS)
     if unknown:
         return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept'
