@@ -7,6 +7,7 @@ do not pay for boto3, requests or jinja2 (benchmarks/cli_start.py measures it).
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
@@ -107,8 +108,9 @@ def _function_names() -> list[str]:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan, step by step, and change nothing.")
 @click.option("--no-preflight", is_flag=True, help="Skip the AWS and Redis checks that run first.")
+@click.option("--force", is_flag=True, help="Deploy even with a Redis on this machine (loopback, socket), which no Lambda reaches.")
 @click.pass_context
-def deploy(ctx, dry_run, no_preflight):
+def deploy(ctx, dry_run, no_preflight, force):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
     from lamed.aws.apply import Aws, execute, show
     from lamed.aws.deployment import find_deployment
@@ -116,14 +118,20 @@ def deploy(ctx, dry_run, no_preflight):
     from lamed.aws.plan import plan_deploy
     from lamed.aws.resources import desired_state
     from lamed.config import load_config
+    from lamed.preflight import unreachable_redis
     from lamed.snippet import render_snippet
 
     config = load_config()
     if no_preflight:
         for warning in config.warnings:
             click.echo(f"warning: {warning}", err=True)
-    else:
-        ctx.invoke(preflight)  # its lines carry the config's warnings; exits 1 when a check fails
+    else:  # its lines carry the config's warnings; exits 1 when a check fails; a plan needs no Redis
+        ctx.invoke(preflight, redis_check=not dry_run)
+    problem = unreachable_redis(config)
+    if problem and not (dry_run or force):
+        raise click.ClickException(f"{problem}, or pass --force to deploy anyway")
+    if problem and dry_run:
+        click.echo(f"warning: {problem}; a real deploy refuses it without --force", err=True)
     session = _aws_session(ctx.obj)
     aws = Aws.connect(session)
     steps = plan_deploy(aws, desired_state(config, build_package(config)))
@@ -237,12 +245,12 @@ def configure(no_edit):
 
 @cli.command()
 @click.pass_obj
-def preflight(obj):
+def preflight(obj, redis_check=True):
     """Check the config, AWS credentials and region, and that Redis answers; exit 1 on any failure."""
     from lamed.preflight import run_checks
 
     failed = False
-    for check in run_checks(obj["profile"], obj["region"]):
+    for check in run_checks(obj["profile"], obj["region"], redis_check):
         click.echo(check.line)
         failed = failed or not check.ok
     if failed:
@@ -289,12 +297,41 @@ def _results_source(command):
 
 
 def _read_results(ctx, endpoint, api_key, namespace, timeout, **choices) -> report.Results:
-    """Results from --endpoint, else from the deployment found through AWS (key included)."""
+    """Results from --endpoint, else from the running `lamed serve`, else from the deployment found
+    through AWS (key included)."""
     if endpoint is None:
         if api_key and ctx.get_parameter_source("api_key") is ParameterSource.COMMANDLINE:
             raise click.UsageError("--api-key goes with --endpoint URL; without both, the deployed API is found through AWS")
-        endpoint, api_key = report.discover_endpoint(ctx.obj["profile"], ctx.obj["region"])
+        endpoint, api_key = _discover_endpoint(ctx.obj)
+    elif urlsplit(endpoint).path.rstrip("/").endswith("/track"):
+        experiments = endpoint.rstrip("/").removesuffix("track") + "experiments"
+        raise click.BadParameter(
+            f"{endpoint} is the track URL, where AlephBet sends events; results are read from {experiments}",
+            param_hint="--endpoint",
+        )
     return report.load_results(endpoint, api_key, namespace or report.default_namespace(), timeout=timeout, **choices)
+
+
+def _discover_endpoint(obj) -> tuple[str, str]:
+    """The running `lamed serve`'s experiments URL and key, else the deployed API's; else one line saying
+    how to pass --endpoint."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lamed.aws.session import AwsSetupError, aws_error_message
+    from lamed.serve_state import running_serve
+
+    local = running_serve()
+    if local:
+        click.echo(f"reading the running `lamed serve`: {local[0]} (--endpoint URL for another API)", err=True)
+        return local
+    try:
+        return report.discover_endpoint(obj["profile"], obj["region"])
+    except (AwsSetupError, BotoCoreError, ClientError) as exc:
+        reason = str(exc) if isinstance(exc, AwsSetupError) else aws_error_message(exc)
+        raise click.ClickException(
+            f"no running `lamed serve`, and no deployed API found through AWS: {reason} — or pass "
+            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)"
+        ) from exc
 
 
 @cli.command()

@@ -24,7 +24,8 @@ ARCHITECTURES = ("x86_64", "arm64")
 
 VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
 
-KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
+KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc", "serve"}
+SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
 RUNTIME_KEYS = ("redis", "uuid_expiry_seconds")
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
@@ -76,6 +77,7 @@ class Config:
     runtime: str = DEFAULT_RUNTIME
     architecture: str = "x86_64"
     vpc: dict | None = None
+    use_config_redis: bool = False
     warnings: list = field(default_factory=list)
 
     @property
@@ -186,6 +188,13 @@ def parse_config(raw, path: Path) -> Config:
         if problem:
             fail(problem)
         config.vpc = vpc
+
+    serve = raw.get("serve", {})
+    if not (isinstance(serve, dict) and set(serve) <= SERVE_KEYS and isinstance(serve.get("use_config_redis", False), bool)):
+        fail('"serve" must be {"use_config_redis": true} (lamed serve uses "redis") or {"use_config_redis": false} (its embedded Redis)')
+    config.use_config_redis = serve.get("use_config_redis", False)
+    if config.use_config_redis and "redis" not in raw:
+        fail('"serve.use_config_redis" is true but there is no "redis" to use: add one, or drop "serve"')
     return config
 
 
@@ -207,7 +216,11 @@ def _redis_problem(settings: dict) -> str | None:
         if not (isinstance(url, str) and url):
             return '"redis.url" must be a non-empty string such as "redis://host:6379/0"'
         if not url.lower().startswith(URL_SCHEMES):
-            return f'"redis.url" must start with {", ".join(URL_SCHEMES)} (rediss:// for TLS), not {url.split("://")[0]!r}'
+            scheme, _, rest = url.partition("://") if "://" in url else ("", "", url)
+            return (
+                f'"redis.url" must start with {", ".join(URL_SCHEMES)}, not {scheme!r} — '
+                f'fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
+            )
     if "port" in settings and not _is_int(settings["port"]):
         return '"redis.port" must be a whole number'
     if cluster:
