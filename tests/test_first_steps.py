@@ -179,3 +179,12 @@ def test_help_imports_none_of_the_heavy_libraries(args):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_every_failure_the_group_turns_into_one_line_names_a_real_exception_class():
+    import importlib
+
+    from lamed.cli import AWS_FAILURES, ONE_LINE_FAILURES
+
+    for module, name in (*ONE_LINE_FAILURES, *AWS_FAILURES):
+        assert issubclass(getattr(importlib.import_module(module), name), Exception), (module, name)
