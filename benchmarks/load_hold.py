@@ -99,7 +99,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="lamed-hold-") as home:
         with LamedServe(Path(home), env={"LAMED_API_KEY": API_KEY}) as server:
-            redis_port = int(re.search(r"embedded redis-server on port (\d+)", server.output).group(1))
+            redis_port = int(re.search(r"embedded \S+ on port (\d+)", server.output).group(1))
             redis_pid = int((Path(home) / ".lamed" / "data" / "redis.pid").read_text())
             client = redis.Redis(port=redis_port)
             memory_before = client.info("memory")["used_memory"]

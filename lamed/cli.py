@@ -1,30 +1,35 @@
-"""The ``lamed`` command line: a click group whose commands stay thin and call the modules."""
+"""The ``lamed`` command line: a click group whose commands stay thin and call the modules.
+
+Each command imports what it uses when it runs, so ``lamed --help`` and ``lamed serve``
+do not pay for boto3, requests or jinja2 (benchmarks/cli_start.py measures it).
+"""
 
 import json
-import logging
-import webbrowser
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
-import redis
 from click.core import ParameterSource
-from botocore.exceptions import BotoCoreError, ClientError
 
-from lamed import __version__, report
-from lamed.aws.apply import Aws, execute, show
-from lamed.aws.deployment import deployment_status, find_deployment
-from lamed.aws.package import PackageError, build_package, write_package
-from lamed.aws.plan import plan_deploy, plan_destroy, plan_rollback
-from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
-from lamed.aws.session import AwsSetupError, aws_error_message, make_session
-from lamed.config import URL_SCHEMES, ConfigError, ConfigNotFound, load_config
-from lamed.connection import address, check_mode, explain, open_store
-from lamed.configure import config_target, create_config
-from lamed.dashboard import DEFAULT_OUTPUT as DASHBOARD_FILE, render_page as render_dashboard
-from lamed.migrate import MigrateError, migrate as run_migration
-from lamed.preflight import run_checks
-from lamed.serve import ServeError, run as run_local_api
-from lamed.snippet import render_snippet
+from lamed import __version__, report  # report's imports are cheap; requests comes when it reads
+
+# lamed's known failures, (module, exception class): each becomes one line. A module's class is
+# looked up only once the module is imported (before that, nothing can have raised it).
+ONE_LINE_FAILURES = (
+    ("lamed.config", "ConfigError"),
+    ("lamed.serve", "ServeError"),
+    ("lamed.aws.session", "AwsSetupError"),
+    ("lamed.aws.package", "PackageError"),
+    ("lamed.report", "ReportError"),
+    ("lamed.migrate", "MigrateError"),
+)
+AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
+
+
+def _imported(failures) -> tuple[type, ...]:
+    """The exception classes of ``failures`` whose module is already imported."""
+    return tuple(getattr(sys.modules[module], name) for module, name in failures if module in sys.modules)
 
 
 class LamedGroup(click.Group):
@@ -36,14 +41,16 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError, MigrateError) as exc:
+        except Exception as exc:
             if ctx.meta.get("lamed.debug"):
                 raise
-            raise click.ClickException(str(exc)) from exc
-        except (BotoCoreError, ClientError) as exc:
-            if ctx.meta.get("lamed.debug"):
-                raise
-            raise click.ClickException(aws_error_message(exc)) from exc
+            if isinstance(exc, _imported(ONE_LINE_FAILURES)):
+                raise click.ClickException(str(exc)) from exc
+            if isinstance(exc, _imported(AWS_FAILURES)):
+                from lamed.aws.session import aws_error_message
+
+                raise click.ClickException(aws_error_message(exc)) from exc
+            raise
 
 
 @click.group(cls=LamedGroup)
@@ -68,7 +75,11 @@ def cli(ctx, profile, region, debug):
     "~/.lamed/serve-api-key].",
 )
 def serve(host, port, api_key):
-    """Run the lamed API locally, on an embedded Redis unless the config names one."""
+    """Run the lamed API locally, on an embedded Redis (the config's with "serve": {"use_config_redis": true})."""
+    import logging
+
+    from lamed.serve import run as run_local_api
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_local_api(host, port, api_key, echo=click.echo)
 
@@ -77,11 +88,16 @@ def serve(host, port, api_key):
 
 
 def _aws_session(obj):
+    from lamed.aws.session import make_session
+
     return make_session(obj["profile"], obj["region"])
 
 
 def _function_names() -> list[str]:
     """The functions of the config's wiring; the standard four when there is no config."""
+    from lamed.aws.resources import STANDARD_FUNCTION_NAMES, wiring
+    from lamed.config import ConfigNotFound, load_config
+
     try:
         config = load_config()
     except ConfigNotFound:
@@ -92,15 +108,30 @@ def _function_names() -> list[str]:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan, step by step, and change nothing.")
 @click.option("--no-preflight", is_flag=True, help="Skip the AWS and Redis checks that run first.")
+@click.option("--force", is_flag=True, help="Deploy even with a Redis on this machine (loopback, socket), which no Lambda reaches.")
 @click.pass_context
-def deploy(ctx, dry_run, no_preflight):
+def deploy(ctx, dry_run, no_preflight, force):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
+    from lamed.aws.apply import Aws, execute, show
+    from lamed.aws.deployment import find_deployment
+    from lamed.aws.package import build_package
+    from lamed.aws.plan import plan_deploy
+    from lamed.aws.resources import desired_state
+    from lamed.config import load_config
+    from lamed.preflight import unreachable_redis
+    from lamed.snippet import render_snippet
+
     config = load_config()
     if no_preflight:
         for warning in config.warnings:
             click.echo(f"warning: {warning}", err=True)
-    else:
-        ctx.invoke(preflight)  # its lines carry the config's warnings; exits 1 when a check fails
+    else:  # its lines carry the config's warnings; exits 1 when a check fails; a plan needs no Redis
+        ctx.invoke(preflight, redis_check=not dry_run)
+    problem = unreachable_redis(config)
+    if problem and not (dry_run or force):
+        raise click.ClickException(f"{problem}, or pass --force to deploy anyway")
+    if problem and dry_run:
+        click.echo(f"warning: {problem}; a real deploy refuses it without --force", err=True)
     session = _aws_session(ctx.obj)
     aws = Aws.connect(session)
     steps = plan_deploy(aws, desired_state(config, build_package()))
@@ -125,6 +156,8 @@ def deploy(ctx, dry_run, no_preflight):
 @click.pass_obj
 def status(obj, as_json, show_key):
     """What is deployed: API id and URLs, stage, each function's live and kept versions."""
+    from lamed.aws.deployment import deployment_status
+
     session = _aws_session(obj)
     found = deployment_status(session, _function_names())
     if found["api"] and not show_key:
@@ -166,6 +199,9 @@ def _redis_line(mode: dict) -> str:
 @click.pass_obj
 def rollback(obj):
     """Point each function's live alias at its previous version."""
+    from lamed.aws.apply import Aws, execute
+    from lamed.aws.plan import plan_rollback
+
     aws = Aws.connect(_aws_session(obj))
     steps = plan_rollback(aws, _function_names())
     execute(steps, aws, click.echo)
@@ -178,6 +214,9 @@ def rollback(obj):
 @click.pass_obj
 def destroy(obj, yes):
     """Delete what deploy created: usage plan, API key, REST API, functions, role (Redis data stays)."""
+    from lamed.aws.apply import Aws, execute, show
+    from lamed.aws.plan import plan_destroy
+
     aws = Aws.connect(_aws_session(obj))
     steps = plan_destroy(aws, _function_names())
     if not steps:
@@ -196,6 +235,9 @@ def destroy(obj, yes):
 @click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor.")
 def configure(no_edit):
     """Create the config file from the template if there is none, then open it in your editor."""
+    from lamed.config import load_config
+    from lamed.configure import config_target, create_config
+
     path = config_target()
     if create_config(path):
         click.echo(f"created {path} (readable by you only)")
@@ -211,10 +253,12 @@ def configure(no_edit):
 
 @cli.command()
 @click.pass_obj
-def preflight(obj):
+def preflight(obj, redis_check=True):
     """Check the config, AWS credentials and region, and that Redis answers; exit 1 on any failure."""
+    from lamed.preflight import run_checks
+
     failed = False
-    for check in run_checks(obj["profile"], obj["region"]):
+    for check in run_checks(obj["profile"], obj["region"], redis_check):
         click.echo(check.line)
         failed = failed or not check.ok
     if failed:
@@ -227,6 +271,8 @@ def preflight(obj):
 )
 def package(output):
     """Build the Lambda zip (lamed's runtime and redis-py: code only, no config) without deploying it."""
+    from lamed.aws.package import write_package
+
     size = write_package(output)
     click.echo(f"wrote {output} ({size} bytes)")
 
@@ -258,12 +304,41 @@ def _results_source(command):
 
 
 def _read_results(ctx, endpoint, api_key, namespace, timeout, **choices) -> report.Results:
-    """Results from --endpoint, else from the deployment found through AWS (key included)."""
+    """Results from --endpoint, else from the running `lamed serve`, else from the deployment found
+    through AWS (key included)."""
     if endpoint is None:
         if api_key and ctx.get_parameter_source("api_key") is ParameterSource.COMMANDLINE:
             raise click.UsageError("--api-key goes with --endpoint URL; without both, the deployed API is found through AWS")
-        endpoint, api_key = report.discover_endpoint(ctx.obj["profile"], ctx.obj["region"])
+        endpoint, api_key = _discover_endpoint(ctx.obj)
+    elif urlsplit(endpoint).path.rstrip("/").endswith("/track"):
+        experiments = endpoint.rstrip("/").removesuffix("track") + "experiments"
+        raise click.BadParameter(
+            f"{endpoint} is the track URL, where AlephBet sends events; results are read from {experiments}",
+            param_hint="--endpoint",
+        )
     return report.load_results(endpoint, api_key, namespace or report.default_namespace(), timeout=timeout, **choices)
+
+
+def _discover_endpoint(obj) -> tuple[str, str]:
+    """The running `lamed serve`'s experiments URL and key, else the deployed API's; else one line saying
+    how to pass --endpoint."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lamed.aws.session import AwsSetupError, aws_error_message
+    from lamed.serve_state import running_serve
+
+    local = running_serve()
+    if local:
+        click.echo(f"reading the running `lamed serve`: {local[0]} (--endpoint URL for another API)", err=True)
+        return local
+    try:
+        return report.discover_endpoint(obj["profile"], obj["region"])
+    except (AwsSetupError, BotoCoreError, ClientError) as exc:
+        reason = str(exc) if isinstance(exc, AwsSetupError) else aws_error_message(exc)
+        raise click.ClickException(
+            f"no running `lamed serve`, and no deployed API found through AWS: {reason} — or pass "
+            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)"
+        ) from exc
 
 
 @cli.command()
@@ -283,16 +358,18 @@ def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=DASHBOARD_FILE,
-    show_default=True,
-    help="The HTML file to write.",
+    help="The HTML file to write [default: ./lamed-dashboard.html].",
 )
 @click.option("--no-open", is_flag=True, help="Only write the file; do not open it in a browser.")
 @click.pass_context
 def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
     """Write a self-contained HTML dashboard of the results (no API key in it) and open it."""
+    import webbrowser
+
+    from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
+
     found = _read_results(ctx, endpoint, api_key, namespace, timeout)
-    path = output.resolve()
+    path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")
     except OSError as exc:
@@ -315,6 +392,12 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
 @click.option("--force", is_flag=True, help="Also when the namespace already has counts of its own: add to them.")
 def migrate(source_url, namespace, force):
     """Copy a Lamed-layout namespace into the configured Redis (cluster or not); safe to run again."""
+    import redis
+
+    from lamed.config import URL_SCHEMES, load_config
+    from lamed.connection import address, check_mode, explain, open_store
+    from lamed.migrate import migrate as run_migration
+
     config = load_config()
     namespace = namespace or config.namespace
     if not source_url.lower().startswith(URL_SCHEMES):

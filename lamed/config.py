@@ -7,14 +7,11 @@ so the zip holds code only); else ``config.json`` in the working directory; else
 the standard library and redis-py.
 """
 
-import inspect
+import functools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import redis
-import redis.cluster
 
 CONFIG_ENV = "LAMED_CONFIG"
 CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
@@ -31,19 +28,32 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
-    "max_experiments", "max_variants",
+    "max_experiments", "max_variants", "serve",
 }  # fmt: skip
+SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
 RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
-REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
-CLUSTER_ARGUMENTS = REDIS_ARGUMENTS | set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {
-    "self",
-    "kwargs",
-    "startup_nodes",
-}
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 IAM_KEYS = {"user", "cache", "serverless"}
+
+
+@functools.cache
+def redis_arguments(cluster: bool) -> frozenset:
+    """The arguments redis-py's ``Redis()`` (``RedisCluster()`` when ``cluster``) accepts.
+
+    redis-py is imported here, when a config is validated, so that importing this module stays cheap.
+    """
+    import inspect
+
+    import redis
+    import redis.cluster
+
+    plain = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
+    if not cluster:
+        return frozenset(plain)
+    extra = set(inspect.signature(redis.cluster.RedisCluster.__init__).parameters) - {"self", "kwargs", "startup_nodes"}
+    return frozenset(plain | extra)
 
 
 def lamed_home() -> Path:
@@ -81,6 +91,7 @@ class Config:
     architecture: str = "x86_64"
     vpc: dict | None = None
     bounds: Bounds = Bounds()
+    use_config_redis: bool = False
     warnings: list = field(default_factory=list)
 
     @property
@@ -197,6 +208,13 @@ def parse_config(raw, path: Path) -> Config:
         if problem:
             fail(problem)
         config.vpc = vpc
+
+    serve = raw.get("serve", {})
+    if not (isinstance(serve, dict) and set(serve) <= SERVE_KEYS and isinstance(serve.get("use_config_redis", False), bool)):
+        fail('"serve" must be {"use_config_redis": true} (lamed serve uses "redis") or {"use_config_redis": false} (its embedded Redis)')
+    config.use_config_redis = serve.get("use_config_redis", False)
+    if config.use_config_redis and "redis" not in raw:
+        fail('"serve.use_config_redis" is true but there is no "redis" to use: add one, or drop "serve"')
     return config
 
 
@@ -209,7 +227,7 @@ def _redis_problem(settings: dict) -> str | None:
     cluster = settings.get("cluster", False)
     if not isinstance(cluster, bool):
         return '"redis.cluster" must be true (a Redis Cluster, e.g. ElastiCache Serverless) or false'
-    accepted, client = (CLUSTER_ARGUMENTS, "RedisCluster()") if cluster else (REDIS_ARGUMENTS, "Redis()")
+    accepted, client = redis_arguments(cluster), "RedisCluster()" if cluster else "Redis()"
     unknown = sorted(set(settings) - accepted - LAMED_REDIS_KEYS)
     if unknown:
         return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept'
@@ -218,7 +236,11 @@ def _redis_problem(settings: dict) -> str | None:
         if not (isinstance(url, str) and url):
             return '"redis.url" must be a non-empty string such as "redis://host:6379/0"'
         if not url.lower().startswith(URL_SCHEMES):
-            return f'"redis.url" must start with {", ".join(URL_SCHEMES)} (rediss:// for TLS), not {url.split("://")[0]!r}'
+            scheme, _, rest = url.partition("://") if "://" in url else ("", "", url)
+            return (
+                f'"redis.url" must start with {", ".join(URL_SCHEMES)}, not {scheme!r} — '
+                f'fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
+            )
     if "port" in settings and not _is_int(settings["port"]):
         return '"redis.port" must be a whole number'
     if cluster:

@@ -21,14 +21,18 @@ class Check:
 
     ok: bool
     message: str
+    skipped: bool = False
 
     @property
     def line(self) -> str:
-        return f"{'ok' if self.ok else 'FAIL'}: {self.message}"
+        return f"{'skipped' if self.skipped else 'ok' if self.ok else 'FAIL'}: {self.message}"
 
 
-def run_checks(profile: str | None, region: str | None) -> Iterator[Check]:
-    """The config, AWS and Redis checks, in that order, each as soon as it is done."""
+def run_checks(profile: str | None, region: str | None, redis_check: bool = True) -> Iterator[Check]:
+    """The config, AWS and Redis checks, in that order, each as soon as it is done.
+
+    Without ``redis_check`` (a dry run: the plan needs no Redis) Redis is not contacted.
+    """
     config = None
     try:
         config = load_config()
@@ -40,7 +44,9 @@ def run_checks(profile: str | None, region: str | None) -> Iterator[Check]:
         notes = "".join(f"; warning: {warning}" for warning in config.warnings)
         yield Check(True, f"config {config.path}{notes}")
     yield check_aws(profile, region)
-    if config is not None:
+    if config is not None and not redis_check:
+        yield Check(True, "Redis not contacted (dry run; `lamed preflight` checks it)", skipped=True)
+    elif config is not None:
         if "iam" in config.redis:
             yield check_iam_token(config, profile, region)
         yield check_redis(config)
@@ -98,6 +104,16 @@ def check_redis(config: Config) -> Check:
     note = "" if reachable_from_aws(settings) else "; warning: a Lambda cannot reach Redis on this machine's loopback or socket"
     note += f"; warning: {eviction}" if eviction else ""
     return Check(True, f"Redis at {found['address']} answers PING ({traits}){note}")
+
+
+def unreachable_redis(config: Config) -> str | None:
+    """Why no Lambda can use the config's Redis (on this machine's loopback or a socket), with the fix; or None."""
+    if reachable_from_aws(config.redis):
+        return None
+    return (
+        f"the Redis of {config.path} ({address(config.redis)}) is on this machine, which no Lambda can reach — "
+        'fix: set "redis" to one the functions reach (ElastiCache in the config\'s "vpc", or a TLS Redis with a password)'
+    )
 
 
 def reachable_from_aws(settings: dict) -> bool:

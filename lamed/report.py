@@ -7,14 +7,14 @@ DESIGN.md), which :mod:`lamed.stats` turns into figures. Every failure is a
 The plain-language verdict per variant lives here too, shared with the dashboard.
 """
 
+from __future__ import annotations
+
 import csv
 import io
 import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-import requests
 
 from lamed import stats
 from lamed.config import DEFAULT_NAMESPACE, find_config_path, load_config
@@ -77,6 +77,8 @@ def check_endpoint(url: str) -> str:
 
 def fetch_entries(url: str, api_key: str | None, namespace: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list:
     """GET ``url?namespace=NS`` with the key in ``x-api-key``; the experiment entries."""
+    import requests  # here, not at the top: every `lamed` command imports this module's constants
+
     check_endpoint(url)
     headers = {API_KEY_HEADER: api_key} if api_key else {}
     try:

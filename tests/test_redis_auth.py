@@ -27,6 +27,7 @@ from lamed.iam_auth import RENEW_AFTER_SECONDS, ElastiCacheIamProvider, IamAuthE
 from serve_cli import LamedServe
 
 TRACK = {"httpMethod": "GET", "queryStringParameters": {"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}}
+SERVE_ON_IT = {"serve": {"use_config_redis": True}}  # `lamed serve` on the config's Redis, not its embedded one
 
 
 def tls_url(server, user=TLS_USER, password=TLS_PASSWORD) -> str:
@@ -192,7 +193,7 @@ def test_iam_without_aws_credentials_is_a_500_with_the_fix_and_one_line_from_ser
     logged = caplog.records[0].getMessage()
     assert "no AWS credentials to sign the ElastiCache IAM token — fix:" in logged and "refused" not in logged
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"redis": settings}))
+    config.write_text(json.dumps({"redis": settings, **SERVE_ON_IT}))
     failing = LamedServe(tmp_path, env={"LAMED_CONFIG": str(config)})
     assert failing.launch().wait(timeout=30) == 1
     lines = failing.output.strip().splitlines()
@@ -255,13 +256,13 @@ def test_preflight_iam_without_credentials(clean_tls, moto_server, tmp_path, mon
 
 def test_lamed_serve_counts_on_a_tls_redis_and_names_a_wrong_password(clean_tls, tmp_path):
     good = tmp_path / "good.json"
-    good.write_text(json.dumps({"redis": {"url": tls_url(clean_tls), "ssl_ca_certs": ca_file(clean_tls)}}))
+    good.write_text(json.dumps({"redis": {"url": tls_url(clean_tls), "ssl_ca_certs": ca_file(clean_tls)}, **SERVE_ON_IT}))
     with LamedServe(tmp_path, env={"LAMED_CONFIG": str(good), "LAMED_API_KEY": "k"}) as running:
         params = {"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}
         assert requests.get(f"{running.url}/prod/track", params=params, timeout=10).json() == {"counted": True}
     assert f"rediss://127.0.0.1:{clean_tls.port}" in running.output and TLS_PASSWORD not in running.output
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"redis": {"url": tls_url(clean_tls, password="nope"), "ssl_ca_certs": ca_file(clean_tls)}}))
+    bad.write_text(json.dumps({"redis": {"url": tls_url(clean_tls, password="nope"), "ssl_ca_certs": ca_file(clean_tls)}, **SERVE_ON_IT}))
     failing = LamedServe(tmp_path, env={"LAMED_CONFIG": str(bad)})
     assert failing.launch().wait(timeout=30) == 1
     lines = failing.output.strip().splitlines()

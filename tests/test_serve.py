@@ -265,14 +265,14 @@ def test_lamed_serve_prints_how_to_use_it_and_stops_cleanly(tmp_path):
     assert f"API key:      {key}" in output
     assert f'new AlephBet.LamedAdapter("{running.url}/prod/track", "alephbet")' in output
     assert "lamed serve: stopped" in output
-    assert (tmp_path / ".lamed" / "data" / "appendonly.aof").stat().st_size > 0
+    assert sum(part.stat().st_size for part in (tmp_path / ".lamed" / "data" / "appendonlydir").glob("*.aof")) > 0
     assert "ready to exit" in (tmp_path / ".lamed" / "data" / "redis.log").read_text()
     assert "Traceback" not in output
 
 
 def test_lamed_serve_uses_the_configured_redis_and_key(tmp_path, redis_server, redis_client):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"redis": {"port": redis_server.port}, "namespace": "shop"}))
+    config.write_text(json.dumps({"redis": {"port": redis_server.port}, "namespace": "shop", "serve": {"use_config_redis": True}}))
     env = {"LAMED_CONFIG": str(config), "LAMED_API_KEY": API_KEY}
     with LamedServe(tmp_path, env=env) as running:
         assert track(running.url, "u1").json() == {"counted": True}
@@ -280,15 +280,15 @@ def test_lamed_serve_uses_the_configured_redis_and_key(tmp_path, redis_server, r
     assert redis_client.get("alephbet:counters:button colour:participate:red") == "1"
     assert f"the Redis configured in {config}" in running.output
     assert '"shop");' in running.output
-    assert not (tmp_path / ".lamed").exists()
+    assert not (tmp_path / ".lamed" / "data").exists()
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"redis": {"port": 1}}, "cannot use the Redis configured in"),
+        ({"redis": {"port": 1}, "serve": {"use_config_redis": True}}, "cannot use the Redis configured in"),
         ({"redis": []}, '"redis" must be an object'),
-        ({"redis": {"url": "htp://localhost:6379"}}, '"redis.url" must start with redis://, rediss://, unix://'),
+        ({"redis": {"url": "htp://localhost:6379"}}, '"redis.url" must start with redis://, rediss://, unix://, not \'htp\' — fix: "redis://localhost:6379"'),
     ],
 )
 def test_lamed_serve_reports_a_bad_redis_config_in_one_line(tmp_path, config, message):

@@ -259,8 +259,10 @@ def test_the_lamed_folder_and_its_files_are_private(tmp_path, args, existing):
     finally:
         os.umask(previous)
     for found in (while_running, modes(tmp_path)):
-        assert found[".lamed"] == 0o700 and found[".lamed/data"] == 0o700
-        files = {name: mode for name, mode in found.items() if name not in (".lamed", ".lamed/data")}
-        assert ".lamed/data/appendonly.aof" in files and ".lamed/data/serve.lock" in files
+        folders = (".lamed", ".lamed/data", ".lamed/data/appendonlydir")
+        assert {name: found[name] for name in folders} == dict.fromkeys(folders, 0o700)
+        files = {name: mode for name, mode in found.items() if name not in folders}
+        assert ".lamed/data/appendonlydir/appendonly.aof.manifest" in files and ".lamed/data/serve.lock" in files
+        assert (".lamed/serve.json" in files) == (found is while_running)  # serve's state file, while it runs
         assert ("--api-key" in args) != (".lamed/serve-api-key" in files)
         assert set(files.values()) == {0o600}, files

@@ -150,7 +150,7 @@ def test_counts_are_exact_after_a_configured_redis_is_killed_under_load(tmp_path
     data = tmp_path / "redis-data"
     first = RedisServer(data_dir=data).start()
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"redis": {"port": first.port}}))
+    config.write_text(json.dumps({"redis": {"port": first.port}, "serve": {"use_config_redis": True}}))
     second = RedisServer(data_dir=data, port=first.port)
     try:
         with LamedServe(tmp_path, env={**ENV, "LAMED_CONFIG": str(config)}) as running:
