@@ -10,10 +10,11 @@ from click.core import ParameterSource
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lamed import __version__, report
-from lamed.aws.apply import Aws, execute, show
+from lamed.aws.apply import execute, show
+from lamed.aws.client import Aws, AwsWaitError
 from lamed.aws.deployment import deployment_status, find_deployment
 from lamed.aws.package import PackageError, build_package, write_package
-from lamed.aws.plan import plan_deploy, plan_destroy, plan_rollback
+from lamed.aws.plan import OwnershipError, plan_deploy, plan_destroy, plan_rollback
 from lamed.aws.resources import STANDARD_FUNCTION_NAMES, desired_state, wiring
 from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import ConfigError, ConfigNotFound, load_config
@@ -33,7 +34,9 @@ class LamedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError) as exc:
+        except (
+            ConfigError, ServeError, AwsSetupError, PackageError, report.ReportError, OwnershipError, AwsWaitError
+        ) as exc:  # fmt: skip
             if ctx.meta.get("lamed.debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
@@ -77,6 +80,11 @@ def _aws_session(obj):
     return make_session(obj["profile"], obj["region"])
 
 
+def _connect(session) -> Aws:
+    """lamed's AWS clients (its retries, waits and partition) for ``session``, with progress on stdout."""
+    return Aws.connect(session, echo=click.echo)
+
+
 def _function_names() -> list[str]:
     """The functions of the config's wiring; the standard four when there is no config."""
     try:
@@ -89,8 +97,13 @@ def _function_names() -> list[str]:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan, step by step, and change nothing.")
 @click.option("--no-preflight", is_flag=True, help="Skip the AWS and Redis checks that run first.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing resources with lamed's names that lamed did not create (tag them, change them).",
+)
 @click.pass_context
-def deploy(ctx, dry_run, no_preflight):
+def deploy(ctx, dry_run, no_preflight, adopt):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
     config = load_config()
     if no_preflight:
@@ -99,8 +112,8 @@ def deploy(ctx, dry_run, no_preflight):
     else:
         ctx.invoke(preflight)  # its lines carry the config's warnings; exits 1 when a check fails
     session = _aws_session(ctx.obj)
-    aws = Aws.connect(session)
-    steps = plan_deploy(aws, desired_state(config, build_package()))
+    aws = _connect(session)
+    steps = plan_deploy(aws, desired_state(config, build_package()), adopt=adopt)
     changes = sum(step.changes for step in steps)
     if dry_run:
         show(steps, click.echo)
@@ -146,11 +159,19 @@ def status(obj, as_json, show_key):
             kept = ", ".join(f"v{number}" for number in function["versions"])
             vpc = function["vpc"]
             where = f", VPC subnets {', '.join(vpc['subnet_ids'])}" if vpc else ""
+            logs = _logs_note(function["log_group"])
             click.echo(
-                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}"
+                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}{logs}"
             )
         else:
             click.echo(f"{function['name']}: not deployed")
+
+
+def _logs_note(group: dict | None) -> str:
+    if group is None:
+        return ", no log group"
+    days = group["retention_days"]
+    return f", logs kept {days} days" if days else ", logs kept forever"
 
 
 def _redis_line(mode: dict) -> str:
@@ -163,7 +184,7 @@ def _redis_line(mode: dict) -> str:
 @click.pass_obj
 def rollback(obj):
     """Point each function's live alias at its previous version."""
-    aws = Aws.connect(_aws_session(obj))
+    aws = _connect(_aws_session(obj))
     steps = plan_rollback(aws, _function_names())
     execute(steps, aws, click.echo)
     if not any(step.changes for step in steps):
@@ -172,17 +193,23 @@ def rollback(obj):
 
 @cli.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-logs", is_flag=True, help="Keep the functions' log groups (and their logs).")
 @click.pass_obj
-def destroy(obj, yes):
-    """Delete what deploy created: usage plan, API key, REST API, functions, role (Redis data stays)."""
-    aws = Aws.connect(_aws_session(obj))
-    steps = plan_destroy(aws, _function_names())
-    if not steps:
-        click.echo(f"nothing to destroy in {aws.region}")
+def destroy(obj, yes, keep_logs):
+    """Delete what deploy created (tagged as lamed's): usage plan, API key, REST API, functions, log groups, role.
+
+    The Redis data stays.
+    """
+    aws = _connect(_aws_session(obj))
+    steps = plan_destroy(aws, _function_names(), keep_logs=keep_logs)
+    region = aws.place.region
+    if not any(step.changes for step in steps):
+        show(steps, click.echo)
+        click.echo(f"nothing to destroy in {region}")
         return
     if not yes:
         show(steps, click.echo)
-        click.confirm(f"Delete all of this in {aws.region}?", abort=True)
+        click.confirm(f"Delete all of this in {region}?", abort=True)
     execute(steps, aws, click.echo)
 
 

@@ -27,7 +27,12 @@ ARCHITECTURES = ("x86_64", "arm64")
 
 VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
 
-KNOWN_KEYS = {"redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc"}
+KNOWN_KEYS = {
+    "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc", "log_retention_days",
+}  # fmt: skip
+DEFAULT_LOG_RETENTION_DAYS = 30
+# The retention periods CloudWatch Logs accepts, in days
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
 RUNTIME_KEYS = ("redis", "uuid_expiry_seconds")
 REDIS_ARGUMENTS = set(inspect.signature(redis.Redis.__init__).parameters) - {"self"}
@@ -67,6 +72,7 @@ class Config:
     runtime: str = DEFAULT_RUNTIME
     architecture: str = "x86_64"
     vpc: dict | None = None
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     warnings: list = field(default_factory=list)
 
     @property
@@ -177,6 +183,11 @@ def parse_config(raw, path: Path) -> Config:
         if problem:
             fail(problem)
         config.vpc = vpc
+
+    retention = raw.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS)
+    if not _is_int(retention) or retention not in LOG_RETENTION_DAYS:
+        fail(f'"log_retention_days" must be one of CloudWatch Logs\' periods: {", ".join(map(str, LOG_RETENTION_DAYS))}')
+    config.log_retention_days = retention
     return config
 
 
