@@ -60,6 +60,7 @@ class Account:
         self.lambda_ = session.client("lambda")
         self.apigateway = session.client("apigateway")
         self.iam = session.client("iam")
+        self.logs = session.client("logs")
 
     def write_config(self, **extra):
         config = {"redis": {"host": "redis.example.com", "port": 6379}, **extra}
@@ -109,8 +110,12 @@ def record_calls(patch) -> list[str]:
     return calls
 
 
+ZIP = build_package()  # the same bytes whatever the config (test_package): built once for all these deploys
+
+
 def _fresh_aws(moto_server, patch, folder):
     requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    patch.setattr(lamed.cli, "build_package", lambda: ZIP)
     config_path = folder / "config.json"
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)

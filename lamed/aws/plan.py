@@ -288,8 +288,7 @@ def _function_step(
     if found.configuration.get("State") == "Failed":
 
         def recreate(aws):
-            aws.lambda_call(function.name, "delete_function", FunctionName=function.name)
-            aws.ready.discard(function.name)
+            aws.lambda_.delete_function(FunctionName=function.name)  # a Failed function takes no update
             return _create_function(aws, desired, function)
 
         return Step("update", subject, f"state Failed: recreate; {summary}", recreate), []
