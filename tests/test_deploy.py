@@ -11,7 +11,6 @@ import zipfile
 import boto3
 import pytest
 import requests
-from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 import lamed.cli

@@ -88,15 +88,11 @@ def read(call: Callable[..., dict], **kwargs) -> dict | None:
         raise
 
 
-def dns_suffix(session: boto3.Session, partition: str) -> str:
-    """The partition's DNS suffix (``amazonaws.com``, ``amazonaws.com.cn``, …) from botocore's data."""
+def dns_suffix(session: boto3.Session) -> str:
+    """The DNS suffix of the session region's partition (``amazonaws.com``, ``amazonaws.com.cn``, …),
+    from botocore's partition data."""
     endpoints = session._session.get_component("data_loader").load_data("endpoints")
-    return EndpointResolver(endpoints).get_partition_dns_suffix(partition)
-
-
-def session_partition(session: boto3.Session) -> str:
-    """The partition of the session's region (``aws``, ``aws-cn``, ``aws-us-gov``), from botocore's data."""
-    return session.get_partition_for_region(session.region_name)
+    return EndpointResolver(endpoints).get_partition_dns_suffix(session.get_partition_for_region(session.region_name))
 
 
 @dataclass
@@ -118,7 +114,6 @@ class Aws:
     """Clients for one account and region with lamed's retries, plus values learned while a plan runs."""
 
     place: Place
-    dns_suffix: str
     session: boto3.Session
     echo: Callable[[str], None] = print
     sleep: Callable[[float], None] = time.sleep
@@ -140,11 +135,10 @@ class Aws:
 
         The partition is the one of the caller's ARN (``arn:aws-cn:…`` in China).
         """
-        aws = cls(Place("aws", session.region_name, ""), "", session, echo, sleep, clock)
+        aws = cls(Place("aws", session.region_name, ""), session, echo, sleep, clock)
         identity = aws.client("sts").get_caller_identity()
         partition = identity["Arn"].split(":")[1]
         aws.place = Place(partition, session.region_name, identity["Account"])
-        aws.dns_suffix = dns_suffix(session, partition)
         return aws
 
     # -- clients -----------------------------------------------------------------------
@@ -287,12 +281,6 @@ class Aws:
                 self.echo(f"waiting    for Lambda to release {count} network interface(s) ({int(waited)} s so far)")
             self.sleep(delay)
             waited, retry = waited + delay, retry + 1
-
-    # -- partitions ----------------------------------------------------------------------
-
-    def url(self, api_id: str, stage: str) -> str:
-        """The invoke URL of a REST API stage in this partition."""
-        return stage_url(api_id, self.place.region, self.dns_suffix, stage)
 
 
 def _progress_due(waited: float, delay: float) -> bool:

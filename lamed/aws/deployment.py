@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from lamed.aws.client import dns_suffix, read, session_partition, stage_url
+from lamed.aws.client import dns_suffix, read, stage_url
 from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, MANAGED_TAG, STAGE, USAGE_PLAN_NAME, log_group_name
 from lamed.config import CONFIG_JSON_ENV
 from lamed.connection import mode
@@ -71,7 +71,7 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
     if api is None:
         return None
     region = session.region_name
-    base = stage_url(api["id"], region, dns_suffix(session, session_partition(session)), STAGE)
+    base = stage_url(api["id"], region, dns_suffix(session), STAGE)
     key = find_api_key(client, with_value=True)
     return Deployment(
         api_id=api["id"],
