@@ -272,7 +272,7 @@ def test_a_deploy_interrupted_before_its_writes_converges_on_the_next_run(moto_s
     points = stopping_points(faults.calls)
     operations = {operation for _, operation in points}
     assert len(points) > 20 and {"CreateRole", "CreateFunction", "CreateResource", "CreateDeployment"} <= operations
-    assert operations == {operation for _, operation, _ in faults.calls if not is_read(operation)}  # every kind
+    assert {operation for _, operation, _ in faults.calls if not is_read(operation)} <= operations  # every kind
     for index, operation in points:
         aws = _fresh_aws(moto_server, monkeypatch, tmp_path)
         faults = FaultyAws(**INSTANT).install(monkeypatch)
