@@ -23,6 +23,8 @@ ONE_LINE_FAILURES = (
     ("lamed.aws.package", "PackageError"),
     ("lamed.report", "ReportError"),
     ("lamed.migrate", "MigrateError"),
+    ("lamed.aws.plan", "OwnershipError"),
+    ("lamed.aws.client", "AwsWaitError"),
 )
 AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
 
@@ -93,6 +95,13 @@ def _aws_session(obj):
     return make_session(obj["profile"], obj["region"])
 
 
+def _connect(session):
+    """lamed's AWS clients (its retries, waits and partition) for ``session``, with progress on stdout."""
+    from lamed.aws.client import Aws
+
+    return Aws.connect(session, echo=click.echo)
+
+
 def _function_names() -> list[str]:
     """The functions of the config's wiring; the standard four when there is no config."""
     from lamed.aws.resources import STANDARD_FUNCTION_NAMES, wiring
@@ -109,10 +118,15 @@ def _function_names() -> list[str]:
 @click.option("--dry-run", is_flag=True, help="Print the plan, step by step, and change nothing.")
 @click.option("--no-preflight", is_flag=True, help="Skip the AWS and Redis checks that run first.")
 @click.option("--force", is_flag=True, help="Deploy even with a Redis on this machine (loopback, socket), which no Lambda reaches.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing resources with lamed's names that lamed did not create (tag them, change them).",
+)
 @click.pass_context
-def deploy(ctx, dry_run, no_preflight, force):
+def deploy(ctx, dry_run, no_preflight, force, adopt):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
-    from lamed.aws.apply import Aws, execute, show
+    from lamed.aws.apply import execute, show
     from lamed.aws.deployment import find_deployment
     from lamed.aws.package import build_package
     from lamed.aws.plan import plan_deploy
@@ -133,8 +147,8 @@ def deploy(ctx, dry_run, no_preflight, force):
     if problem and dry_run:
         click.echo(f"warning: {problem}; a real deploy refuses it without --force", err=True)
     session = _aws_session(ctx.obj)
-    aws = Aws.connect(session)
-    steps = plan_deploy(aws, desired_state(config, build_package()))
+    aws = _connect(session)
+    steps = plan_deploy(aws, desired_state(config, build_package()), adopt=adopt)
     changes = sum(step.changes for step in steps)
     if dry_run:
         show(steps, click.echo)
@@ -182,11 +196,19 @@ def status(obj, as_json, show_key):
             kept = ", ".join(f"v{number}" for number in function["versions"])
             vpc = function["vpc"]
             where = f", VPC subnets {', '.join(vpc['subnet_ids'])}" if vpc else ""
+            logs = _logs_note(function["log_group"])
             click.echo(
-                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}"
+                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}{logs}"
             )
         else:
             click.echo(f"{function['name']}: not deployed")
+
+
+def _logs_note(group: dict | None) -> str:
+    if group is None:
+        return ", no log group"
+    days = group["retention_days"]
+    return f", logs kept {days} days" if days else ", logs kept forever"
 
 
 def _redis_line(mode: dict) -> str:
@@ -199,10 +221,10 @@ def _redis_line(mode: dict) -> str:
 @click.pass_obj
 def rollback(obj):
     """Point each function's live alias at its previous version."""
-    from lamed.aws.apply import Aws, execute
     from lamed.aws.plan import plan_rollback
+    from lamed.aws.apply import execute
 
-    aws = Aws.connect(_aws_session(obj))
+    aws = _connect(_aws_session(obj))
     steps = plan_rollback(aws, _function_names())
     execute(steps, aws, click.echo)
     if not any(step.changes for step in steps):
@@ -211,20 +233,26 @@ def rollback(obj):
 
 @cli.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-logs", is_flag=True, help="Keep the functions' log groups (and their logs).")
 @click.pass_obj
-def destroy(obj, yes):
-    """Delete what deploy created: usage plan, API key, REST API, functions, role (Redis data stays)."""
-    from lamed.aws.apply import Aws, execute, show
-    from lamed.aws.plan import plan_destroy
+def destroy(obj, yes, keep_logs):
+    """Delete what deploy created (tagged as lamed's): usage plan, API key, REST API, functions, log groups, role.
 
-    aws = Aws.connect(_aws_session(obj))
-    steps = plan_destroy(aws, _function_names())
-    if not steps:
-        click.echo(f"nothing to destroy in {aws.region}")
+    The Redis data stays.
+    """
+    from lamed.aws.plan import plan_destroy
+    from lamed.aws.apply import execute, show
+
+    aws = _connect(_aws_session(obj))
+    steps = plan_destroy(aws, _function_names(), keep_logs=keep_logs)
+    region = aws.place.region
+    if not any(step.changes for step in steps):
+        show(steps, click.echo)
+        click.echo(f"nothing to destroy in {region}")
         return
     if not yes:
         show(steps, click.echo)
-        click.confirm(f"Delete all of this in {aws.region}?", abort=True)
+        click.confirm(f"Delete all of this in {region}?", abort=True)
     execute(steps, aws, click.echo)
 
 

@@ -28,9 +28,12 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
-    "max_experiments", "max_variants", "serve",
+    "max_experiments", "max_variants", "serve", "log_retention_days",
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
+DEFAULT_LOG_RETENTION_DAYS = 30
+# The retention periods CloudWatch Logs accepts, in days
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
 RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
@@ -92,6 +95,7 @@ class Config:
     vpc: dict | None = None
     bounds: Bounds = Bounds()
     use_config_redis: bool = False
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     warnings: list = field(default_factory=list)
 
     @property
@@ -215,6 +219,10 @@ def parse_config(raw, path: Path) -> Config:
     config.use_config_redis = serve.get("use_config_redis", False)
     if config.use_config_redis and "redis" not in raw:
         fail('"serve.use_config_redis" is true but there is no "redis" to use: add one, or drop "serve"')
+    retention = raw.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS)
+    if not _is_int(retention) or retention not in LOG_RETENTION_DAYS:
+        fail(f'"log_retention_days" must be one of CloudWatch Logs\' periods: {", ".join(map(str, LOG_RETENTION_DAYS))}')
+    config.log_retention_days = retention
     return config
 
 

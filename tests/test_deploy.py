@@ -11,12 +11,11 @@ import zipfile
 import boto3
 import pytest
 import requests
-from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+import lamed.aws.package
 import lamed.aws.session
 import lamed.cli
-from lamed.aws.apply import ROLE_RETRY_DELAYS, retry_while_role_propagates
 from lamed.aws.package import build_package
 from lamed.aws.resources import LAMBDA_TRUST_POLICY, code_sha256
 from lamed.cli import cli
@@ -28,7 +27,7 @@ ACCOUNT = "123456789012"  # moto's account
 STANDARD = {
     # name: (handler, memory, timeout, path, HTTP method, API key required)
     "lamed-track": ("lamed.track", 128, 10, "/track", "GET", False),
-    "lamed-all-experiments": ("lamed.all", 128, 60, "/experiments", "GET", True),
+    "lamed-all-experiments": ("lamed.all", 128, 29, "/experiments", "GET", True),  # API Gateway's 29 s
     "lamed-delete-experiment": ("lamed.delete", 128, 30, "/delete", "DELETE", True),
     "lamed-experiment": ("lamed.experiment", 128, 30, "/experiment", "GET", True),
 }
@@ -43,11 +42,13 @@ EXTRA = {
         },
     },
 }
-CORS = {
-    "method.response.header.Access-Control-Allow-Methods": "'GET,DELETE,OPTIONS'",
-    "method.response.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'",
-    "method.response.header.Access-Control-Allow-Origin": "'*'",
-}
+def cors(methods: str) -> dict:
+    """The CORS headers of a preflight on a resource whose routes have ``methods``."""
+    return {
+        "method.response.header.Access-Control-Allow-Methods": f"'{methods},OPTIONS'",
+        "method.response.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'",
+        "method.response.header.Access-Control-Allow-Origin": "'*'",
+    }
 
 
 class Account:
@@ -60,6 +61,7 @@ class Account:
         self.lambda_ = session.client("lambda")
         self.apigateway = session.client("apigateway")
         self.iam = session.client("iam")
+        self.logs = session.client("logs")
 
     def write_config(self, **extra):
         config = {"redis": {"host": "redis.example.com", "port": 6379}, **extra}
@@ -109,8 +111,12 @@ def record_calls(patch) -> list[str]:
     return calls
 
 
+ZIP = build_package()  # the same bytes whatever the config (test_package): built once for all these deploys
+
+
 def _fresh_aws(moto_server, patch, folder):
     requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    patch.setattr(lamed.aws.package, "build_package", lambda: ZIP)
     config_path = folder / "config.json"
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -155,7 +161,7 @@ class TestFirstDeploy:
         assert deployed.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
         policy = deployed.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs")["PolicyDocument"]
         (statement,) = policy["Statement"]
-        assert statement["Action"] == ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+        assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]  # lamed makes the groups
         assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/lamed-track:*" in statement["Resource"]
         groups = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/"
         assert all(arn.startswith(groups) for arn in statement["Resource"])
@@ -188,16 +194,23 @@ class TestFirstDeploy:
             "method.request.querystring.name": True
         }
 
-    def test_every_resource_answers_cors_preflights(self, deployed):
+    def test_every_resource_answers_cors_preflights_for_its_own_methods(self, deployed):
+        methods = {path: method for path, method in (spec[3:5] for spec in STANDARD.values())} | {"/hello": "POST"}
         for path, resource in deployed.resources().items():
             if path == "/":
                 continue
             options = resource["resourceMethods"]["OPTIONS"]
             assert options["apiKeyRequired"] is False
-            assert set(options["methodResponses"]["200"]["responseParameters"]) == set(CORS)
+            assert set(options["methodResponses"]["200"]["responseParameters"]) == set(cors(methods[path]))
             integration = options["methodIntegration"]
             assert integration["type"] == "MOCK"
-            assert integration["integrationResponses"]["200"]["responseParameters"] == CORS
+            assert integration["integrationResponses"]["200"]["responseParameters"] == cors(methods[path])
+
+    def test_api_gateways_own_4xx_and_5xx_answers_carry_the_cors_origin(self, deployed):
+        responses = deployed.apigateway.get_gateway_responses(restApiId=deployed.api_id())["items"]
+        found = {item["responseType"]: item["responseParameters"] for item in responses}
+        origin = {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+        assert found["DEFAULT_4XX"] == origin and found["DEFAULT_5XX"] == origin
 
     def test_stage_prod_is_deployed_and_the_key_is_in_its_usage_plan(self, deployed):
         api_id = deployed.api_id()
@@ -235,11 +248,13 @@ class TestFirstDeploy:
             "versions": [1],
             "runtime": "python3.13",
             "vpc": None,
+            "log_group": {"name": "/aws/lambda/lamed-track", "retention_days": 30},
         }
         (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
         assert key["value"] not in deployed.lamed("status").output
         text = deployed.lamed("status", "--show-key").output
-        assert f"API key:         {key['value']}" in text and "lamed-hello: live v1, python3.13, kept v1" in text
+        assert f"API key:         {key['value']}" in text
+        assert "lamed-hello: live v1, python3.13, kept v1, logs kept 30 days\n" in text
 
 
 # -- idempotence, changes, rollback ------------------------------------------------------
@@ -265,7 +280,7 @@ def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(
     assert json.loads(aws.environment("lamed-track")["LAMED_CONFIG_JSON"])["uuid_expiry_seconds"] == 3600
     for name in STANDARD:
         assert aws.versions(name) == ["$LATEST", "1", "2"] and aws.live(name) == "2"
-    assert aws.deployments() == 2
+    assert aws.deployments() == 1  # the routes invoke the live aliases: the stage serves the same API
 
     result = aws.lamed("rollback")
     assert result.exit_code == 0 and result.output.count("live v2 -> v1") == len(STANDARD)
@@ -347,14 +362,15 @@ def test_a_route_dropped_from_extra_wiring_is_deleted(aws):
     assert aws.live("lamed-hello") == "1"  # its function is left alone: other wiring may use it
 
 
-def test_the_original_lamed_roles_extra_permissions_are_removed(aws):
+def test_an_adopted_original_lamed_roles_extra_permissions_are_removed(aws):
     wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}
     aws.iam.create_role(RoleName="lamed", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
     aws.iam.put_role_policy(RoleName="lamed", PolicyName="kinesis", PolicyDocument=json.dumps(wide))
     arn = aws.iam.create_policy(PolicyName="invoke-all", PolicyDocument=json.dumps(wide))["Policy"]["Arn"]
     aws.iam.attach_role_policy(RoleName="lamed", PolicyArn=arn)
-    out = aws.deploy()
-    assert f"updated    role lamed (CloudWatch Logs policy; removed kinesis; removed {arn})" in out
+    out = aws.deploy("--adopt")
+    adopted = "adopted: tagged managed-by=lamed"
+    assert f"updated    role lamed ({adopted}; CloudWatch Logs policy; removed kinesis; removed {arn})" in out
     assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
     assert aws.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
 
@@ -411,7 +427,9 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     status = json.loads(aws.lamed("status", "--json").output)
     track = next(f for f in status["functions"] if f["name"] == "lamed-track")
     assert track["vpc"] == {"subnet_ids": wanted[0], "security_group_ids": wanted[1]}
-    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}\n" in aws.lamed("status").output
+    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}, logs kept 30 days\n" in aws.lamed(
+        "status"
+    ).output
 
     deployments = aws.deployments()
     out = aws.deploy()
@@ -420,7 +438,7 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     assert aws.deployments() == deployments
 
 
-def test_changing_then_removing_vpc_publishes_once_per_function_and_drops_the_eni_policy(aws):
+def test_changing_then_removing_vpc_publishes_once_per_function_and_keeps_the_eni_policy_for_rollbacks(aws):
     network = _network()
     first, second = network["subnet_ids"]
     aws.write_config(vpc={**network, "subnet_ids": [first]})
@@ -435,15 +453,21 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_drops_the_en
     aws.write_config()
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
     assert "update     function lamed-track (VpcConfig; publish a version)" in plan
-    assert "delete     role policy lamed-vpc (the functions left the VPC)" in plan
+    assert "role policy lamed-vpc" not in plan  # v1 and v2, rollback targets, still run in the VPC
     out = aws.deploy()
     assert out.count("published v3, live -> v3") == len(STANDARD)
-    functions_done = out.index("function lamed-experiment (published v3")
-    assert out.index("deleted    role policy lamed-vpc") > functions_done  # only once no function is in the VPC
     for name in STANDARD:
         assert _vpc_of(aws, name) == ([], []) and aws.versions(name) == ["$LATEST", "1", "2", "3"]
+    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-logs", "lamed-vpc"]
+    assert "lamed-track: live v3, python3.12, kept v1, v2, v3, logs kept 30 days\n" in aws.lamed("status").output
+    assert "no changes" in aws.deploy()
+
+    for name in STANDARD:  # once no kept version is in the VPC, the policy goes, after the functions
+        for number in ("1", "2"):
+            aws.lambda_.delete_function(FunctionName=name, Qualifier=number)
+    out = aws.deploy()
+    assert "deleted    role policy lamed-vpc (no kept function version is in the VPC)" in out
     assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
-    assert "lamed-track: live v3, python3.12, kept v1, v2, v3\n" in aws.lamed("status").output
     assert "no changes" in aws.deploy()
 
 
@@ -593,44 +617,3 @@ def test_iam_auth_adds_exactly_elasticache_connect_then_removing_it_drops_the_po
     assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
     assert PASSWORD not in out
     assert "no changes" in aws.deploy()
-
-
-# -- IAM propagation -------------------------------------------------------------------------
-
-
-def _error(code, message):
-    return ClientError({"Error": {"Code": code, "Message": message}}, "CreateFunction")
-
-
-def test_a_new_role_is_awaited_with_bounded_backoff():
-    not_yet = _error("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.")
-    answers = [not_yet, not_yet, {"Version": "1"}]
-    slept = []
-
-    def call():
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    assert retry_while_role_propagates(call, slept.append) == {"Version": "1"}
-    assert slept == [1, 2]
-
-    slept.clear()
-    with pytest.raises(ClientError, match="cannot be assumed"):
-        retry_while_role_propagates(lambda: (_ for _ in ()).throw(not_yet), slept.append)
-    assert slept == list(ROLE_RETRY_DELAYS)
-
-    other = _error("InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes")
-    with pytest.raises(ClientError, match="Unzipped"):
-        retry_while_role_propagates(lambda: (_ for _ in ()).throw(other), slept.append)
-    assert slept == list(ROLE_RETRY_DELAYS)
-
-    slept.clear()  # a VPC policy just put on the role propagates the same way
-    no_eni = _error(
-        "InvalidParameterValueException",
-        "The provided execution role does not have permissions to call CreateNetworkInterface on EC2",
-    )
-    answers = [no_eni, {"Version": "2"}]
-    assert retry_while_role_propagates(call, slept.append) == {"Version": "2"}
-    assert slept == [1]

@@ -1,14 +1,16 @@
-"""Find an existing lamed deployment in an AWS account: its API, URLs, key and functions.
+"""Find an existing lamed deployment in an AWS account: its API, URLs, key, functions and log groups.
 
 Used by ``lamed status`` and by the commands that read results, so they need no
-config beyond AWS credentials and region.
+config beyond AWS credentials and region; and by the planner, which reads the same things.
 """
 
 import json
 from dataclasses import dataclass
 
 import boto3
-from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, STAGE
+
+from lamed.aws.client import dns_suffix, read, stage_url
+from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, MANAGED_TAG, STAGE, USAGE_PLAN_NAME, log_group_name
 from lamed.config import CONFIG_JSON_ENV
 from lamed.connection import mode
 
@@ -27,18 +29,17 @@ class Deployment:
     api_key: str | None
 
 
-def stage_url(api_id: str, region: str, stage: str = STAGE) -> str:
-    """The invoke URL of a REST API stage, without a trailing slash."""
-    return f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
+def owned(tags) -> bool:
+    """Whether AWS tags (a dict, or a list of Key/Value pairs) mark a resource as lamed's."""
+    if isinstance(tags, list):
+        tags = {tag["Key"]: tag["Value"] for tag in tags}
+    return all((tags or {}).get(key) == value for key, value in MANAGED_TAG.items())
 
 
 def find_rest_api(client, name: str = API_NAME) -> dict | None:
-    """The REST API called ``name`` (the first, if there are several), or None."""
-    for page in client.get_paginator("get_rest_apis").paginate():
-        for api in page["items"]:
-            if api["name"] == name:
-                return api
-    return None
+    """The REST API called ``name`` (lamed's own first, if there are several), or None."""
+    found = [api for page in client.get_paginator("get_rest_apis").paginate() for api in page["items"] if api["name"] == name]
+    return next((api for api in found if owned(api.get("tags"))), found[0] if found else None)
 
 
 def find_api_key(client, name: str = API_KEY_NAME, with_value: bool = False) -> dict | None:
@@ -51,6 +52,18 @@ def find_api_key(client, name: str = API_KEY_NAME, with_value: bool = False) -> 
     return None
 
 
+def find_usage_plan(client, name: str = USAGE_PLAN_NAME) -> dict | None:
+    pages = client.get_paginator("get_usage_plans").paginate()
+    return next((item for page in pages for item in page["items"] if item["name"] == name), None)
+
+
+def find_log_group(client, function: str) -> dict | None:
+    """The log group of ``function`` (name, retentionInDays, logGroupArn), or None."""
+    name = log_group_name(function)
+    pages = client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    return next((group for page in pages for group in page["logGroups"] if group["logGroupName"] == name), None)
+
+
 def find_deployment(session: boto3.Session) -> Deployment | None:
     """The lamed deployment in the session's account and region, or None when there is none."""
     client = session.client("apigateway")
@@ -58,7 +71,7 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
     if api is None:
         return None
     region = session.region_name
-    base = stage_url(api["id"], region)
+    base = stage_url(api["id"], region, dns_suffix(session), STAGE)
     key = find_api_key(client, with_value=True)
     return Deployment(
         api_id=api["id"],
@@ -71,8 +84,8 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
 
 
 def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
-    """What is deployed: the API (None when absent), whether its stage is deployed, each function,
-    and how the live track function reaches Redis (None when unknown; never a secret)."""
+    """What is deployed: the API (None when absent), whether its stage is deployed, each function
+    with its log group, and how the live track function reaches Redis (None when unknown; never a secret)."""
     found = find_deployment(session)
     status = {"region": session.region_name, "api": None, "redis": None, "functions": []}
     if found is not None:
@@ -84,9 +97,9 @@ def deployment_status(session: boto3.Session, function_names: list[str]) -> dict
             "experiments_url": found.experiments_url,
             "api_key": found.api_key,
         }
-    client = session.client("lambda")
+    client, logs = session.client("lambda"), session.client("logs")
     live = {name: _live_version(client, name) for name in function_names}
-    status["functions"] = [_function_status(name, *live[name]) for name in function_names]
+    status["functions"] = [_function_status(name, *live[name], find_log_group(logs, name)) for name in function_names]
     if REDIS_MODE_FUNCTION in live:
         status["redis"] = redis_mode(live[REDIS_MODE_FUNCTION][2])
     return status
@@ -103,10 +116,8 @@ def redis_mode(version: dict) -> dict | None:
 
 
 def _stage_deployed(client, api_id: str) -> bool:
-    try:
-        return bool(client.get_stage(restApiId=api_id, stageName=STAGE).get("deploymentId"))
-    except client.exceptions.NotFoundException:
-        return False
+    stage = read(client.get_stage, restApiId=api_id, stageName=STAGE)
+    return bool(stage and stage.get("deploymentId"))
 
 
 def function_versions(client, name: str) -> dict[str, dict] | None:
@@ -121,15 +132,16 @@ def function_versions(client, name: str) -> dict[str, dict] | None:
 
 def live_alias(client, name: str) -> dict | None:
     """The function's ``live`` alias, or None when the function or the alias does not exist."""
-    try:
-        return client.get_alias(FunctionName=name, Name=ALIAS)
-    except client.exceptions.ResourceNotFoundException:
-        return None
+    return read(client.get_alias, FunctionName=name, Name=ALIAS)
 
 
 def published(versions: dict[str, dict]) -> list[int]:
     """The published version numbers, oldest first."""
     return sorted(int(number) for number in versions if number.isdigit())
+
+
+def in_vpc(version: dict) -> bool:
+    return bool((version.get("VpcConfig") or {}).get("SubnetIds"))
 
 
 def _live_version(client, name: str) -> tuple[dict | None, str | None, dict]:
@@ -140,7 +152,7 @@ def _live_version(client, name: str) -> tuple[dict | None, str | None, dict]:
     return versions, live, (versions or {}).get(live, {})
 
 
-def _function_status(name: str, versions: dict | None, live: str | None, serving: dict) -> dict:
+def _function_status(name: str, versions: dict | None, live: str | None, serving: dict, group: dict | None) -> dict:
     return {
         "name": name,
         "deployed": versions is not None,
@@ -148,6 +160,7 @@ def _function_status(name: str, versions: dict | None, live: str | None, serving
         "versions": published(versions or {}),
         "runtime": serving.get("Runtime"),
         "vpc": _vpc(serving.get("VpcConfig")),
+        "log_group": {"name": group["logGroupName"], "retention_days": group.get("retentionInDays")} if group else None,
     }
 
 

@@ -1,26 +1,37 @@
 """Compare the desired state with what AWS has and emit the steps that close the gap.
 
-A :class:`Step` knows how to describe itself and what to call; the planner only
-reads from AWS. Unchanged things are steps too (without a call), so that the
-progress shows every resource. Whether a function changed is lamed's own decision,
-made before anything is called (so a dry run can tell): its ``live`` version is
-compared with the zip's CodeSha256 and the configuration, and an older version that
-matches (after a rollback) is pointed at again rather than published anew.
+The planner only reads from AWS; every judgement comes from what AWS has now, never
+from what happened in an earlier run, so an interrupted run is finished by the next.
+Unchanged things are steps too (without a call), so that the progress shows every
+resource. A function's ``live`` version is compared with the zip's CodeSha256 and the
+configuration, and an older version that matches (after a rollback) is pointed at again
+rather than published anew. The stage's deployment carries a digest of the API it
+serves; any other digest redeploys. Resources with lamed's names that are not tagged as
+lamed's stop a deploy (unless ``adopt``) and are left alone by destroy.
 """
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from botocore.exceptions import ClientError
+from dataclasses import dataclass, field
 
 from lamed import __version__
-from lamed.aws.apply import Aws, error_code, retry_while_role_propagates
-from lamed.aws.deployment import find_api_key, find_rest_api, function_versions, live_alias, published
+from lamed.aws.client import Aws, read
+from lamed.aws.deployment import (
+    find_api_key,
+    find_log_group,
+    find_rest_api,
+    find_usage_plan,
+    function_versions,
+    in_vpc,
+    live_alias,
+    owned,
+    published,
+)
 from lamed.aws.resources import (
     ALIAS,
     API_KEY_NAME,
     API_NAME,
+    ELASTICACHE_POLICY_NAME,
+    GATEWAY_RESPONSES,
     KEPT_VERSIONS,
     LAMBDA_TRUST_POLICY,
     LOGS_POLICY_NAME,
@@ -29,18 +40,22 @@ from lamed.aws.resources import (
     ROLE_NAME,
     STAGE,
     USAGE_PLAN_NAME,
+    VPC_POLICY,
     VPC_POLICY_NAME,
-    ELASTICACHE_POLICY_NAME,
     DesiredState,
     Function,
+    api_digest,
     api_source_arn,
-    cors_method,
-    proxy_method,
+    apigateway_arn,
+    function_arn,
+    log_group_arn,
+    log_group_name,
+    resource_methods,
     role_arn,
     role_policies,
 )
+from lamed.aws.steps import Step
 
-PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
 POLICY_SUBJECTS = {
     LOGS_POLICY_NAME: "CloudWatch Logs",
     VPC_POLICY_NAME: "VPC network interfaces",
@@ -48,48 +63,50 @@ POLICY_SUBJECTS = {
 }
 # Policies the functions' current versions may still use: removed only after the functions are updated.
 REMOVED_AFTER_FUNCTIONS = {
-    VPC_POLICY_NAME: "the functions left the VPC",
+    VPC_POLICY_NAME: "no kept function version is in the VPC",
     ELASTICACHE_POLICY_NAME: "Redis no longer uses IAM auth",
 }
 # How progress lines name a changed setting; the environment holds the Redis password, so only its name shows.
 SETTING_NAMES = {"Environment": "Redis settings"}
-NOT_FOUND = ("ResourceNotFoundException", "NotFoundException", "NoSuchEntity")
+DESCRIPTION = "lamed: A/B-testing backend for AlephBet"
+TAG_LIST = [{"Key": key, "Value": value} for key, value in MANAGED_TAG.items()]
+ADOPTED = "adopted: tagged managed-by=lamed"
+
+
+class OwnershipError(Exception):
+    """Resources with lamed's names that lamed did not create: a deploy stops unless told to adopt them."""
 
 
 @dataclass
-class Step:
-    """One thing to do (or to leave as it is); ``call`` may return what it learned, for the progress line."""
+class Ownership:
+    """Which existing resources are not lamed's; with ``adopt`` they are tagged and taken over."""
 
-    action: str  # create | update | delete | unchanged
-    subject: str
-    detail: str = ""
-    call: Callable[[Aws], str | None] | None = None
+    adopt: bool
+    foreign: list = field(default_factory=list)
 
-    @property
-    def changes(self) -> bool:
-        return self.action != "unchanged"
+    def needs_tag(self, subject: str, tags) -> bool:
+        """Whether ``subject`` (existing, with ``tags``) must be tagged to become lamed's."""
+        if owned(tags):
+            return False
+        self.foreign.append(subject)
+        return True
 
-    def line(self, done: bool, outcome: str | None = None) -> str:
-        verb = PAST[self.action] if done else self.action
-        detail = outcome or self.detail
-        return f"{verb:<10} {self.subject}" + (f" ({detail})" if detail else "")
-
-
-def _read(call, **kwargs):
-    """``call(**kwargs)``, or None when AWS says the thing does not exist."""
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        if error_code(exc) in NOT_FOUND:
-            return None
-        raise
+    def check(self) -> None:
+        if self.foreign and not self.adopt:
+            one = len(self.foreign) == 1
+            them = "it" if one else "them"
+            raise OwnershipError(
+                f"{', '.join(self.foreign)} {'exists' if one else 'exist'} but lamed did not create {them} "
+                f"(no tag managed-by=lamed), so lamed leaves {them} alone — fix: remove or rename {them}, "
+                f"or run `lamed deploy --adopt` to let lamed take {them} over (and change {them} to its needs)"
+            )
 
 
-def _request(service: str, operation: str, **kwargs) -> Callable[[Aws], None]:
+def _request(service: str, operation: str, **kwargs):
     """A step call that makes one AWS request and reports nothing."""
 
     def call(aws: Aws) -> None:
-        getattr(getattr(aws, service), operation)(**kwargs)
+        getattr(aws.client(service), operation)(**kwargs)
 
     return call
 
@@ -101,29 +118,74 @@ def _covers(current, desired) -> bool:
     return current == desired
 
 
+def _combine(*calls):
+    """One step call that makes several, returning the last outcome that says something."""
+
+    def call(aws: Aws):
+        outcome = None
+        for each in calls:
+            outcome = each(aws) or outcome
+        return outcome
+
+    return call
+
+
 # -- deploy ------------------------------------------------------------------------
 
 
-def plan_deploy(aws: Aws, desired: DesiredState) -> list[Step]:
-    """The steps that make AWS match ``desired``; all unchanged when it already does."""
-    role, leftover = _role_steps(aws, desired)
+@dataclass
+class FoundFunction:
+    """A function as AWS has it: ``configuration`` of $LATEST and ``tags`` (None when it does not exist)."""
+
+    configuration: dict | None
+    tags: dict
+    versions: dict
+    alias: dict | None
+
+    @classmethod
+    def read(cls, aws: Aws, name: str) -> "FoundFunction":
+        found = read(aws.lambda_.get_function, FunctionName=name)
+        if found is None:
+            return cls(None, {}, {}, None)
+        versions = function_versions(aws.lambda_, name) or {}
+        return cls(found["Configuration"], found.get("Tags") or {}, versions, live_alias(aws.lambda_, name))
+
+
+def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[Step]:
+    """The steps that make AWS match ``desired``; all unchanged when it already does.
+
+    Raises :class:`OwnershipError` when resources with lamed's names are not lamed's and ``adopt`` is false.
+    """
+    ownership = Ownership(adopt)
+    function_steps, recreated, kept_in_vpc = [], set(), False
+    for function in desired.functions:
+        found = FoundFunction.read(aws, function.name)
+        step, kept = _function_step(aws, desired, function, found, ownership)
+        function_steps.append(step)
+        if found.configuration is None or found.configuration.get("State") == "Failed":
+            recreated.add(function.name)
+        kept_in_vpc = kept_in_vpc or any(in_vpc(found.versions[str(number)]) for number in kept)
+    role, leftover = _role_steps(aws, desired, ownership, kept_in_vpc)
     steps = [role]
-    steps += [_function_step(aws, desired, function) for function in desired.functions]
-    steps += leftover
+    steps += [_log_group_step(aws, desired, function.name, ownership) for function in desired.functions]
+    steps += function_steps + leftover
     api = find_rest_api(aws.apigateway)
-    steps += _api_steps(aws, desired, api)
-    steps += [_permission_step(aws, function.name, api) for function in desired.functions]
-    steps.append(_stage_step(aws, api, any(step.changes for step in steps)))
-    steps += _key_steps(aws, api)
+    steps += _api_steps(aws, desired, api, ownership)
+    steps += [_permission_step(aws, function.name, function.name in recreated) for function in desired.functions]
+    steps.append(_stage_step(aws, desired, api))
+    steps += _key_steps(aws, api, ownership)
+    ownership.check()
     return steps
 
 
-def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
-    """The role's step, and the removal of a VPC policy no longer wanted, for after the functions left the VPC."""
+def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_vpc: bool) -> tuple[Step, list[Step]]:
+    """The role's step, and the removal of policies no function version needs any more, for after the functions."""
     subject = f"role {ROLE_NAME}"
-    policies = role_policies(desired, aws.region, aws.account)
+    policies = role_policies(desired, aws.place)
+    if kept_in_vpc:  # a rollback target still runs in the VPC: its network interfaces need the policy
+        policies.setdefault(VPC_POLICY_NAME, VPC_POLICY)
     summary = " and ".join(POLICY_SUBJECTS[name] for name in policies)
-    role = _read(aws.iam.get_role, RoleName=ROLE_NAME)
+    role = read(aws.iam.get_role, RoleName=ROLE_NAME)
 
     def put_policies(aws, names):
         for name in names:
@@ -136,11 +198,13 @@ def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
                 RoleName=ROLE_NAME,
                 AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
                 Description=f"lamed's Lambda functions: {summary} only",
+                Tags=TAG_LIST,
             )
             put_policies(aws, policies)
 
         return Step("create", subject, f"{summary} only", create), []
 
+    adopting = ownership.needs_tag(subject, role["Role"].get("Tags"))
     inline, attached = _role_permissions(aws)
     others = [name for name in inline if name not in policies and name not in REMOVED_AFTER_FUNCTIONS]
     leftover = []
@@ -149,13 +213,16 @@ def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
             remove = _request("iam", "delete_role_policy", RoleName=ROLE_NAME, PolicyName=name)
             leftover.append(Step("delete", f"role policy {name}", reason, remove))
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
-    stale = [name for name in policies if name not in inline or not _policy_is(aws, name, policies[name])]
-    if trusted and not stale and not others and not attached:
+    stale = [name for name in policies if name not in inline or _current_policy(aws, name) != policies[name]]
+    if trusted and not stale and not others and not attached and not adopting:
         return Step("unchanged", subject, summary), leftover
-    changes = ["trust policy"] * (not trusted) + [f"{POLICY_SUBJECTS[name]} policy" for name in stale]
+    changes = [ADOPTED] * adopting + ["trust policy"] * (not trusted)
+    changes += [f"{POLICY_SUBJECTS[name]} policy" for name in stale]
     changes += [f"removed {name}" for name in others + attached]
 
     def update(aws):
+        if adopting:
+            aws.iam.tag_role(RoleName=ROLE_NAME, Tags=TAG_LIST)
         if not trusted:
             aws.iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
         put_policies(aws, stale)
@@ -164,9 +231,9 @@ def _role_steps(aws: Aws, desired: DesiredState) -> tuple[Step, list[Step]]:
     return Step("update", subject, "; ".join(changes), update), leftover
 
 
-def _policy_is(aws: Aws, name: str, document: dict) -> bool:
-    current = _read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=name)
-    return current is not None and current["PolicyDocument"] == document
+def _current_policy(aws: Aws, name: str) -> dict | None:
+    current = read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=name)
+    return current and current["PolicyDocument"]
 
 
 def _role_permissions(aws: Aws) -> tuple[list[str], list[str]]:
@@ -185,24 +252,57 @@ def _remove_permissions(aws: Aws, inline: list[str], attached: list[str]) -> Non
         aws.iam.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=arn)
 
 
-def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
+def _log_group_step(aws: Aws, desired: DesiredState, function: str, ownership: Ownership) -> Step:
+    """A function's log group, made by lamed (so Lambda never makes one without retention)."""
+    name, days = log_group_name(function), desired.log_retention_days
+    subject, detail = f"log group {name}", f"kept {days} days"
+    group = find_log_group(aws.logs, function)
+    retain = _request("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
+    if group is None:
+        create = _request("logs", "create_log_group", logGroupName=name, tags=MANAGED_TAG)
+        return Step("create", subject, detail, _combine(create, retain))
+    arn = log_group_arn(function, aws.place)
+    adopting = ownership.needs_tag(subject, aws.logs.list_tags_for_resource(resourceArn=arn).get("tags"))
+    retained = group.get("retentionInDays") == days
+    if retained and not adopting:
+        return Step("unchanged", subject, detail)
+    tag = _request("logs", "tag_resource", resourceArn=arn, tags=MANAGED_TAG)
+    calls = [tag] * adopting + [retain] * (not retained)
+    return Step("update", subject, "; ".join([ADOPTED] * adopting + [detail] * (not retained)), _combine(*calls))
+
+
+def _function_step(
+    aws: Aws, desired: DesiredState, function: Function, found: FoundFunction, ownership: Ownership
+) -> tuple[Step, list[int]]:
+    """The function's step, and the published versions it leaves in place (the rollback targets)."""
     subject = f"function {function.name}"
-    wanted = function.configuration(role_arn(aws.account))
-    versions = function_versions(aws.lambda_, function.name)
-    if versions is None:
-        summary = f"{function.runtime}, {function.architecture}, {function.memory} MB, {function.timeout} s"
-        if function.vpc:
-            summary += f", VPC subnets {', '.join(function.vpc.subnet_ids)}"
-        return Step("create", subject, summary, lambda aws: _create_function(aws, desired, function))
+    wanted = function.configuration(role_arn(aws.place))
+    summary = f"{function.runtime}, {function.architecture}, {function.memory} MB, {function.timeout} s"
+    if function.vpc:
+        summary += f", VPC subnets {', '.join(function.vpc.subnet_ids)}"
+    if found.configuration is None:
+        return Step("create", subject, summary, lambda aws: _create_function(aws, desired, function)), []
+    adopting = ownership.needs_tag(subject, found.tags)
+    tag = _request("lambda", "tag_resource", Resource=function_arn(function.name, aws.place), Tags=MANAGED_TAG)
+    adopted = [ADOPTED] * adopting
+    if found.configuration.get("State") == "Failed":
+
+        def recreate(aws):
+            aws.lambda_.delete_function(FunctionName=function.name)  # a Failed function takes no update
+            return _create_function(aws, desired, function)
+
+        return Step("update", subject, f"state Failed: recreate; {summary}", recreate), []
+    versions, alias = found.versions, found.alias
 
     def matches(version: dict) -> bool:
         return version["CodeSha256"] == desired.code_sha256 and _covers(_settings(version), wanted)
 
-    alias = live_alias(aws.lambda_, function.name)
     live = alias["FunctionVersion"] if alias else None
-    if live in versions and matches(versions[live]):
-        return Step("unchanged", subject, f"{ALIAS} v{live}")
     numbers = published(versions)
+    if live in versions and matches(versions[live]):
+        if adopting:
+            return Step("update", subject, f"{ADOPTED}; {ALIAS} v{live}", tag), numbers
+        return Step("unchanged", subject, f"{ALIAS} v{live}"), numbers
     same = [number for number in numbers if matches(versions[str(number)])]
     if same:
         # rolled back earlier, or a run stopped halfway: the wanted version exists
@@ -211,100 +311,120 @@ def _function_step(aws: Aws, desired: DesiredState, function: Function) -> Step:
         def move(aws):
             _point_alias(aws, function.name, alias, target)
 
-        return Step("update", subject, f"{ALIAS} -> v{target}", move)
-    latest = _settings(versions["$LATEST"])
-    changed = [key for key, value in wanted.items() if latest.get(key) != value]
+        calls = [tag] * adopting + [move]
+        return Step("update", subject, "; ".join(adopted + [f"{ALIAS} -> v{target}"]), _combine(*calls)), numbers
+    latest = _settings(versions.get("$LATEST", found.configuration))
+    changed = [key for key, value in wanted.items() if not _covers(latest.get(key), value)]
     code_changed = latest["CodeSha256"] != desired.code_sha256 or "Architectures" in changed
     settings_changed = set(changed) - {"Architectures"}
     obsolete = [number for number in numbers[: max(0, len(numbers) - (KEPT_VERSIONS - 1))] if str(number) != live]
 
     def publish(aws):
-        client = aws.lambda_
+        name = function.name
+        if adopting:
+            tag(aws)
         if code_changed:
-            client.update_function_code(
-                FunctionName=function.name, ZipFile=desired.package, Architectures=wanted["Architectures"]
+            aws.lambda_call(
+                name, "update_function_code", FunctionName=name, ZipFile=desired.package, Architectures=wanted["Architectures"]
             )
-            client.get_waiter("function_updated_v2").wait(FunctionName=function.name)
         if settings_changed:
-            retry_while_role_propagates(
-                lambda: client.update_function_configuration(
-                    FunctionName=function.name,
-                    **{key: value for key, value in wanted.items() if key != "Architectures"},  # set with the code
-                )
-            )
-            client.get_waiter("function_updated_v2").wait(FunctionName=function.name)
-        version = client.publish_version(FunctionName=function.name, CodeSha256=desired.code_sha256)["Version"]
-        _point_alias(aws, function.name, alias, version)
+            settings = {key: value for key, value in wanted.items() if key != "Architectures"}  # set with the code
+            aws.lambda_call(name, "update_function_configuration", FunctionName=name, **settings)
+        version = aws.lambda_call(name, "publish_version", FunctionName=name, CodeSha256=desired.code_sha256)["Version"]
+        _point_alias(aws, name, alias, version)
         for number in obsolete:
-            client.delete_function(FunctionName=function.name, Qualifier=str(number))
+            aws.lambda_call(name, "delete_function", FunctionName=name, Qualifier=str(number))
         pruned = f", deleted v{', v'.join(map(str, obsolete))}" if obsolete else ""
         return f"published v{version}, {ALIAS} -> v{version}{pruned}"
 
     named = [SETTING_NAMES.get(key, key) for key in changed]
-    what = ", ".join(["code"] * (latest["CodeSha256"] != desired.code_sha256) + named) or "new version"
-    return Step("update", subject, f"{what}; publish a version", publish)
+    what = ", ".join(adopted + ["code"] * (latest["CodeSha256"] != desired.code_sha256) + named) or "new version"
+    kept = [number for number in numbers if number not in obsolete]
+    return Step("update", subject, f"{what}; publish a version", publish), kept
 
 
 def _settings(version: dict) -> dict:
     """A version's configuration with its VpcConfig as :func:`vpc_config` writes it (sorted ids, no VpcId)."""
     vpc = version.get("VpcConfig") or {}
     subnets, groups = sorted(vpc.get("SubnetIds") or []), sorted(vpc.get("SecurityGroupIds") or [])
-    return version | {"VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": groups}}
+    environment = {"Variables": (version.get("Environment") or {}).get("Variables") or {}}
+    return version | {"VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": groups}, "Environment": environment}
 
 
 def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str:
-    created = retry_while_role_propagates(
-        lambda: aws.lambda_.create_function(
-            FunctionName=function.name,
-            Code={"ZipFile": desired.package},
-            Description="lamed: A/B-testing backend for AlephBet",
-            Publish=True,
-            Tags=MANAGED_TAG,
-            **function.configuration(role_arn(aws.account)),
-        )
+    created = aws.lambda_call(
+        function.name,
+        "create_function",
+        FunctionName=function.name,
+        Code={"ZipFile": desired.package},
+        Description=DESCRIPTION,
+        Publish=True,
+        Tags=MANAGED_TAG,
+        **function.configuration(role_arn(aws.place)),
     )
-    aws.lambda_.get_waiter("function_active_v2").wait(FunctionName=function.name)
     version = created["Version"]
-    aws.lambda_.create_alias(FunctionName=function.name, Name=ALIAS, FunctionVersion=version)
+    aws.lambda_call(function.name, "create_alias", FunctionName=function.name, Name=ALIAS, FunctionVersion=version)
     return f"v{version}, {ALIAS} -> v{version}"
 
 
 def _point_alias(aws: Aws, name: str, alias: dict | None, version: str) -> None:
-    if alias is None:
-        aws.lambda_.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
-    else:
-        aws.lambda_.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
+    operation = "create_alias" if alias is None else "update_alias"
+    aws.lambda_call(name, operation, FunctionName=name, Name=ALIAS, FunctionVersion=version)
 
 
-def _api_steps(aws: Aws, desired: DesiredState, api: dict | None) -> list[Step]:
+def _api_steps(aws: Aws, desired: DesiredState, api: dict | None, ownership: Ownership) -> list[Step]:
     steps = []
-    resources = {}
+    resources, responses = {}, {}
+    subject = f"REST API {API_NAME}"
     if api is None:
 
         def create_api(aws):
             created = aws.apigateway.create_rest_api(
-                name=API_NAME,
-                description="lamed: A/B-testing backend for AlephBet",
-                endpointConfiguration={"types": ["REGIONAL"]},
+                name=API_NAME, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
             )
             aws.values["api_id"] = created["id"]
             aws.values["resources"] = {item["path"]: item["id"] for item in _resources(aws)}
             return created["id"]
 
-        steps.append(Step("create", f"REST API {API_NAME}", call=create_api))
+        steps.append(Step("create", subject, call=create_api))
     else:
         aws.values["api_id"] = api["id"]
         resources = {item["path"]: item for item in _resources(aws, embed=True)}
         aws.values["resources"] = {path: item["id"] for path, item in resources.items()}
-        steps.append(Step("unchanged", f"REST API {API_NAME}", api["id"]))
+        pages = aws.apigateway.get_paginator("get_gateway_responses").paginate(restApiId=api["id"])
+        responses = {item["responseType"]: item for page in pages for item in page["items"]}
+        if ownership.needs_tag(subject, api.get("tags")):
+            tag = _request("apigateway", "tag_resource", resourceArn=apigateway_arn(f"/restapis/{api['id']}", aws.place), tags=MANAGED_TAG)
+            steps.append(Step("update", subject, f"{api['id']}; {ADOPTED}", tag))
+        else:
+            steps.append(Step("unchanged", subject, api["id"]))
 
+    steps.append(_gateway_responses_step(responses, api is None))
     for path in desired.paths():
-        wanted = [proxy_method(route, aws.region, aws.account) for route in desired.routes_on(path)] + [cors_method()]
-        steps.append(_resource_step(path, resources.get(path), wanted))
+        steps.append(_resource_step(path, resources.get(path), resource_methods(desired, path, aws.place)))
     top_level = [path for path in resources if path.count("/") == 1 and path != "/"]
     for path in (path for path in top_level if path not in desired.paths()):
         steps.append(Step("delete", f"route {path}", call=lambda aws, path=path: _delete_resource(aws, path)))
     return steps
+
+
+def _gateway_responses_step(current: dict, new_api: bool) -> Step:
+    """API Gateway's own 4XX/5XX answers with the CORS origin header."""
+    subject, names = "gateway responses", ", ".join(GATEWAY_RESPONSES)
+    stale = [
+        kind for kind, parameters in GATEWAY_RESPONSES.items()
+        if not _covers(current.get(kind, {}).get("responseParameters"), parameters)
+    ]  # fmt: skip
+    if not stale:
+        return Step("unchanged", subject, f"{names} with CORS")
+
+    def put(aws):
+        for kind in stale:
+            aws.apigateway.put_gateway_response(
+                restApiId=aws.values["api_id"], responseType=kind, responseParameters=GATEWAY_RESPONSES[kind]
+            )
+
+    return Step("create" if new_api else "update", subject, f"{', '.join(stale)} with CORS", put)
 
 
 def _resources(aws: Aws, embed: bool = False) -> list[dict]:
@@ -365,71 +485,77 @@ def _delete_resource(aws: Aws, path: str) -> None:
     aws.apigateway.delete_resource(restApiId=aws.values["api_id"], resourceId=resource_id)
 
 
-def _permission_step(aws: Aws, name: str, api: dict | None) -> Step:
+def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
+    """API Gateway's right to invoke the ``live`` alias: read, and replaced when it names another API."""
     subject = f"permission {name}:{ALIAS}"
     detail = "invoke from this API only"
-    if api is not None:
-        source = api_source_arn(api["id"], aws.region, aws.account)
-        statement = _permission_statement(aws, name)
-        if statement is not None and statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source:
+    statement = None if new_function else _permission_statement(aws, name)
+    if statement is not None and "api_id" in aws.values:
+        source = api_source_arn(aws.values["api_id"], aws.place)
+        if statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source:
             return Step("unchanged", subject, detail)
 
     def grant(aws):
-        if api is not None and statement is not None:
-            aws.lambda_.remove_permission(FunctionName=name, Qualifier=ALIAS, StatementId=PERMISSION_ID)
-        aws.lambda_.add_permission(
+        if statement is not None:
+            read(aws.lambda_.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=PERMISSION_ID)
+        aws.lambda_call(
+            name,
+            "add_permission",
             FunctionName=name,
             Qualifier=ALIAS,
             StatementId=PERMISSION_ID,
             Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
-            SourceArn=api_source_arn(aws.values["api_id"], aws.region, aws.account),
+            SourceArn=api_source_arn(aws.values["api_id"], aws.place),
         )
 
-    action = "update" if api is not None and statement is not None else "create"
-    return Step(action, subject, detail, grant)
+    return Step("create" if statement is None else "update", subject, detail, grant)
 
 
 def _permission_statement(aws: Aws, name: str) -> dict | None:
-    policy = _read(aws.lambda_.get_policy, FunctionName=name, Qualifier=ALIAS)
+    policy = read(aws.lambda_.get_policy, FunctionName=name, Qualifier=ALIAS)
     if policy is None:
         return None
     statements = json.loads(policy["Policy"]).get("Statement", [])
     return next((statement for statement in statements if statement.get("Sid") == PERMISSION_ID), None)
 
 
-def _stage_step(aws: Aws, api: dict | None, changed: bool) -> Step:
+def _stage_step(aws: Aws, desired: DesiredState, api: dict | None) -> Step:
+    """The stage serves a deployment whose description carries the digest of the wanted API, or is redeployed."""
     subject = f"stage {STAGE}"
-    stage = _read(aws.apigateway.get_stage, restApiId=api["id"], stageName=STAGE) if api else None
-    deployed = bool(stage and stage.get("deploymentId"))
-    if deployed and not changed:
-        return Step("unchanged", subject, f"deployment {stage['deploymentId']}")
+    digest = api_digest(desired, aws.place)
+    stage = read(aws.apigateway.get_stage, restApiId=api["id"], stageName=STAGE) if api else None
+    deployment_id = (stage or {}).get("deploymentId")
+    if deployment_id:
+        deployment = read(aws.apigateway.get_deployment, restApiId=api["id"], deploymentId=deployment_id) or {}
+        if deployment.get("description", "").endswith(f"API {digest}"):
+            return Step("unchanged", subject, f"deployment {deployment_id}")
 
     def deploy(aws):
         deployment = aws.apigateway.create_deployment(
-            restApiId=aws.values["api_id"], stageName=STAGE, description=f"lamed {__version__} deploy"
+            restApiId=aws.values["api_id"], stageName=STAGE, description=f"lamed {__version__}, API {digest}"
         )
         return f"deployment {deployment['id']}"
 
-    return Step("update" if deployed else "create", subject, "new deployment", deploy)
+    return Step("update" if deployment_id else "create", subject, "new deployment", deploy)
 
 
-def _find_usage_plan(client) -> dict | None:
-    pages = client.get_paginator("get_usage_plans").paginate()
-    return next((item for page in pages for item in page["items"] if item["name"] == USAGE_PLAN_NAME), None)
-
-
-def _key_steps(aws: Aws, api: dict | None) -> list[Step]:
+def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
     """The usage plan on stage prod of this API, and the API key bound to it."""
     client = aws.apigateway
-    plan = _find_usage_plan(client)
+    plan = find_usage_plan(client)
     current = [{"apiId": item["apiId"], "stage": item["stage"]} for item in (plan or {}).get("apiStages", [])]
     plan_subject, key_subject = f"usage plan {USAGE_PLAN_NAME}", f"API key {API_KEY_NAME}"
+
+    def tag(path):
+        return _request("apigateway", "tag_resource", resourceArn=apigateway_arn(path, aws.place), tags=MANAGED_TAG)
 
     def ensure_plan(aws):
         wanted = {"apiId": aws.values["api_id"], "stage": STAGE}
         if plan is None:
-            created = aws.apigateway.create_usage_plan(name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted])
+            created = aws.apigateway.create_usage_plan(
+                name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+            )
             aws.values["usage_plan_id"] = created["id"]
             return
         operations = [_stage_operation("remove", item) for item in current if item != wanted]
@@ -441,20 +567,32 @@ def _key_steps(aws: Aws, api: dict | None) -> list[Step]:
         plan_step = Step("create", plan_subject, f"stage {STAGE}", ensure_plan)
     else:
         aws.values["usage_plan_id"] = plan["id"]
+        adopting = ownership.needs_tag(plan_subject, plan.get("tags"))
         in_place = api is not None and current == [{"apiId": api["id"], "stage": STAGE}]
-        plan_step = Step("unchanged", plan_subject, f"stage {STAGE}") if in_place else Step(
-            "update", plan_subject, f"stage {STAGE}", ensure_plan
+        calls = [tag(f"/usageplans/{plan['id']}")] * adopting + [ensure_plan] * (not in_place)
+        detail = "; ".join([ADOPTED] * adopting + [f"stage {STAGE}"])
+        plan_step = Step("update", plan_subject, detail, _combine(*calls)) if calls else Step(
+            "unchanged", plan_subject, f"stage {STAGE}"
         )
 
     key = find_api_key(client)
+    key_adopting = key is not None and ownership.needs_tag(key_subject, key.get("tags"))
+    tag_key = [tag(f"/apikeys/{key['id']}")] * key_adopting if key else []
     if plan is not None and key is not None and key["id"] in _usage_plan_key_ids(client, plan["id"]):
+        if key_adopting:
+            return [plan_step, Step("update", key_subject, ADOPTED, _combine(*tag_key))]
         return [plan_step, Step("unchanged", key_subject, f"in usage plan {USAGE_PLAN_NAME}")]
 
     def ensure_key(aws):
-        key_id = key["id"] if key else aws.apigateway.create_api_key(name=API_KEY_NAME, enabled=True)["id"]
+        if key:
+            key_id = key["id"]
+        else:
+            key_id = aws.apigateway.create_api_key(name=API_KEY_NAME, enabled=True, tags=MANAGED_TAG)["id"]
         aws.apigateway.create_usage_plan_key(usagePlanId=aws.values["usage_plan_id"], keyId=key_id, keyType="API_KEY")
 
-    return [plan_step, Step("update" if key else "create", key_subject, f"in usage plan {USAGE_PLAN_NAME}", ensure_key)]
+    detail = "; ".join([ADOPTED] * key_adopting + [f"in usage plan {USAGE_PLAN_NAME}"])
+    key_step = Step("update" if key else "create", key_subject, detail, _combine(*tag_key, ensure_key))
+    return [plan_step, key_step]
 
 
 def _stage_operation(op: str, stage: dict) -> dict:
@@ -486,25 +624,30 @@ def plan_rollback(aws: Aws, names: list[str]) -> list[Step]:
             steps.append(Step("unchanged", subject, f"{ALIAS} is v{live}, no earlier version kept to roll back to"))
             continue
         target = str(earlier[-1])
-        steps.append(
-            Step(
-                "update",
-                subject,
-                f"{ALIAS} v{live} -> v{target}",
-                _request("lambda_", "update_alias", FunctionName=name, Name=ALIAS, FunctionVersion=target),
-            )
-        )
+
+        def move(aws, name=name, target=target, alias=alias):
+            _point_alias(aws, name, alias, target)
+
+        steps.append(Step("update", subject, f"{ALIAS} v{live} -> v{target}", move))
     return steps
 
 
 # -- destroy -----------------------------------------------------------------------
 
+LEFT_ALONE = "not lamed's (no tag managed-by=lamed): left alone"
 
-def plan_destroy(aws: Aws, names: list[str]) -> list[Step]:
-    """Delete what deploy creates that exists: usage plan, API key, REST API, functions, role."""
+
+def plan_destroy(aws: Aws, names: list[str], keep_logs: bool = False) -> list[Step]:
+    """Delete what deploy created that exists and is tagged as lamed's: usage plan, API key, REST API,
+    functions, log groups (unless ``keep_logs``), role (once Lambda released the functions' network interfaces)."""
     client = aws.apigateway
     steps = []
-    plan = _find_usage_plan(client)
+
+    def lamed_s(subject, resource, tags, detail, call):
+        if resource is not None:
+            steps.append(Step("delete", subject, detail, call) if owned(tags) else Step("unchanged", subject, LEFT_ALONE))
+
+    plan = find_usage_plan(client)
     if plan is not None:
 
         def delete_plan(aws):
@@ -513,24 +656,35 @@ def plan_destroy(aws: Aws, names: list[str]) -> list[Step]:
                 aws.apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=stages)
             aws.apigateway.delete_usage_plan(usagePlanId=plan["id"])
 
-        steps.append(Step("delete", f"usage plan {USAGE_PLAN_NAME}", plan["id"], delete_plan))
+        lamed_s(f"usage plan {USAGE_PLAN_NAME}", plan, plan.get("tags"), plan["id"], delete_plan)
     key = find_api_key(client)
     if key is not None:
         delete_key = _request("apigateway", "delete_api_key", apiKey=key["id"])
-        steps.append(Step("delete", f"API key {API_KEY_NAME}", key["id"], delete_key))
+        lamed_s(f"API key {API_KEY_NAME}", key, key.get("tags"), key["id"], delete_key)
     api = find_rest_api(client)
     if api is not None:
         delete_api = _request("apigateway", "delete_rest_api", restApiId=api["id"])
-        steps.append(Step("delete", f"REST API {API_NAME}", api["id"], delete_api))
+        lamed_s(f"REST API {API_NAME}", api, api.get("tags"), api["id"], delete_api)
     for name in names:
-        if function_versions(aws.lambda_, name) is not None:
-            delete_function = _request("lambda_", "delete_function", FunctionName=name)
-            steps.append(Step("delete", f"function {name}", "all versions", delete_function))
-    if _read(aws.iam.get_role, RoleName=ROLE_NAME) is not None:
-        steps.append(Step("delete", f"role {ROLE_NAME}", call=_delete_role))
+        found = read(aws.lambda_.get_function, FunctionName=name)
+        delete_function = _request("lambda", "delete_function", FunctionName=name)
+        lamed_s(f"function {name}", found, (found or {}).get("Tags"), "all versions", delete_function)
+    if not keep_logs:
+        for name in names:
+            group = find_log_group(aws.logs, name)
+            if group is not None:
+                tags = aws.logs.list_tags_for_resource(resourceArn=log_group_arn(name, aws.place)).get("tags")
+                delete_group = _request("logs", "delete_log_group", logGroupName=group["logGroupName"])
+                lamed_s(f"log group {group['logGroupName']}", group, tags, "its logs", delete_group)
+    role = read(aws.iam.get_role, RoleName=ROLE_NAME)
+    if role is not None:
+        lamed_s(f"role {ROLE_NAME}", role, role["Role"].get("Tags"), "", lambda aws: _delete_role(aws, names))
     return steps
 
 
-def _delete_role(aws: Aws) -> None:
-    _remove_permissions(aws, *_role_permissions(aws))
+def _delete_role(aws: Aws, names: list[str]) -> None:
+    inline, attached = _role_permissions(aws)
+    if VPC_POLICY_NAME in inline:  # Lambda deletes the functions' network interfaces with this role's rights
+        aws.wait_network_interfaces(names)
+    _remove_permissions(aws, inline, attached)
     aws.iam.delete_role(RoleName=ROLE_NAME)

@@ -3,11 +3,13 @@
 Nothing here talks to AWS. :func:`desired_state` turns a :class:`~lamed.config.Config`
 and the Lambda zip into functions, routes and names; the planner compares them with
 what AWS has. API Gateway methods are described in the shape ``get_method`` returns,
-so one description serves both the comparison and the calls that create it.
+so one description serves both the comparison and the calls that create it. ARNs are
+built from a :class:`Place` (partition, region, account), never with a literal partition.
 """
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 from lamed.config import Config, ConfigError
@@ -23,13 +25,19 @@ USAGE_PLAN_NAME = "lamed"
 ALIAS = "live"
 KEPT_VERSIONS = 5
 PERMISSION_ID = "lamed-apigateway"
-MANAGED_TAG = {"managed-by": "lamed"}
+MANAGED_TAG = {"managed-by": "lamed"}  # on everything lamed creates: what destroy may delete
 ENVIRONMENT_LIMIT_BYTES = 4096  # Lambda's limit on the total size of a function's environment variables
+INTEGRATION_TIMEOUT_SECONDS = 29  # API Gateway ends a REST integration after 29 s
 
 CORS_HEADERS = {
-    "Access-Control-Allow-Methods": "GET,DELETE,OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
     "Access-Control-Allow-Origin": "*",
+}
+# API Gateway's own answers (403 without a key, 429 throttled, 5xx) carry the CORS origin too,
+# so a browser sees the status instead of a CORS error.
+GATEWAY_RESPONSES = {
+    response_type: {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX")
 }
 
 LAMBDA_TRUST_POLICY = {
@@ -58,6 +66,19 @@ VPC_POLICY = {
         }
     ],
 }
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a deployment lives: the partition (``aws``, ``aws-cn``, ``aws-us-gov``), region and account."""
+
+    partition: str
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        where = f"{self.region if region else ''}:{self.account if account else ''}"
+        return f"arn:{self.partition}:{service}:{where}:{resource}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,7 @@ class DesiredState:
     package: bytes
     code_sha256: str
     iam: dict | None = None  # the config's redis.iam: the role may then connect to that ElastiCache cache
+    log_retention_days: int = 30
 
     def paths(self) -> list[str]:
         """The API's resource paths, in route order, each once."""
@@ -140,7 +162,7 @@ class DesiredState:
 STANDARD_FUNCTIONS = (
     # name, handler, memory MB, timeout s, path, HTTP method, API key required
     ("lamed-track", "lamed.track", 128, 10, "track", "GET", False),
-    ("lamed-all-experiments", "lamed.all", 128, 60, "experiments", "GET", True),
+    ("lamed-all-experiments", "lamed.all", 128, 29, "experiments", "GET", True),
     ("lamed-delete-experiment", "lamed.delete", 128, 30, "delete", "DELETE", True),
     ("lamed-experiment", "lamed.experiment", 128, 30, "experiment", "GET", True),
 )
@@ -155,7 +177,8 @@ def code_sha256(package: bytes) -> str:
 def desired_state(config: Config, package: bytes) -> DesiredState:
     """What to deploy for ``config``: its functions and routes, and the zip."""
     functions, routes = wiring(config)
-    return DesiredState(functions, routes, package, code_sha256(package), config.redis.get("iam"))
+    iam = config.redis.get("iam")
+    return DesiredState(functions, routes, package, code_sha256(package), iam, config.log_retention_days)
 
 
 def wiring(config: Config) -> tuple[list[Function], list[Route]]:
@@ -169,12 +192,19 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
     for entry in config.extra_wiring:
         spec, gateway = entry["lambda"], entry["api_gateway"]
         method = gateway["method"]
+        timeout = int(spec.get("Timeout", 30))
+        if timeout > INTEGRATION_TIMEOUT_SECONDS:
+            raise ConfigError(
+                f'{config.path}: "extra_wiring" function {spec["FunctionName"]} has "Timeout": {timeout}, but API '
+                f"Gateway ends a request after {INTEGRATION_TIMEOUT_SECONDS} s — fix: set a Timeout of at most "
+                f"{INTEGRATION_TIMEOUT_SECONDS}"
+            )
         functions.append(
             Function(
                 spec["FunctionName"],
                 spec["Handler"],
                 int(spec.get("MemorySize", 128)),
-                int(spec.get("Timeout", 30)),
+                min(timeout, INTEGRATION_TIMEOUT_SECONDS),
                 config.runtime,
                 config.architecture,
                 vpc,
@@ -216,64 +246,84 @@ def _check_unique(config: Config, names: list[str], what: str) -> None:
         seen.add(name)
 
 
-def role_policies(desired: DesiredState, region: str, account: str) -> dict[str, dict]:
+def role_policies(desired: DesiredState, place: Place) -> dict[str, dict]:
     """The role's inline policies by name: logs always, network interfaces when the functions run in a VPC,
     ElastiCache's Connect when Redis authenticates with IAM."""
-    policies = {LOGS_POLICY_NAME: logs_policy(desired.functions, region, account)}
+    policies = {LOGS_POLICY_NAME: logs_policy(desired.functions, place)}
     if any(function.vpc for function in desired.functions):
         policies[VPC_POLICY_NAME] = VPC_POLICY
     if desired.iam:
-        policies[ELASTICACHE_POLICY_NAME] = elasticache_policy(desired.iam, region, account)
+        policies[ELASTICACHE_POLICY_NAME] = elasticache_policy(desired.iam, place)
     return policies
 
 
-def elasticache_policy(iam: dict, region: str, account: str) -> dict:
+def elasticache_policy(iam: dict, place: Place) -> dict:
     """``elasticache:Connect`` on exactly the configured cache and ElastiCache user."""
     kind = "serverlesscache" if iam.get("serverless", False) else "replicationgroup"
-    prefix = f"arn:aws:elasticache:{region}:{account}"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": "elasticache:Connect",
-                "Resource": [f"{prefix}:{kind}:{iam['cache']}", f"{prefix}:user:{iam['user']}"],
+                "Resource": [
+                    place.arn("elasticache", f"{kind}:{iam['cache']}"),
+                    place.arn("elasticache", f"user:{iam['user']}"),
+                ],
             }
         ],
     }
 
 
-def logs_policy(functions: list[Function], region: str, account: str) -> dict:
-    """Write CloudWatch Logs of these functions' log groups."""
-    groups = [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{f.name}" for f in functions]
+def log_group_name(function: str) -> str:
+    """Where Lambda writes a function's logs."""
+    return f"/aws/lambda/{function}"
+
+
+def log_group_arn(function: str, place: Place) -> str:
+    return place.arn("logs", f"log-group:{log_group_name(function)}")
+
+
+def logs_policy(functions: list[Function], place: Place) -> dict:
+    """Write to these functions' log groups (lamed creates the groups, with their retention)."""
+    groups = [log_group_arn(function.name, place) for function in functions]
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": [arn for group in groups for arn in (group, f"{group}:*")],
             }
         ],
     }
 
 
-def role_arn(account: str) -> str:
-    return f"arn:aws:iam::{account}:role/{ROLE_NAME}"
+def role_arn(place: Place) -> str:
+    return place.arn("iam", f"role/{ROLE_NAME}", region=False)
 
 
-def alias_arn(function: str, region: str, account: str) -> str:
-    return f"arn:aws:lambda:{region}:{account}:function:{function}:{ALIAS}"
+def function_arn(function: str, place: Place) -> str:
+    return place.arn("lambda", f"function:{function}")
 
 
-def api_source_arn(api_id: str, region: str, account: str) -> str:
+def alias_arn(function: str, place: Place) -> str:
+    return f"{function_arn(function, place)}:{ALIAS}"
+
+
+def apigateway_arn(path: str, place: Place) -> str:
+    """The ARN of an API Gateway resource such as ``/restapis/ID`` (for tags)."""
+    return place.arn("apigateway", path, account=False)
+
+
+def api_source_arn(api_id: str, place: Place) -> str:
     """What API Gateway's invocations of this API carry as SourceArn (any stage, method, path)."""
-    return f"arn:aws:execute-api:{region}:{account}:{api_id}/*"
+    return place.arn("execute-api", f"{api_id}/*")
 
 
-def proxy_method(route: Route, region: str, account: str) -> dict:
+def proxy_method(route: Route, place: Place) -> dict:
     """The method of ``route``: an AWS_PROXY integration to the function's ``live`` alias."""
-    target = alias_arn(route.function, region, account)
+    target = alias_arn(route.function, place)
     method = {
         "httpMethod": route.http_method,
         "authorizationType": "NONE",
@@ -281,7 +331,7 @@ def proxy_method(route: Route, region: str, account: str) -> dict:
         "methodIntegration": {
             "type": "AWS_PROXY",
             "httpMethod": "POST",
-            "uri": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{target}/invocations",
+            "uri": f"arn:{place.partition}:apigateway:{place.region}:lambda:path/2015-03-31/functions/{target}/invocations",
         },
     }
     if route.request_parameters:
@@ -289,8 +339,9 @@ def proxy_method(route: Route, region: str, account: str) -> dict:
     return method
 
 
-def cors_method() -> dict:
-    """The OPTIONS method of every resource: a MOCK integration answering CORS preflights."""
+def cors_method(methods: list[str]) -> dict:
+    """The OPTIONS method of a resource: a MOCK integration answering CORS preflights for ``methods``."""
+    headers = {"Access-Control-Allow-Methods": ",".join([*methods, "OPTIONS"]), **CORS_HEADERS}
     return {
         "httpMethod": "OPTIONS",
         "authorizationType": "NONE",
@@ -298,7 +349,7 @@ def cors_method() -> dict:
         "methodResponses": {
             "200": {
                 "statusCode": "200",
-                "responseParameters": {f"method.response.header.{name}": False for name in CORS_HEADERS},
+                "responseParameters": {f"method.response.header.{name}": False for name in headers},
             }
         },
         "methodIntegration": {
@@ -308,9 +359,28 @@ def cors_method() -> dict:
                 "200": {
                     "statusCode": "200",
                     "responseParameters": {
-                        f"method.response.header.{name}": f"'{value}'" for name, value in CORS_HEADERS.items()
+                        f"method.response.header.{name}": f"'{value}'" for name, value in headers.items()
                     },
                 }
             },
         },
     }
+
+
+def resource_methods(desired: DesiredState, path: str, place: Place) -> list[dict]:
+    """The methods of one resource path: each route's proxy method, then the CORS preflight."""
+    routes = desired.routes_on(path)
+    return [proxy_method(route, place) for route in routes] + [cors_method([route.http_method for route in routes])]
+
+
+def api_digest(desired: DesiredState, place: Place) -> str:
+    """A digest of everything a stage deployment snapshots: resources, methods, gateway responses.
+
+    The stage's deployment carries it in its description, so any difference (whatever
+    happened in an earlier run) is seen as a stage to redeploy.
+    """
+    api = {
+        "resources": {path: resource_methods(desired, path, place) for path in desired.paths()},
+        "gateway_responses": GATEWAY_RESPONSES,
+    }
+    return hashlib.sha256(json.dumps(api, sort_keys=True).encode()).hexdigest()[:20]

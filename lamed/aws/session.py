@@ -108,7 +108,7 @@ def _client_error_message(exc: ClientError) -> str:
         return "the AWS credentials have expired — fix: refresh them (`aws sso login`, or a new session token) and retry"
     if code in THROTTLED:
         return (
-            f"AWS kept throttling {operation} after botocore's retries — fix: wait a minute and run it again "
-            "(AWS_MAX_ATTEMPTS raises the retry count)"
+            f"AWS kept throttling {operation} after retries — fix: wait a minute and run it again "
+            "(for status and results, AWS_MAX_ATTEMPTS raises the retry count)"
         )
     return f"AWS error in {operation}: {code}: {detail}"

@@ -1,0 +1,227 @@
+"""A stricter AWS in front of the moto server: botocore event hooks on the clients the CLI builds.
+
+moto answers at once and forgives what AWS does not. :class:`FaultyAws` makes the CLI's
+clients meet AWS's behaviour, on a fake clock that only lamed's waits (its injected
+``sleep``) and each request's latency move forward, so nothing really sleeps:
+
+- a new function is Pending, an updated one InProgress, for a few seconds: reads show it,
+  and changes meanwhile raise ResourceConflictException;
+- for a few seconds after its role is created (or given a policy) Lambda cannot use it:
+  CreateFunction / UpdateFunctionConfiguration raise the propagation errors;
+- API Gateway throttles (TooManyRequestsException) above its control-plane rates;
+- AddPermission with a statement id that exists raises ResourceConflictException;
+- optionally, the run is interrupted just before its n-th AWS call.
+
+Where moto falls short the layer fills in: moto 5.2 tags only API Gateway stages, so the
+layer keeps the tags TagResource puts on REST APIs, usage plans and API keys, and shows
+them in the reads that list those.
+
+Errors are answered from ``before-send`` as HTTP responses in the service's own format,
+so botocore parses them, and lamed's retries see them, as they would AWS's.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+import lamed.aws.client
+import lamed.aws.session
+
+READ_PREFIXES = ("Get", "List", "Describe")
+BUSY_OPERATIONS = {"UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "DeleteFunction"}
+STATE_READS = {"GetFunctionConfiguration", "GetFunction"}
+PROPAGATING = {"CreateFunction", "UpdateFunctionConfiguration"}
+ROLE_CHANGES = {"CreateRole", "PutRolePolicy"}
+# API Gateway's control plane: seconds between two calls of an operation, and requests/s with a burst overall
+APIGATEWAY_INTERVALS = {"CreateDeployment": 5, "UpdateUsagePlan": 20, "CreateRestApi": 3, "DeleteRestApi": 30}
+APIGATEWAY_RATE, APIGATEWAY_BURST = 10, 40
+# The CLI's own (it imports them when a command runs), before any layer is installed
+# (a second layer replaces the first)
+MAKE_SESSION, CONNECT = lamed.aws.session.make_session, lamed.aws.client.Aws.connect.__func__
+
+
+class Interrupted(BaseException):
+    """The run was stopped (as by Ctrl-C) before an AWS call."""
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+def _error(code: str, status: int, message: str) -> AWSResponse:
+    """An error answer in the rest-json format Lambda and API Gateway use."""
+    headers = {"x-amzn-errortype": code, "content-type": "application/json", "x-amzn-requestid": "fault-layer"}
+    body = json.dumps({"Type": "User", "message": message}).encode()
+    return AWSResponse("https://fault.layer/", status, headers, _Body(body))
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES)
+
+
+@dataclass
+class FaultyAws:
+    """The fault layer and its fake clock; ``calls`` lists (service, operation, params) of every AWS call."""
+
+    latency: float = 0.15  # seconds a request takes
+    pending_seconds: float = 3.0  # a new function's Pending
+    update_seconds: float = 2.0  # an update's InProgress
+    propagation_seconds: float = 9.0  # a new role (or policy) unusable by Lambda
+    abort_before: int | None = None  # interrupt before this call (0-based), None: never
+    conflicts: int = 0  # this many changes to functions meet a concurrent update first (ResourceConflictException)
+    failed: set = field(default_factory=set)  # functions whose reads show State Failed until recreated
+    reactions: dict = field(default_factory=dict)  # operation -> callable(layer), run after each successful call
+    now: float = 0.0
+    calls: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # what the layer did: ("conflict", op), ("throttled", op), ...
+    busy: dict = field(default_factory=dict)  # function -> (state, until)
+    role_ready_at: float = 0.0
+    last_call: dict = field(default_factory=dict)
+    tokens: float = APIGATEWAY_BURST
+    tokens_at: float = 0.0
+    current: tuple | None = None
+    checker: object = None
+    apigateway_tags: dict = field(default_factory=dict)  # id -> tags set by TagResource
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+    def clock(self) -> float:
+        return self.now
+
+    def install(self, patch) -> "FaultyAws":
+        """Put the layer on every session the CLI makes, and its clock into lamed's waits."""
+        layer = self
+
+        def faulty_session(profile, region):
+            session = MAKE_SESSION(profile, region)
+            session.events.register("before-parameter-build.*.*", layer._before_call)
+            session.events.register("before-send.*.*", layer._before_send)
+            session.events.register("after-call.*.*", layer._after_call)
+            layer.checker = boto3.Session(region_name=session.region_name).client("lambda")
+            return session
+
+        def faulty_connect(cls, session, echo=print, **_):
+            return CONNECT(cls, session, echo=echo, sleep=layer.sleep, clock=layer.clock)
+
+        patch.setattr(lamed.aws.session, "make_session", faulty_session)
+        patch.setattr(lamed.aws.client.Aws, "connect", classmethod(faulty_connect))
+        return self
+
+    # -- figures -------------------------------------------------------------------------
+
+    def counts(self, start: int = 0) -> tuple[int, int]:
+        """(reads, writes) among the calls since index ``start``."""
+        operations = [operation for _, operation, _ in self.calls[start:]]
+        reads = sum(map(is_read, operations))
+        return reads, len(operations) - reads
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def _before_call(self, params, model, event_name, **_):
+        service = event_name.split(".")[1]
+        if self.abort_before is not None and len(self.calls) == self.abort_before:
+            self.abort_before = None
+            raise Interrupted(f"interrupted before {model.name}")
+        self.current = (service, model.name, dict(params))
+        self.calls.append(self.current)
+
+    def _before_send(self, **_):
+        self.now += self.latency
+        service, operation, params = self.current
+        if service == "lambda":
+            return self._lambda_fault(operation, params)
+        if service == "api-gateway":
+            return self._throttle(operation) or self._tag(operation, params)
+        return None
+
+    def _tag(self, operation: str, params: dict):
+        if operation != "TagResource" or "/stages/" in params["resourceArn"]:
+            return None
+        resource = params["resourceArn"].rsplit("/", 1)[1]
+        self.apigateway_tags.setdefault(resource, {}).update(params["tags"])
+        return AWSResponse("https://fault.layer/", 204, {"x-amzn-requestid": "fault-layer"}, _Body(b""))
+
+    def _lambda_fault(self, operation: str, params: dict):
+        name = params.get("FunctionName", "")
+        state, until = self.busy.get(name, (None, 0.0))
+        if operation in BUSY_OPERATIONS and self.conflicts:
+            self.conflicts -= 1
+            self.events.append(("conflict", operation))
+            return _error("ResourceConflictException", 409, "The function could not be updated due to a concurrent update operation.")
+        if operation in BUSY_OPERATIONS and self.now < until:
+            self.events.append(("conflict", operation))
+            message = f"The operation cannot be performed at this time. An update is in progress for resource: {name}"
+            if state == "Pending":
+                message = "The operation cannot be performed at this time. The function is currently in the following state: Pending"
+            return _error("ResourceConflictException", 409, message)
+        if operation in PROPAGATING and self.now < self.role_ready_at:
+            self.events.append(("propagating", operation))
+            if (params.get("VpcConfig") or {}).get("SubnetIds"):
+                message = "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+            else:
+                message = "The role defined for the function cannot be assumed by Lambda."
+            return _error("InvalidParameterValueException", 400, message)
+        if operation == "AddPermission" and self._statement_exists(params):
+            self.events.append(("duplicate statement", operation))
+            message = (
+                f"The statement id ({params['StatementId']}) provided already exists. Please provide a new statement "
+                "id, or remove the existing statement."
+            )
+            return _error("ResourceConflictException", 409, message)
+        return None
+
+    def _statement_exists(self, params: dict) -> bool:
+        try:
+            policy = self.checker.get_policy(FunctionName=params["FunctionName"], Qualifier=params.get("Qualifier"))
+        except self.checker.exceptions.ResourceNotFoundException:
+            return False
+        return any(item.get("Sid") == params["StatementId"] for item in json.loads(policy["Policy"])["Statement"])
+
+    def _throttle(self, operation: str):
+        self.tokens = min(APIGATEWAY_BURST, self.tokens + (self.now - self.tokens_at) * APIGATEWAY_RATE)
+        self.tokens_at = self.now
+        interval = APIGATEWAY_INTERVALS.get(operation)
+        last = self.last_call.get(operation)
+        if self.tokens < 1 or (interval and last is not None and self.now - last < interval):
+            self.events.append(("throttled", operation))
+            return _error("TooManyRequestsException", 429, "Too Many Requests")
+        self.tokens -= 1
+        self.last_call[operation] = self.now
+        return None
+
+    def _after_call(self, http_response, parsed, model, event_name, **_):
+        if http_response.status_code >= 300:
+            return
+        service, operation = event_name.split(".")[1], model.name
+        _, _, params = self.current
+        if operation in self.reactions:
+            self.reactions[operation](self)
+        if operation in ("GetRestApis", "GetUsagePlans", "GetApiKeys"):
+            for item in parsed.get("items", []):
+                if item["id"] in self.apigateway_tags:
+                    item["tags"] = {**item.get("tags", {}), **self.apigateway_tags[item["id"]]}
+        if service == "iam" and operation in ROLE_CHANGES:
+            self.role_ready_at = self.now + self.propagation_seconds
+        if service != "lambda":
+            return
+        name = params.get("FunctionName", "")
+        if operation == "CreateFunction":
+            self.busy[name] = ("Pending", self.now + self.pending_seconds)
+            self.failed.discard(name)
+        elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
+            self.busy[name] = ("InProgress", self.now + self.update_seconds)
+        elif operation in STATE_READS:
+            state, until = self.busy.get(name, (None, 0.0))
+            configuration = parsed.get("Configuration", parsed)
+            if self.now < until:
+                configuration["State"] = "Pending" if state == "Pending" else "Active"
+                configuration["LastUpdateStatus"] = "InProgress"
+            if name in self.failed:
+                configuration["State"], configuration["StateReason"] = "Failed", "fault layer: ENI limit reached"
