@@ -14,10 +14,14 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lamed import stats
 from lamed.config import DEFAULT_NAMESPACE, find_config_path, load_config
+
+if TYPE_CHECKING:  # annotations only: requests is imported when results are read
+    import requests
 
 API_KEY_HEADER = "x-api-key"
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -329,8 +333,8 @@ def render_csv(results: Results) -> str:
                 values = {**common, **row, "goal": goal["goal"], "variant": row["label"],
                           "is_control": row["label"] == experiment["control"],
                           "verdict": row_verdict.text, "notes": " ".join(note_sentences(row))}  # fmt: skip
-                for field in ("rate_ci", "uplift_ci", "sequential_uplift_ci"):
-                    values[f"{field}_low"], values[f"{field}_high"] = row[field] or (None, None)
+                for interval in ("rate_ci", "uplift_ci", "sequential_uplift_ci"):
+                    values[f"{interval}_low"], values[f"{interval}_high"] = row[interval] or (None, None)
                 writer.writerow(_csv_cell(values.get(column)) for column in CSV_COLUMNS)
     return out.getvalue()
 
@@ -386,13 +390,13 @@ def figure_cells(row: dict, is_control: bool) -> list[tuple[str, str]]:
     its note says why; the control's comparisons are "baseline" then blank."""
     notes = row.get("notes") or {}
     cells = []
-    for field, _, _ in COLUMNS:
-        if is_control and field in COMPARED:
-            cells.append(("baseline" if field == "uplift" else "", ""))
-        elif row[field] is None:
-            cells.append(("—", notes.get(field, "")))
+    for figure, _, _ in COLUMNS:
+        if is_control and figure in COMPARED:
+            cells.append(("baseline" if figure == "uplift" else "", ""))
+        elif row[figure] is None:
+            cells.append(("—", notes.get(figure, "")))
         else:
-            cells.append((_figure_text(field, row[field]), ""))
+            cells.append((_figure_text(figure, row[figure]), ""))
     return cells
 
 

@@ -16,7 +16,6 @@ import requests
 from click.testing import CliRunner
 
 from lamed.cli import cli
-from lamed.redis_server import free_port
 from serve_cli import LamedServe
 
 API_KEY = "first-steps-key-0123456789"

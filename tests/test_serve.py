@@ -139,6 +139,7 @@ def test_the_event_is_an_api_gateway_rest_proxy_event(redis_server):
         text = requests.post(echo_server.endpoint("/echo"), data="{\"v\": 1}", headers={"x-api-key": API_KEY}, timeout=5)
     assert (plain.status_code, plain.text, plain.headers["X-Echo"]) == (201, "ok", "yes")
     assert plain.headers["X-Multi"] == "a, b"
+    assert query.status_code == text.status_code == 201
     first, second, third = seen
     assert first["queryStringParameters"] is None and first["multiValueQueryStringParameters"] is None
     assert (first["body"], first["isBase64Encoded"]) == (None, False)
