@@ -8,8 +8,8 @@ the counts are checked to be exact afterwards.
 
     python benchmarks/cluster.py [--events 20000] [--threads 4] [--server PATH]
 
-``--server`` names another server binary (a valkey-server, say); the default is lamed's
-embedded redis-server.
+``--server`` names another server binary (a redis-server, say); the default is lamed's
+embedded valkey-server.
 """
 
 import argparse
