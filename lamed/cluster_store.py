@@ -256,6 +256,6 @@ class ClusterStore:
         prefix = _json([experiment])[:-1] + ","
         pipe = self.client.pipeline(transaction=False)
         for tag in TAGS:
-            pipe.eval(DELETE_SCRIPT, 2, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), prefix)
+            pipe.execute_command("EVAL", DELETE_SCRIPT, 2, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), prefix)
         removed = sum(pipe.execute())
         return removed or None
