@@ -2,6 +2,7 @@
 with the count, deleted with the experiment, invisible to Lamed's reads), ``days=1`` on the
 API, the analysis per day, ``lamed results --format csv --days`` exact, and the over-time chart."""
 
+import base64
 import csv
 import io
 import json
@@ -19,6 +20,7 @@ from lamed.serve import make_server
 from lamed.store import Store
 from lamed.timeline import cumulative_counts, over_time
 from handler_calls import call
+from test_dashboard import PIXEL_AT
 
 DAY = 86400
 MARCH_1 = 1_772_323_200  # 2026-03-01 00:00:00 UTC
@@ -78,7 +80,7 @@ def test_the_cluster_layout_counts_days_in_the_counters_slot_with_the_same_json(
     two_days(store, clock)
     field = counter_field("e:x", "participate", "a")
     tag = bucket_tag(field)
-    node = next(node.client() for node in redis_cluster.nodes if node.client().exists(counts_key(tag, "ns")))
+    node = redis_cluster.node_of(counts_key(tag, "ns")).client()
     assert node.hget(counts_key(tag, "ns", "daily"), '["e:x","participate","a","2026-03-01"]') == b"2"
     lamed_layout = Store(redis_server.client(), clock=clock)
     redis_server.client().flushall()
@@ -293,8 +295,9 @@ def test_the_dashboard_draws_the_rates_over_time_and_the_decision_day(seeded_ser
                                       API_KEY, "--namespace", "ns", "--output", str(output), "--no-open"])  # fmt: skip
     assert result.exit_code == 0, result.output
     html = output.read_text()
-    assert API_KEY not in html and "<script" not in html and "NaN" not in html and "http://" not in html.replace("http://www.w3.org", "")
-    page = chromium.new_page(viewport={"width": 1000, "height": 800})
+    assert API_KEY not in html and "<script" not in html and "NaN" not in html and "src=" not in html
+    context = chromium.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
     page.goto(output.as_uri())
     trend = page.locator("svg.trend")
     assert trend.count() == 1
@@ -302,55 +305,26 @@ def test_the_dashboard_draws_the_rates_over_time_and_the_decision_day(seeded_ser
     assert page.locator("svg.trend .series polyline").count() == 3 and page.locator("svg.trend polygon.band").count() == 3
     mark = page.locator("svg.trend .decision.winner line")
     assert mark.count() == 1 and mark.bounding_box()["height"] > 100
-    legend = page.locator("svg.trend .legend-item").all_inner_texts()
+    legend = page.locator("svg.trend .legend-item text").all_text_contents()
     assert [text.strip() for text in legend] == ["control (control)", "b", "c"]
-    # The screenshot: the lines' colours are drawn, the band is wider than the line.
-    shot = trend.screenshot()
-    colours = pixel_colours(shot)
-    for rgb in ((0x35, 0x65, 0xD0), (0xD9, 0x73, 0x0D), (0x7A, 0x86, 0x99)):
-        assert colours.get(rgb, 0) > 50, (rgb, sorted(colours.items(), key=lambda kv: -kv[1])[:8])
-    assert "b: winner on 2026-03-0" in page.locator("svg.trend + p.note").inner_text()
-    page.close()
+    # The screenshot: each line's dots are drawn in its legend's colour, and b's band is shaded
+    # (neither the background nor the line) between its line and its interval's edge.
+    origin = trend.bounding_box()
+    shot = trend.screenshot(path=str(tmp_path / "over-time.png"))
 
+    def centre(locator):
+        box = locator.bounding_box()
+        return [box["x"] - origin["x"] + box["width"] / 2, box["y"] - origin["y"] + box["height"] / 2]
 
-def pixel_colours(png: bytes) -> dict:
-    """How many pixels of each RGB colour a PNG screenshot has (Chromium's: 8-bit RGBA or RGB, no interlace)."""
-    import struct
-    import zlib
-
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    position, data, header = 8, b"", None
-    while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position : position + 8])
-        chunk = png[position + 8 : position + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            data += chunk
-        position += 12 + length
-    width, height, depth, colour_type = header[:4]
-    assert depth == 8 and colour_type in (2, 6)
-    channels = 4 if colour_type == 6 else 3
-    raw, stride = zlib.decompress(data), width * channels
-    previous, counts, offset = bytearray(stride), {}, 0
-    for _ in range(height):
-        kind, line = raw[offset], bytearray(raw[offset + 1 : offset + 1 + stride])
-        offset += 1 + stride
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up, corner = previous[i], previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 255
-            elif kind == 2:
-                line[i] = (line[i] + up) & 255
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 255
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        for i in range(0, stride, channels):
-            rgb = tuple(line[i : i + 3])
-            counts[rgb] = counts.get(rgb, 0) + 1
-        previous = line
-    return counts
+    b_dot = page.locator("svg.trend .series-1 circle.dot").nth(3)  # a day inside the chart, clear of its edges
+    swatches = [page.locator(f"svg.trend .legend-item.series-{n} rect.swatch") for n in range(3)]
+    dot_box = b_dot.bounding_box()
+    band_point = [centre(b_dot)[0], dot_box["y"] - origin["y"] - 5]  # above the dot, inside its interval
+    with context.new_page() as decoder:
+        dot, *legend_pixels, band, blank = decoder.evaluate(PIXEL_AT, [base64.b64encode(shot).decode(), [
+            centre(b_dot), *map(centre, swatches), band_point, [1, 1]]])  # fmt: skip
+    assert dot == legend_pixels[1] == [0x35, 0x65, 0xD0]
+    assert legend_pixels[0] == [0x7A, 0x86, 0x99] and legend_pixels[2] == [0xD9, 0x73, 0x0D]
+    assert band not in (blank, dot), (band, blank)
+    assert "b: winner on 2026-03-0" in page.locator("svg.trend + p.trend-note").inner_text()
+    context.close()
