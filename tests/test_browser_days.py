@@ -1,8 +1,10 @@
 """The real AlephBet client in headless Chromium counting through the real `lamed serve` over two
 simulated UTC days. The clock is Debian's libfaketime preloaded into the `lamed serve` process
 (and so its embedded redis-server): its FAKETIME_TIMESTAMP_FILE is re-read on every clock call
-(FAKETIME_NO_CACHE), so the test moves serve's wall clock past midnight by rewriting the file;
-monotonic clocks stay real, so serve's timeouts are unaffected. Nothing of lamed is replaced.
+(FAKETIME_NO_CACHE), so the test moves serve's wall clock past midnight by rewriting the file.
+Its monotonic clock moves with it (with FAKETIME_DONT_FAKE_MONOTONIC, libfaketime's own sleeps
+fail with EINVAL): a jump forward only makes serve's deadlines expire sooner. Nothing of lamed is
+replaced.
 """
 
 import glob
@@ -31,7 +33,7 @@ def clock_file(tmp_path_factory):
 def server(tmp_path_factory, clock_file):
     """`lamed serve` whose wall clock is the test's (page_origin of test_browser serves its track URL)."""
     clock = {"LD_PRELOAD": LIBFAKETIME[0], "FAKETIME_TIMESTAMP_FILE": str(clock_file),
-             "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
+             "FAKETIME_NO_CACHE": "1"}  # fmt: skip
     running = LamedServe(tmp_path_factory.mktemp("home"), env={"LAMED_API_KEY": API_KEY, **clock}).start()
     yield running
     running.stop()
