@@ -58,6 +58,14 @@ SHARED_FLAG = [
     {"namespace": "", "experiment": "e", "variant": "x", "event": "participate", "uuid": "y z"},
 ]
 
+# Experiments whose keys sit next to the daily keys' (``ns:lamed:E:daily``, or any other way of
+# adding ``lamed``/``daily`` to an experiment's name): a daily key must meet none of them.
+DAILY_NEIGHBOURS = [
+    {"namespace": "", "experiment": experiment, "variant": variant, "event": event, "uuid": "1"}
+    for experiment in ("x", "lamed:x", "x:daily", "lamed:x:daily", "lamed:daily:x", "x:counter_keys", "daily:x", "counters:x:daily", "counters:x:participate")
+    for event, variant in (("participate", "daily"), ("daily", "counter_keys"), ("daily", "lamed"))
+]  # fmt: skip
+
 
 def narrowest_rules_accept(request: dict) -> bool:
     """The names lamed must accept: everything but what a collision forces it to refuse."""
@@ -158,6 +166,7 @@ def lamed_layout(redis_server):
 @example(batch=ISSUE_PAIR)
 @example(batch=ISSUE_PAIR[::-1])
 @example(batch=SHARED_FLAG)
+@example(batch=DAILY_NEIGHBOURS)
 def test_lameds_layout_gives_each_purpose_its_own_key(lamed_layout, batch):
     lamed_layout.flushall()
     run_and_check(batch, lamed_addresses, lambda: set(map(bytes.decode, lamed_layout.keys("*"))))
@@ -177,6 +186,7 @@ def cluster_layout(redis_cluster):
 @given(batch=requests())
 @example(batch=ISSUE_PAIR)
 @example(batch=SHARED_FLAG)
+@example(batch=DAILY_NEIGHBOURS)
 def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layout, batch):
     store, nodes = cluster_layout
     for node in nodes:
