@@ -9,6 +9,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 import requests
 from click.testing import CliRunner
 
@@ -20,6 +21,7 @@ from lamed.serve import make_server
 from lamed.store import Store
 from lamed.timeline import cumulative_counts, over_time
 from handler_calls import call
+from redis_servers import CountingConnection, turnarounds
 from test_dashboard import PIXEL_AT
 
 DAY = 86400
@@ -89,6 +91,25 @@ def test_the_cluster_layout_counts_days_in_the_counters_slot_with_the_same_json(
     assert store.experiment("ns", "e:x", days=True)["daily"] == EXPECTED_DAILY
     assert "daily" not in store.experiment("ns", "e:x")
     store.client.close()
+
+
+def test_reading_the_days_costs_no_extra_round_trip_in_either_layout(redis_server, redis_cluster):
+    pool = redis.ConnectionPool(connection_class=CountingConnection, port=redis_server.port)
+    lamed_layout = Store(redis.Redis(connection_pool=pool), clock=Clock(MARCH_1))
+    redis_server.client().flushall()
+    clustered = ClusterStore(redis_client({"url": redis_cluster.url, "cluster": True, "connection_class": CountingConnection}),
+                             86400, clock=Clock(MARCH_1))  # fmt: skip
+    for store in (lamed_layout, clustered):
+        for n in range(30):
+            store.track("ns", f"exp{n}", "a", "participate", "u")
+        store.results("ns", days=True)  # every connection made once
+    # The set of experiments, the key sets and daily hashes in one pipeline, one MGET; a pipeline per shard.
+    assert turnarounds(lambda: lamed_layout.results("ns")) == turnarounds(lambda: lamed_layout.results("ns", days=True)) == (3, 0)
+    assert turnarounds(lambda: clustered.results("ns")) == turnarounds(lambda: clustered.results("ns", days=True)) == (3, 0)
+    # Counting a day costs nothing more either: 2 round trips in Lamed's layout, 1 in the cluster's.
+    assert turnarounds(lambda: lamed_layout.track("ns", "exp0", "a", "participate", "new")) == (2, 0)
+    assert turnarounds(lambda: clustered.track("ns", "exp0", "a", "participate", "new")) == (1, 0)
+    clustered.client.close()
 
 
 def day_sums(entry: dict) -> dict:
