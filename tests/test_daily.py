@@ -308,6 +308,9 @@ def test_the_api_keeps_lameds_shape_unless_days_is_1(seeded_server):
     assert dated[1]["daily"] == decided_series() and {k: v for k, v in dated[1].items() if k != "daily"} == plain[1]
     assert get("experiment", experiment="headline", days="1") == dated[1]
     assert "daily" not in get("experiment", experiment="headline")
+    # The live dashboard's content reads the days through the same handler and draws them.
+    live = requests.get(f"{seeded_server.url}/dashboard", params={"namespace": "ns"}, headers={"x-api-key": API_KEY}, timeout=10)
+    assert live.status_code == 200 and live.text.count('<svg class="trend"') == 1 and "b: winner on 2026-03-0" in live.text
 
 
 def test_the_dashboard_draws_the_rates_over_time_and_the_decision_day(seeded_server, tmp_path, chromium):
