@@ -150,7 +150,7 @@ TREND_HEIGHT = 180
 TREND_LEFT = 56
 TREND_RIGHT = 600
 TREND_TOP = 16
-SERIES_COLOURS = 6  # classes series-0 .. series-5, the control always series-0
+SERIES_COLOURS = 6  # classes series-0 .. series-5, the control always series-0; none a verdict's colour
 
 
 def trend_chart(series: dict, goal: dict) -> dict | None:
@@ -188,10 +188,14 @@ def trend_chart(series: dict, goal: dict) -> dict | None:
             marks.append({"kind": kind, "x": x(days.index(variant["decision_day"])), "decision": decision,
                           "text": f"{variant['label']}: {decision} on {variant['decision_day']}"})  # fmt: skip
         items.append({"kind": kind, "text": variant["label"] + (" (control)" if variant["label"] == series["control"] else "")})
-    legend_y = TREND_TOP + TREND_HEIGHT + 34
-    for index, item in enumerate(items):
-        item |= {"x": TREND_LEFT + (index % 4) * 140, "y": legend_y + (index // 4) * LEGEND_ROW_HEIGHT}
-    notes_y = items[-1]["y"] + LEGEND_ROW_HEIGHT + 4
+    x_next, legend_y = 0, TREND_TOP + TREND_HEIGHT + 34
+    for item in items:  # left to right, wrapping at CHART_WIDTH, as the bar chart's legend
+        width = LEGEND_SWATCH + 6 + len(item["text"]) * LEGEND_CHAR_WIDTH
+        if x_next and x_next + width > CHART_WIDTH:
+            x_next, legend_y = 0, legend_y + LEGEND_ROW_HEIGHT
+        item |= {"x": x_next, "y": legend_y}
+        x_next += width + LEGEND_GAP
+    notes_y = legend_y + LEGEND_ROW_HEIGHT + 4
     label_every = max(1, math.ceil(len(days) / 8))
     return {
         "width": CHART_WIDTH,

@@ -347,7 +347,7 @@ def test_the_dashboard_draws_the_rates_over_time_and_the_decision_day(seeded_ser
     with context.new_page() as decoder:
         dot, *legend_pixels, band, blank = decoder.evaluate(PIXEL_AT, [base64.b64encode(shot).decode(), [
             centre(b_dot), *map(centre, swatches), band_point, [1, 1]]])  # fmt: skip
-    assert dot == legend_pixels[1] == [0x35, 0x65, 0xD0]
+    assert dot == legend_pixels[1] == [0x7C, 0x3A, 0xED]
     assert legend_pixels[0] == [0x7A, 0x86, 0x99] and legend_pixels[2] == [0xD9, 0x73, 0x0D]
     assert band not in (blank, dot), (band, blank)
     assert "b: winner on 2026-03-0" in page.locator("svg.trend + p.trend-note").inner_text()
