@@ -3,6 +3,8 @@ scipy), and the always-valid decisions against the old fixed-horizon rule, by si
 
 1. ``analyse()`` of 60 experiments x 4 variants x 3 goals (seeded counts: 100 to 10^6
    participants per variant, 1% to 30% conversion): the median time of a few runs.
+   Then the results over time of the same experiments over 90 days (``lamed.timeline``: 90
+   families of 9 comparisons per experiment), what ``lamed dashboard`` adds with daily counts.
 2. The chance to beat control from 10^2 to 10^9 trials (a 5% control rate against a 1%
    relative uplift): the median time per call.
 3. Seeded simulations, each arm looked at 25 times up to 10,000 participants: how often an
@@ -19,11 +21,13 @@ import random
 import statistics
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from lamed.stats import analyse, chance_to_beat  # noqa: E402
+from lamed.timeline import over_time  # noqa: E402
 from sequential_simulation import fixed_horizon_rule, sequential_rule, simulate  # noqa: E402
 
 LABELS = ("control", "a", "b", "c")
@@ -58,7 +62,24 @@ def median_seconds(function, repeat: int) -> float:
 def time_analyse(repeat: int) -> None:
     data = entries()
     seconds = median_seconds(lambda: analyse(data, "bench"), repeat)
-    print(f"analyse(): 60 experiments x 4 variants x 3 goals in {seconds:.3f} s (median of {repeat})\n")
+    print(f"analyse(): 60 experiments x 4 variants x 3 goals in {seconds:.3f} s (median of {repeat})")
+    dated = [entry | {"daily": spread_over_days(entry, 90)} for entry in data]
+    seconds = median_seconds(lambda: [over_time(entry, "control") for entry in dated], repeat)
+    print(f"over_time(): the same over 90 days in {seconds:.3f} s (median of {repeat})\n")
+
+
+def spread_over_days(entry: dict, days: int) -> dict:
+    """Daily counts that sum to the entry's totals: an equal share per day, the rest on the last."""
+    daily = {}
+    counts = {("participate", row["label"]): row["trials"] for row in entry["variants"]}
+    for goal in entry["goals"]:
+        counts |= {(goal["goal"], row["label"]): row["successes"] for row in goal["results"]}
+    for day in range(days):
+        name = (date(2026, 1, 1) + timedelta(days=day)).isoformat()
+        for (event, label), total in counts.items():
+            share = total // days + (total % days if day == days - 1 else 0)
+            daily.setdefault(name, {}).setdefault(event, {})[label] = share
+    return daily
 
 
 def time_chance_to_beat(repeat: int) -> None:

@@ -374,11 +374,14 @@ def _discover_endpoint(obj) -> tuple[str, str]:
 @click.option("--experiment", metavar="NAME", help="Show only this experiment.")
 @click.option("--control", metavar="NAME", help="The variant to compare with [default: 'control', else the first by name].")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
+@click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
 @click.pass_context
-def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt):
+def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt, days):
     """Print each experiment's figures: rates, intervals, uplift, p-value, chance to beat control."""
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control)
-    click.echo(report.render(found, fmt))
+    if days and fmt != "csv":
+        raise click.UsageError("--days exports the daily series as CSV: add --format csv")
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, days=days)
+    click.echo(report.render_days_csv(found) if days else report.render(found, fmt))
 
 
 @cli.command()
@@ -396,7 +399,7 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
 
     from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
 
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, days=True)
     path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")

@@ -6,13 +6,15 @@ namespace ``ns``, each counter belongs to one of 256 buckets, chosen by the SHA-
 counter's identity, and each bucket is a hash tag of its own:
 
 - ``{lamed-XX}ns:counts``: hash, field ``["experiment","event","variant"]`` (JSON), value the count
+- ``{lamed-XX}ns:daily``: hash, field ``["experiment","event","variant","YYYY-MM-DD"]`` (JSON,
+  the UTC day), value the events counted that day
 - ``{lamed-XX}<22 characters>``: the de-dup flag ``1`` with a TTL: the first 128 bits of the
   SHA-1 of ``["ns","experiment","event","variant","uuid"]`` (JSON), in URL-safe base64
 
 The tag comes first and is lamed's, so no name (``{``, ``}`` and ``:`` included) can move
 a key to another slot or make two kinds of key meet. A counter's field and its flags share
-a slot, so one script counts an event atomically: flag absent -> HINCRBY the field, set
-the flag; a field exists exactly when its counter does, so nothing can be counted outside
+a slot (and so do its daily fields), so one script counts an event atomically: flag absent ->
+HINCRBY the field and the day's field, set the flag; a field exists exactly when its counter does, so nothing can be counted outside
 the index, and no key is written by every event.
 
 No key knows a namespace's experiments, so the bounds (``max_experiments``, ``max_variants``)
@@ -29,7 +31,7 @@ import time
 import redis
 
 from lamed.config import Bounds
-from lamed.store import BoundReached, experiment_entry, refusal, text
+from lamed.store import BoundReached, experiment_entry, refusal, text, utc_day
 
 BUCKETS = 256
 TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
@@ -40,17 +42,37 @@ CENSUS_QUOTA = 16
 REFUSAL_CENSUS_SECONDS = 10.0
 MAX_CENSUSES = 8  # namespaces a function remembers (the namespace is the client's to choose): a few MB at most
 
-# KEYS[1] the flag, KEYS[2] the bucket's counts; ARGV[1] the field, ARGV[2] the flag's TTL.
-# HINCRBY before SET: if it failed, nothing would be written; a SET cannot fail.
+# KEYS[1] the flag, KEYS[2] the bucket's counts, KEYS[3] its daily counts; ARGV[1] the field,
+# ARGV[2] the flag's TTL, ARGV[3] the day's field.
+# The first HINCRBY before the rest: if it failed, nothing would be written; what follows cannot fail.
 TRACK_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local kind = redis.call('TYPE', KEYS[2]).ok
-if kind ~= 'none' and kind ~= 'hash' then return redis.error_reply('LAMEDCONFLICT 2 ' .. kind) end
+for i = 2, 3 do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind ~= 'none' and kind ~= 'hash' then return redis.error_reply('LAMEDCONFLICT ' .. i .. ' ' .. kind) end
+end
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 return 1
 """
 TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
+
+# KEYS[1] a bucket's counts, KEYS[2] its daily counts; ARGV[1] the JSON prefix of one experiment's
+# fields. One bucket at a time, atomically, so a counter and its days go together.
+DELETE_SCRIPT = """
+local removed = {0, 0}
+for i = 1, 2 do
+  local doomed = {}
+  for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
+    if string.sub(field, 1, #ARGV[1]) == ARGV[1] then doomed[#doomed + 1] = field end
+  end
+  for first = 1, #doomed, 1000 do
+    removed[i] = removed[i] + redis.call('HDEL', KEYS[i], unpack(doomed, first, math.min(first + 999, #doomed)))
+  end
+end
+return removed[1]
+"""
 
 # KEYS[1] the bucket's counts, KEYS[2] its migration marks; ARGV[1] the field, ARGV[2] the migrated value.
 MERGE_SCRIPT = """
@@ -71,7 +93,7 @@ def bucket_tag(field: str) -> str:
 
 
 def counts_key(tag: str, namespace: str, kind: str = "counts") -> str:
-    """A bucket's hash: ``counts``, or ``migrated`` (what ``lamed migrate`` put into each counter)."""
+    """A bucket's hash: ``counts``, ``daily``, or ``migrated`` (what ``lamed migrate`` put into each counter)."""
     return f"{tag}{namespace}:{kind}"
 
 
@@ -117,10 +139,11 @@ class Census:
 class ClusterStore:
     """Count, read and delete in the cluster layout, over a redis-py ``RedisCluster``."""
 
-    def __init__(self, client, uuid_expiry_seconds: int, bounds: Bounds = Bounds()):
+    def __init__(self, client, uuid_expiry_seconds: int, bounds: Bounds = Bounds(), clock=time.time):
         self.client = client
         self.uuid_expiry_seconds = uuid_expiry_seconds
         self.bounds = bounds
+        self.clock = clock  # the day an event is counted on is clock()'s UTC day
         self.censuses: dict[str, Census] = {}
 
     def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
@@ -137,14 +160,15 @@ class ClusterStore:
         field = counter_field(experiment, event, variant)
         tag = bucket_tag(field)
         flag = flag_key(tag, namespace, experiment, event, variant, uuid)
-        arguments = (2, flag, counts_key(tag, namespace), field, self.uuid_expiry_seconds)
+        day = _json((experiment, event, variant, utc_day(self.clock())))
+        arguments = (3, flag, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), field, self.uuid_expiry_seconds, day)
         try:
             try:
                 counted = self.client.evalsha(TRACK_SHA, *arguments)
             except redis.exceptions.NoScriptError:
                 counted = self.client.eval(TRACK_SCRIPT, *arguments)
         except redis.ResponseError as exc:
-            raise refusal(exc, arguments[1:3], self.bounds) from None
+            raise refusal(exc, arguments[1:4], self.bounds) from None
         return counted == 1
 
     def _admit(self, namespace: str, experiment: str, variant: str) -> None:
@@ -177,31 +201,31 @@ class ClusterStore:
         census = self.censuses[namespace] = Census(variants)
         return census
 
-    def _buckets(self, namespace: str, command: str, per_bucket=None, kind: str = "counts") -> list:
-        """One command per bucket, pipelined: one round trip per shard, whatever the experiments."""
+    def _buckets(self, namespace: str, command: str, kinds: tuple[str, ...] = ("counts",)) -> list:
+        """One command per bucket and kind, pipelined: one round trip per shard, whatever the experiments."""
         pipe = self.client.pipeline(transaction=False)
-        for index, tag in enumerate(TAGS):
-            extra = per_bucket[index] if per_bucket else ()
-            if per_bucket is None or extra:
-                getattr(pipe, command)(counts_key(tag, namespace, kind), *extra)
+        for tag in TAGS:
+            for kind in kinds:
+                getattr(pipe, command)(counts_key(tag, namespace, kind))
         return pipe.execute()
 
-    def _fields(self, namespace: str, kind: str):
-        """``(experiment, event, variant), value`` of every field of the namespace's ``kind`` hashes."""
-        for bucket in self._buckets(namespace, "hgetall", kind=kind):
+    def _fields(self, namespace: str, kinds: tuple[str, ...]):
+        """``(experiment, event, variant[, day]), value`` of every field of the namespace's ``kinds`` hashes."""
+        for bucket in self._buckets(namespace, "hgetall", kinds):
             for field, value in bucket.items():
                 yield tuple(json.loads(text(field))), int(value)
 
-    def counts(self, namespace: str) -> dict[str, dict[tuple[str, str], int]]:
-        """Every counter of the namespace: ``experiment -> (event, variant) -> count``."""
+    def counts(self, namespace: str, days: bool = False) -> dict[str, dict[tuple, int]]:
+        """Every counter of the namespace: ``experiment -> (event, variant) -> count``, and with
+        ``days`` also ``(day, event, variant) -> count`` from the daily counts."""
         found = {}
-        for (experiment, event, variant), value in self._fields(namespace, "counts"):
-            found.setdefault(experiment, {})[event, variant] = value
+        for (experiment, event, variant, *day), value in self._fields(namespace, ("counts", "daily") if days else ("counts",)):
+            found.setdefault(experiment, {})[(*day, event, variant)] = value
         return found
 
     def migrated(self, namespace: str) -> dict[tuple[str, str, str], int]:
         """What ``lamed migrate`` has put into each counter: ``(experiment, event, variant) -> count``."""
-        return dict(self._fields(namespace, "migrated"))
+        return dict(self._fields(namespace, ("migrated",)))
 
     def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
         """Make the migrated share of one counter ``value``, atomically; the difference applied."""
@@ -210,26 +234,28 @@ class ClusterStore:
         keys = (counts_key(tag, namespace), counts_key(tag, namespace, "migrated"))
         return self.client.eval(MERGE_SCRIPT, 2, *keys, field, value)
 
-    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
+    def results(self, namespace: str, scope: list[str] | None = None, days: bool = False) -> list[dict]:
         """Every experiment's entry (or only those named in ``scope`` that exist), as in Lamed's layout."""
-        counts = self.counts(namespace)
+        counts = self.counts(namespace, days)
         names = sorted(counts) if scope is None else [name for name in dict.fromkeys(scope) if name in counts]
-        return [experiment_entry(name, counts[name]) for name in names]
+        return [experiment_entry(name, counts[name], days) for name in names if any(len(key) == 2 for key in counts[name])]
 
-    def experiment(self, namespace: str, experiment: str) -> dict | None:
-        entries = self.results(namespace, [experiment])
+    def experiment(self, namespace: str, experiment: str, days: bool = False) -> dict | None:
+        entries = self.results(namespace, [experiment], days)
         return entries[0] if entries else None
 
     def delete(self, namespace: str, experiment: str) -> int | None:
-        """Remove an experiment's counters; how many, or None when it has none.
+        """Remove an experiment's counters and daily counts; how many counters, or None when it has none.
 
-        A bucket's fields are its index, so an event counted meanwhile is either deleted
-        with its field or makes a new, complete one: nothing is ever half-indexed.
+        A bucket's fields are its index, and one script per bucket removes the experiment's
+        fields from both its hashes, so an event counted meanwhile is either deleted with its
+        fields or makes new, complete ones: nothing is ever half-indexed, and the days always
+        sum to the counters.
         """
         self.censuses.pop(namespace, None)  # this function's own knowledge; others' is corrected by their next sweep
-        doomed = []
-        for fields in self._buckets(namespace, "hkeys"):
-            doomed.append([name for name in map(text, fields) if json.loads(name)[0] == experiment])
-        if not any(doomed):
-            return None
-        return sum(self._buckets(namespace, "hdel", doomed))
+        prefix = _json([experiment])[:-1] + ","
+        pipe = self.client.pipeline(transaction=False)
+        for tag in TAGS:
+            pipe.execute_command("EVAL", DELETE_SCRIPT, 2, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), prefix)
+        removed = sum(pipe.execute())
+        return removed or None

@@ -17,6 +17,7 @@ CONFIG_ENV = "LAMED_CONFIG"
 CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
 CONFIG_NAME = "config.json"
 DEFAULT_NAMESPACE = "alephbet"
+PARTICIPATE = "participate"  # the event AlephBet sends when a visitor joins an experiment
 DEFAULT_UUID_EXPIRY_SECONDS = 86400
 DEFAULT_MAX_EXPERIMENTS = 1000
 DEFAULT_MAX_VARIANTS = 20

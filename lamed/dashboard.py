@@ -145,6 +145,75 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
     }
 
 
+# The over-time chart: days left to right, the cumulative rate up; one colour per variant.
+TREND_HEIGHT = 180
+TREND_LEFT = 56
+TREND_RIGHT = 600
+TREND_TOP = 16
+SERIES_COLOURS = 6  # classes series-0 .. series-5, the control always series-0; none a verdict's colour
+
+
+def trend_chart(series: dict, goal: dict) -> dict | None:
+    """Each variant's cumulative rate per day as a line over its 95% interval band, the day a
+    decision was first reached marked; None when no day has a rate."""
+    days = series["days"]
+    rated = [point for variant in goal["variants"] for point in variant["points"] if point["rate"] is not None]
+    if not rated:
+        return None
+    axis_max, step = _axis_max(max(max(point["rate_ci"][1] for point in rated), 1e-6))
+    span = max(1, len(days) - 1)
+
+    def x(index: int) -> float:
+        return round(TREND_LEFT + (TREND_RIGHT - TREND_LEFT) * (index / span if len(days) > 1 else 0.5), 2)
+
+    def y(value: float) -> float:
+        return round(TREND_TOP + TREND_HEIGHT * (1 - min(max(value, 0.0), axis_max) / axis_max), 2)
+
+    lines, marks, items = [], [], []
+    for number, variant in enumerate(goal["variants"]):
+        kind = f"series-{number % SERIES_COLOURS}"
+        indexed = [(index, point) for index, point in enumerate(variant["points"]) if point["rate"] is not None]
+        upper = [f"{x(index)},{y(point['rate_ci'][1])}" for index, point in indexed]
+        lower = [f"{x(index)},{y(point['rate_ci'][0])}" for index, point in reversed(indexed)]
+        lines.append({
+            "kind": kind,
+            "label": variant["label"],
+            "band": " ".join(upper + lower),
+            "line": " ".join(f"{x(index)},{y(point['rate'])}" for index, point in indexed),
+            "dots": [{"x": x(index), "y": y(point["rate"]), "title": f"{days[index]}: {report.percent(point['rate'], 2)}"}
+                     for index, point in indexed],
+        })  # fmt: skip
+        if variant.get("decision_day"):
+            decision = next(point["decision"] for point in variant["points"][days.index(variant["decision_day"]):])
+            marks.append({"kind": kind, "x": x(days.index(variant["decision_day"])), "decision": decision,
+                          "text": f"{variant['label']}: {decision} on {variant['decision_day']}"})  # fmt: skip
+        items.append({"kind": kind, "text": variant["label"] + (" (control)" if variant["label"] == series["control"] else "")})
+    x_next, legend_y = 0, TREND_TOP + TREND_HEIGHT + 34
+    for item in items:  # left to right, wrapping at CHART_WIDTH, as the bar chart's legend
+        width = LEGEND_SWATCH + 6 + len(item["text"]) * LEGEND_CHAR_WIDTH
+        if x_next and x_next + width > CHART_WIDTH:
+            x_next, legend_y = 0, legend_y + LEGEND_ROW_HEIGHT
+        item |= {"x": x_next, "y": legend_y}
+        x_next += width + LEGEND_GAP
+    notes_y = legend_y + LEGEND_ROW_HEIGHT + 4
+    label_every = max(1, math.ceil(len(days) / 8))
+    return {
+        "width": CHART_WIDTH,
+        "height": notes_y + 4,
+        "top": TREND_TOP,
+        "bottom": TREND_TOP + TREND_HEIGHT,
+        "left": TREND_LEFT,
+        "right": TREND_RIGHT,
+        "swatch": LEGEND_SWATCH,
+        "ticks": [{"y": y(i * step), "label": _tick_label(i * step)} for i in range(round(axis_max / step) + 1)],
+        "days": [{"x": x(index), "label": day[5:]} for index, day in enumerate(days) if index % label_every == 0 or index == len(days) - 1],
+        "lines": lines,
+        "marks": marks,
+        "legend": items,
+        "description": f"Cumulative conversion rate of each variant per day for goal {goal['goal']}, with its 95% interval band",
+    }
+
+
 def view(results: report.Results) -> dict:
     """What the template shows: per experiment its participants, warning and goals."""
     experiments = []
@@ -164,7 +233,9 @@ def view(results: report.Results) -> dict:
             ]
             notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)]
             figures = chart(goal, experiment, verdicts)
-            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures})
+            series = results.timelines.get(name)
+            over_time = next((trend_chart(series, line) for line in series["goals"] if line["goal"] == goal["goal"]), None) if series else None
+            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time})
         experiments.append({
             "name": name,
             "control": experiment["control"],
@@ -218,10 +289,11 @@ def live_page(event, context=None) -> dict:
 def live_content(event, context=None) -> dict:
     """``GET /dashboard?namespace=`` on serve (key required): the rendered content,
     read through serve's own ``lamed.all`` handler; its errors pass through as JSON."""
-    response = handlers.all_experiments(event, context)
+    parameters = event.get("queryStringParameters") or {}
+    response = handlers.all_experiments(event | {"queryStringParameters": parameters | {"days": "1"}}, context)
     if response["statusCode"] != 200:
         return response
-    namespace = (event.get("queryStringParameters") or {}).get("namespace") or DEFAULT_NAMESPACE
+    namespace = parameters.get("namespace") or DEFAULT_NAMESPACE
     entries = report.parse_entries("lamed serve", json.loads(response["body"]))
     results = report.analyse_entries(entries, namespace, "lamed serve")
     body = _environment.get_template(TEMPLATE).render(

@@ -143,6 +143,14 @@ def _namespace(parameters: dict) -> str:
     return _parameter(parameters, "namespace", DEFAULT_NAMESPACE)
 
 
+def _days(parameters: dict) -> bool:
+    """``days=1``: each experiment carries its daily counts; absent, empty or ``0``: Lamed's shape."""
+    value = parameters.get("days") or "0"
+    if value not in ("0", "1"):
+        raise BadRequest("parameter 'days' must be 1 (with the daily counts) or 0")
+    return value == "1"
+
+
 # -- responses -------------------------------------------------------------------
 
 
@@ -210,14 +218,15 @@ def track(event, context=None):
 
 
 def all_experiments(event, context=None):
-    """Every experiment's counts (or those named in ``scope``), after Lamed's meta entry."""
+    """Every experiment's counts (or those named in ``scope``; with ``days=1`` their daily
+    counts too), after Lamed's meta entry."""
 
     def action(parameters):
         raw_scope = parameters.get("scope") or None
         if raw_scope is not None and not (isinstance(raw_scope, str) and _encodable(raw_scope)):
             raise BadRequest("parameter 'scope' must be a comma-separated string of experiment names")
         scope = [name.strip() for name in raw_scope.split(",") if name.strip()] if raw_scope else None
-        entries = get_store().results(_namespace(parameters), scope)
+        entries = get_store().results(_namespace(parameters), scope, _days(parameters))
         return [{"meta": {"scope": raw_scope}}, *entries]
 
     return _handle(event, action)
@@ -226,13 +235,13 @@ def all_experiments(event, context=None):
 def _named_experiment(event, operate):
     """Handle a request that names one experiment.
 
-    ``operate(store, namespace, name)`` returns the response body, or None when the
-    experiment does not exist (a 404).
+    ``operate(store, namespace, name, parameters)`` returns the response body, or None when
+    the experiment does not exist (a 404).
     """
 
     def action(parameters):
         namespace, name = _namespace(parameters), _parameter(parameters, "experiment")
-        body = operate(get_store(), namespace, name)
+        body = operate(get_store(), namespace, name, parameters)
         if body is None:
             raise NotFound(f"no experiment '{name}' in namespace '{namespace}'")
         return body
@@ -241,14 +250,14 @@ def _named_experiment(event, operate):
 
 
 def experiment(event, context=None):
-    """One experiment's counts: namespace, experiment."""
-    return _named_experiment(event, lambda store, namespace, name: store.experiment(namespace, name))
+    """One experiment's counts: namespace, experiment (and ``days``)."""
+    return _named_experiment(event, lambda store, namespace, name, parameters: store.experiment(namespace, name, _days(parameters)))
 
 
 def delete(event, context=None):
     """Remove one experiment's counters and index entries: namespace, experiment."""
 
-    def remove(store, namespace, name):
+    def remove(store, namespace, name, parameters):
         removed = store.delete(namespace, name)
         return None if removed is None else {"deleted": name, "namespace": namespace, "counters": removed}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from lamed import stats
+from lamed import stats, timeline
 from lamed.config import DEFAULT_NAMESPACE, find_config_path, load_config
 
 if TYPE_CHECKING:  # annotations only: requests is imported when results are read
@@ -36,12 +36,14 @@ class ReportError(Exception):
 @dataclass
 class Results:
     """Figures for one namespace (``analysis`` is :func:`lamed.stats.analyse`'s dict)
-    plus each experiment's participants per variant, goal or not."""
+    plus each experiment's participants per variant, goal or not, and, for the experiments
+    read with their daily counts, :func:`lamed.timeline.over_time`."""
 
     source: str
     namespace: str
     analysis: dict
     participants: dict = field(default_factory=dict)
+    timelines: dict = field(default_factory=dict)
 
 
 def default_namespace() -> str:
@@ -79,8 +81,10 @@ def check_endpoint(url: str) -> str:
     return url
 
 
-def fetch_entries(url: str, api_key: str | None, namespace: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list:
-    """GET ``url?namespace=NS`` with the key in ``x-api-key``; the experiment entries."""
+def fetch_entries(
+    url: str, api_key: str | None, namespace: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, days: bool = False
+) -> list:
+    """GET ``url?namespace=NS`` (``&days=1`` with ``days``) with the key in ``x-api-key``; the experiment entries."""
     import requests  # here, not at the top: every `lamed` command imports this module's constants
 
     check_endpoint(url)
@@ -88,7 +92,7 @@ def fetch_entries(url: str, api_key: str | None, namespace: str, timeout: float 
     try:
         response = requests.get(
             url,
-            params={"namespace": namespace},
+            params={"namespace": namespace, **({"days": "1"} if days else {})},
             headers=headers,
             timeout=(min(CONNECT_TIMEOUT_SECONDS, timeout), timeout),
         )
@@ -182,7 +186,9 @@ def analyse_entries(
     controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
     counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
               for entry in entries if entry["experiment"] in controls}  # fmt: skip
-    return Results(source, namespace, analysis, counts)
+    timelines = {entry["experiment"]: timeline.over_time(entry, controls[entry["experiment"]])
+                 for entry in entries if entry["experiment"] in controls and isinstance(entry.get("daily"), dict)}  # fmt: skip
+    return Results(source, namespace, analysis, counts, timelines)
 
 
 def load_results(
@@ -192,9 +198,11 @@ def load_results(
     experiment: str | None = None,
     control: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    days: bool = False,
 ) -> Results:
-    """Read ``url`` and compute the figures: what ``lamed results`` and ``lamed dashboard`` show."""
-    entries = fetch_entries(url, api_key, namespace, timeout)
+    """Read ``url`` and compute the figures: what ``lamed results`` and ``lamed dashboard`` show
+    (with ``days``, also the results over time)."""
+    entries = fetch_entries(url, api_key, namespace, timeout, days)
     return analyse_entries(entries, namespace, url, experiment, control)
 
 
@@ -336,6 +344,36 @@ def render_csv(results: Results) -> str:
                 for interval in ("rate_ci", "uplift_ci", "sequential_uplift_ci"):
                     values[f"{interval}_low"], values[f"{interval}_high"] = row[interval] or (None, None)
                 writer.writerow(_csv_cell(values.get(column)) for column in CSV_COLUMNS)
+    return out.getvalue()
+
+
+DAYS_CSV_COLUMNS = (
+    "namespace", "experiment", "goal", "day", "variant", "is_control", "trials", "successes",
+    "rate", "rate_ci_low", "rate_ci_high", "sequential_p_value", "decision", "decision_day",
+)  # fmt: skip
+
+
+def render_days_csv(results: Results) -> str:
+    """``lamed results --format csv --days``: one row per experiment, goal, day and variant with
+    the cumulative counts at the end of that UTC day, full precision; the control's
+    decision cells are empty, and ``decision_day`` is the day a decision was first reached."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(DAYS_CSV_COLUMNS)
+    for experiment in results.analysis["experiments"]:
+        series = results.timelines.get(experiment["experiment"])
+        if series is None:
+            continue
+        for goal in series["goals"]:
+            for day_index, day in enumerate(series["days"]):
+                for variant in goal["variants"]:
+                    point = variant["points"][day_index]
+                    values = {**point, "namespace": results.namespace, "experiment": series["experiment"],
+                              "goal": goal["goal"], "day": day, "variant": variant["label"],
+                              "is_control": variant["label"] == series["control"],
+                              "decision_day": variant.get("decision_day")}  # fmt: skip
+                    values["rate_ci_low"], values["rate_ci_high"] = point["rate_ci"] or (None, None)
+                    writer.writerow(_csv_cell(values.get(column)) for column in DAYS_CSV_COLUMNS)
     return out.getvalue()
 
 

@@ -411,22 +411,31 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
-def sequential_family(comparisons: list[tuple[int, int, int, int]], alpha: float = ALPHA) -> list[dict]:
+def sequential_family(
+    comparisons: list[tuple[int, int, int, int]], alpha: float = ALPHA, earlier: list[float | None] | None = None
+) -> list[dict]:
     """The always-valid figures and decision of each comparison ``(s_v, n_v, s_c, n_c)`` of
     one experiment (every variant but the control, for every goal), corrected together:
     ``sequential_p_value`` Holm-adjusted, ``sequential_uplift_ci`` at level alpha / m
     (Bonferroni: all m intervals hold at once), ``decision``; a null figure's reason in
     ``notes``. ``decision`` is ``insufficient_data`` without the statistic or below
     MIN_TRIALS participants on a side, else ``winner`` / ``loser`` where the adjusted p is
-    at most alpha (by the sign of the estimate), else ``inconclusive``."""
+    at most alpha (by the sign of the estimate), else ``inconclusive``.
+
+    ``earlier``, when given, holds each comparison's smallest raw p at earlier looks (None for
+    none): the raw p becomes the running minimum, the always-valid p of Johari et al., which
+    never rises, so a decision once reached is not lost. Each figure carries its ``raw_p_value``
+    (before Holm; the running minimum when ``earlier`` is given) for the next look."""
     statistics = [_statistic_or_reason(counts) for counts in comparisons]
     raw = [_p_value_of(*statistic) if isinstance(statistic, tuple) else None for statistic in statistics]
+    if earlier is not None:
+        raw = [min((p for p in pair if p is not None), default=None) for pair in zip(raw, earlier)]
     interval_alpha = alpha / max(1, len(comparisons))
     figures = []
-    for counts, statistic, adjusted in zip(comparisons, statistics, holm(raw)):
+    for counts, statistic, adjusted, raw_p in zip(comparisons, statistics, holm(raw), raw):
         if isinstance(statistic, str):
             figures.append({"sequential_p_value": None, "sequential_uplift_ci": None, "decision": "insufficient_data",
-                            "notes": {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}})  # fmt: skip
+                            "raw_p_value": None, "notes": {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}})  # fmt: skip
             continue
         if min(counts[1], counts[3]) < MIN_TRIALS:
             decision = "insufficient_data"
@@ -436,7 +445,7 @@ def sequential_family(comparisons: list[tuple[int, int, int, int]], alpha: float
             decision = "inconclusive"
         interval = list(_interval_of(*statistic, interval_alpha))
         figures.append(
-            {"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "notes": {}}
+            {"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "raw_p_value": raw_p, "notes": {}}
         )
     return figures
 

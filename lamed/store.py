@@ -6,38 +6,41 @@ Layout, per namespace ``ns`` (unchanged from Lamed, so existing databases keep w
 - ``ns:experiments``: the set of experiment names
 - ``ns:counter_keys`` and ``ns:{experiment}:counter_keys``: sets of counter keys
 - ``sha1("{counter_key} {uuid}")``: the de-dup flag, ``1`` with a TTL
+- ``ns:lamed:{experiment}:daily``: lamed's own, the daily counts: hash, field
+  ``{YYYY-MM-DD}:{event}:{variant}`` (the UTC day), value the events counted that day. No
+  index names it, so the original Lamed never sees it.
 
 Two keys of different purposes can never be one key for the names the handlers accept
 (``namespace``, ``event`` and ``variant`` without ``:``, no variant ``counter_keys``, no
 space in ``uuid``: the README's data model shows why each rule is needed). A new event's
 writes run as one script inside the flag's WATCH/MULTI/EXEC, which checks the kinds of
 the keys and the namespace's bounds before its first write, so an event is either counted
-whole (flag, count, index entries) or not written at all.
+whole (flag, count, index entries, day's count) or not written at all.
 
 Runs inside Lambda: only the standard library and redis-py.
 """
 
 import hashlib
+import time
 
 import redis
 
-from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS, Bounds
+from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS, PARTICIPATE, Bounds
 
-PARTICIPATE = "participate"
 MAX_WATCH_ATTEMPTS = 8
 
 # KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys,
-# and the variant's participate counter; ARGV: the flag's TTL, experiment, variant,
-# max_experiments, max_variants. The variants are counted from the experiment's key set only
+# the variant's participate counter and the experiment's daily counts; ARGV: the flag's TTL,
+# experiment, variant, max_experiments, max_variants, the day's field. The variants are counted from the experiment's key set only
 # for a new counter of a variant that has no participants yet.
 # Everything that can fail is checked before the first write (INCR, which fails alone if at
 # all, e.g. refused by maxmemory), and what follows it cannot fail: all or nothing.
 # A refusal is an error reply naming the key (its index) or the bound.
 TRACK_SCRIPT = """
-local kinds = {'string', 'set', 'set', 'set'}
-for i = 2, 5 do
+local kinds = {[2] = 'string', [3] = 'set', [4] = 'set', [5] = 'set', [7] = 'hash'}
+for i, expected in pairs(kinds) do
   local kind = redis.call('TYPE', KEYS[i]).ok
-  if kind ~= 'none' and kind ~= kinds[i - 1] then
+  if kind ~= 'none' and kind ~= expected then
     return redis.error_reply('LAMEDCONFLICT ' .. i .. ' ' .. kind)
   end
 end
@@ -57,6 +60,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   end
 end
 redis.call('INCR', KEYS[2])
+redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], KEYS[2])
 redis.call('SADD', KEYS[5], KEYS[2])
@@ -116,6 +120,25 @@ def counter_key(namespace: str, experiment: str, event: str, variant: str) -> st
     return f"{namespace}:counters:{experiment}:{event}:{variant}"
 
 
+def daily_key(namespace: str, experiment: str) -> str:
+    """An experiment's daily counts (lamed's): ``lamed`` where a counter has ``counters``, and
+    ``daily`` where an index has ``counter_keys``, so it meets no key of Lamed's."""
+    return f"{namespace}:lamed:{experiment}:daily"
+
+
+def utc_day(timestamp: float) -> str:
+    """The UTC day of a POSIX timestamp, ``YYYY-MM-DD``."""
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+
+
+def daily_counts(fields: dict) -> dict[str, dict[str, dict[str, int]]]:
+    """``day -> event -> variant -> count`` from ``(day, event, variant) -> count``, every level sorted."""
+    found: dict = {}
+    for (day, event, variant), count in sorted(fields.items()):
+        found.setdefault(day, {}).setdefault(event, {})[variant] = count
+    return found
+
+
 def dedup_key(key: str, uuid: str) -> str:
     """The de-dup flag's key for one uuid's event on one counter."""
     return hashlib.sha1(f"{key} {uuid}".encode()).hexdigest()
@@ -128,10 +151,11 @@ def text(value) -> str:
 class Store:
     """Lamed's protocol over one redis-py client (whose pool a warm Lambda reuses)."""
 
-    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = DEFAULT_UUID_EXPIRY_SECONDS, bounds: Bounds = Bounds()):
+    def __init__(self, client: redis.Redis, uuid_expiry_seconds: int = DEFAULT_UUID_EXPIRY_SECONDS, bounds: Bounds = Bounds(), clock=time.time):
         self.client = client
         self.uuid_expiry_seconds = uuid_expiry_seconds
         self.bounds = bounds
+        self.clock = clock  # the day an event is counted on is clock()'s UTC day
 
     # -- counting ---------------------------------------------------------------
 
@@ -144,8 +168,10 @@ class Store:
         key = counter_key(namespace, experiment, event, variant)
         flag = dedup_key(key, uuid)
         participants = counter_key(namespace, experiment, PARTICIPATE, variant)
-        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys", participants)
-        arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants)
+        index = f"{namespace}:{experiment}:counter_keys"
+        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", index, participants, daily_key(namespace, experiment))
+        day = f"{utc_day(self.clock())}:{event}:{variant}"
+        arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants, day)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         for _ in range(MAX_WATCH_ATTEMPTS):
             try:
@@ -195,11 +221,12 @@ class Store:
 
     # -- reading ----------------------------------------------------------------
 
-    def counts(self, namespace: str, scope: list[str] | None = None) -> dict[str, dict[tuple[str, str], int]]:
-        """``experiment -> (event, variant) -> count`` for every indexed experiment (or those of ``scope``).
+    def counts(self, namespace: str, scope: list[str] | None = None, days: bool = False) -> dict[str, dict[tuple, int]]:
+        """``experiment -> (event, variant) -> count`` for every indexed experiment (or those of ``scope``),
+        and with ``days`` also ``(day, event, variant) -> count`` from its daily counts.
 
         Three round trips whatever the number of experiments: the experiment set,
-        the per-experiment key sets (pipelined), and one MGET of all counters.
+        the per-experiment key sets (pipelined, with the daily hashes), and one MGET of all counters.
         """
         if scope is None:
             names = sorted(text(name) for name in self.client.smembers(f"{namespace}:experiments"))
@@ -210,23 +237,32 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.smembers(f"{namespace}:{name}:counter_keys")
+            if days:
+                pipe.hgetall(daily_key(namespace, name))
+        replies = pipe.execute(raise_on_error=False)
         # An index that is not a set (an older Lamed let a counter take its key) has no counters.
-        key_sets = [[] if isinstance(keys, Exception) else sorted(map(text, keys)) for keys in pipe.execute(raise_on_error=False)]
+        key_sets = [[] if isinstance(keys, Exception) else sorted(map(text, keys)) for keys in replies[:: 1 + days]]
         all_keys = [key for keys in key_sets for key in keys]
         values = dict(zip(all_keys, self.client.mget(all_keys))) if all_keys else {}
-        return {
+        found = {
             name: _lamed_counts(namespace, name, {key: values[key] for key in keys})
             for name, keys in zip(names, key_sets)
             if keys
         }
+        if days:
+            for name, fields in zip(names, replies[1::2]):
+                if name in found and isinstance(fields, dict):
+                    found[name] |= {tuple(text(field).split(":")): int(n) for field, n in fields.items() if text(field).count(":") == 2}
+        return found
 
-    def results(self, namespace: str, scope: list[str] | None = None) -> list[dict]:
-        """Every experiment's entry (or only those named in ``scope`` that exist)."""
-        return [experiment_entry(name, counts) for name, counts in self.counts(namespace, scope).items()]
+    def results(self, namespace: str, scope: list[str] | None = None, days: bool = False) -> list[dict]:
+        """Every experiment's entry (or only those named in ``scope`` that exist), with its
+        ``daily`` counts when ``days``."""
+        return [experiment_entry(name, counts, days) for name, counts in self.counts(namespace, scope, days).items()]
 
-    def experiment(self, namespace: str, experiment: str) -> dict | None:
+    def experiment(self, namespace: str, experiment: str, days: bool = False) -> dict | None:
         """One experiment's entry, or None when it has no counters."""
-        entries = self.results(namespace, [experiment])
+        entries = self.results(namespace, [experiment], days)
         return entries[0] if entries else None
 
     # -- migrating ---------------------------------------------------------------
@@ -249,11 +285,12 @@ class Store:
     # -- deleting ---------------------------------------------------------------
 
     def delete(self, namespace: str, experiment: str) -> int | None:
-        """Remove an experiment's counters and index entries; the number of counters
-        removed, or None when the experiment does not exist.
+        """Remove an experiment's counters, index entries and daily counts; the number of
+        counters removed, or None when the experiment does not exist.
 
         The experiment's key set is watched, so a counter that a concurrent event
-        adds while deleting is either deleted too or left fully indexed.
+        adds while deleting is either deleted too or left fully indexed; its daily counts
+        go in the same transaction, so they always sum to what its counters hold.
         """
         index = f"{namespace}:{experiment}:counter_keys"
 
@@ -261,6 +298,7 @@ class Store:
             keys = [text(key) for key in pipe.smembers(index)] if text(pipe.type(index)) in ("set", "none") else []
             known = pipe.sismember(f"{namespace}:experiments", experiment)
             pipe.multi()
+            pipe.delete(daily_key(namespace, experiment))
             if keys:
                 pipe.delete(index, *keys)
                 pipe.srem(f"{namespace}:counter_keys", *keys)
@@ -270,11 +308,15 @@ class Store:
         return self.client.transaction(remove, index, value_from_callable=True)
 
 
-def experiment_entry(experiment: str, counts: dict[tuple[str, str], int]) -> dict:
-    """Lamed's entry for one experiment from its ``(event, variant) -> count``, plus lamed's ``variants``.
+def experiment_entry(experiment: str, counts: dict[tuple, int], days: bool = False) -> dict:
+    """Lamed's entry for one experiment from its ``(event, variant) -> count``, plus lamed's
+    ``variants``; with ``days``, also ``daily`` (``day -> event -> variant -> count``) from the
+    ``(day, event, variant) -> count`` entries of ``counts``.
 
     Both layouts build their results here, so their JSON is the same.
     """
+    dated = {key: n for key, n in counts.items() if len(key) == 3}
+    counts = {key: n for key, n in counts.items() if len(key) == 2}
     trials = {variant: n for (event, variant), n in counts.items() if event == PARTICIPATE}
     variants = sorted({variant for _, variant in counts})
     goals = sorted({event for event, _ in counts if event != PARTICIPATE})
@@ -291,7 +333,7 @@ def experiment_entry(experiment: str, counts: dict[tuple[str, str], int]) -> dic
             for goal in goals
         ],
         "variants": [{"label": variant, "trials": trials.get(variant, 0)} for variant in variants],
-    }
+    } | ({"daily": daily_counts(dated)} if days else {})
 
 
 def _lamed_counts(namespace: str, experiment: str, values: dict) -> dict[tuple[str, str], int]:

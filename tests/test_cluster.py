@@ -3,6 +3,7 @@ equal to Lamed's layout, delete under load, a paused master, round trips, and mo
 
 import json
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
@@ -41,10 +42,14 @@ def test_one_event_touches_one_slot_and_no_shared_key(redis_cluster):
     field = counter_field("button", "participate", "red")
     tag = bucket_tag(field)
     flag = flag_key(tag, "ns", "button", "participate", "red", "u-1")
-    assert sorted(all_keys(redis_cluster)) == sorted([counts_key(tag, "ns"), flag])
-    assert key_slot(flag.encode()) == key_slot(counts_key(tag, "ns").encode())
+    daily = counts_key(tag, "ns", "daily")
+    assert sorted(all_keys(redis_cluster)) == sorted([counts_key(tag, "ns"), daily, flag])
+    assert key_slot(flag.encode()) == key_slot(counts_key(tag, "ns").encode()) == key_slot(daily.encode())
     node = redis_cluster.node_of(flag).client(decode_responses=True)
     assert node.hgetall(counts_key(tag, "ns")) == {'["button","participate","red"]': "1"}
+    [(day_field, count)] = node.hgetall(daily).items()
+    assert json.loads(day_field)[:3] == ["button", "participate", "red"] and count == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", json.loads(day_field)[3])
     assert node.get(flag) == "1" and 86390 < node.ttl(flag) <= 86400
 
 

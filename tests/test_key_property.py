@@ -13,10 +13,12 @@ from handler_calls import call
 from lamed import handlers
 from lamed.cluster_store import ClusterStore, bucket_tag, counter_field, counts_key, flag_key
 from lamed.connection import redis_client
-from lamed.store import PARTICIPATE, Store, counter_key, dedup_key
+from lamed.store import PARTICIPATE, Store, counter_key, daily_key, dedup_key, utc_day
+
+DAY = utc_day(1_772_323_200)  # every event of the property is counted on 2026-03-01 (the stores' clock)
 
 TOKENS = [
-    "counters", "counter_keys", "experiments", "participate", "lamed", "migrated", "counts", "v2",
+    "counters", "counter_keys", "experiments", "participate", "lamed", "migrated", "counts", "daily", "v2",
     ":", "：", "{", "}", "{lamed-00}", " ", "+", ",", '"', "\\", "\x00", "\u200b", "\ud800",
     "e", "é", "e\u0301", "a", "а", "ß", "ﬁ",
 ]  # fmt: skip  # the fullwidth colon, the Cyrillic а, the decomposed é and the ligature are lookalikes
@@ -39,7 +41,8 @@ def requests(draw):
             earlier = draw(st.sampled_from(made))
             names[1] = draw(st.sampled_from([
                 f"counters:{earlier['experiment']}:{earlier['event']}", f"{earlier['experiment']}:{earlier['event']}",
-                earlier["experiment"] + draw(NAME),
+                earlier["experiment"] + draw(NAME), f"lamed:{earlier['experiment']}", f"{earlier['experiment']}:daily",
+                f"counters:lamed:{earlier['experiment']}",
             ]))  # fmt: skip
             names[2] = draw(st.sampled_from([names[2], "counter_keys", earlier["variant"] + " " + earlier["uuid"]]))
         made.append(dict(zip(FIELDS, names)))
@@ -54,6 +57,14 @@ SHARED_FLAG = [
     {"namespace": "", "experiment": "e", "variant": "x y", "event": "participate", "uuid": "z"},
     {"namespace": "", "experiment": "e", "variant": "x", "event": "participate", "uuid": "y z"},
 ]
+
+# Experiments whose keys sit next to the daily keys' (``ns:lamed:E:daily``, or any other way of
+# adding ``lamed``/``daily`` to an experiment's name): a daily key must meet none of them.
+DAILY_NEIGHBOURS = [
+    {"namespace": "", "experiment": experiment, "variant": variant, "event": event, "uuid": "1"}
+    for experiment in ("x", "lamed:x", "x:daily", "lamed:x:daily", "lamed:daily:x", "x:counter_keys", "daily:x", "counters:x:daily", "counters:x:participate")
+    for event, variant in (("participate", "daily"), ("daily", "counter_keys"), ("daily", "lamed"))
+]  # fmt: skip
 
 
 def narrowest_rules_accept(request: dict) -> bool:
@@ -74,6 +85,8 @@ def lamed_addresses(ns, experiment, variant, event, uuid) -> dict:
         f"{ns}:experiments": ("experiments", ns),
         f"{ns}:counter_keys": ("every counter", ns),
         f"{ns}:{experiment}:counter_keys": ("index", ns, experiment),
+        daily_key(ns, experiment): ("daily", ns, experiment),
+        (daily_key(ns, experiment), f"{DAY}:{event}:{variant}"): ("day's count", ns, experiment, event, variant),
     }
 
 
@@ -84,6 +97,8 @@ def cluster_addresses(ns, experiment, variant, event, uuid) -> dict:
         counts_key(tag, ns): ("bucket", ns, tag),
         (counts_key(tag, ns), field): ("counter", ns, experiment, event, variant),
         flag_key(tag, ns, experiment, event, variant, uuid): ("flag", ns, experiment, event, variant, uuid),
+        counts_key(tag, ns, "daily"): ("daily bucket", ns, tag),
+        (counts_key(tag, ns, "daily"), counter_field(experiment, event, variant)[:-1] + f',"{DAY}"]'): ("day's count", ns, experiment, event, variant),
     }
 
 
@@ -115,6 +130,11 @@ def run_and_check(batch, addresses, stored_keys):
             continue
         assert status == 200 and body[0] == {"meta": {"scope": None}}
         assert counted(ns, body[1:]) == {key: n for key, n in model.items() if key[0] == ns}
+        dated = call(lamed.all, {"namespace": ns, "days": "1"})[1][1:]
+        assert [{k: v for k, v in entry.items() if k != "daily"} for entry in dated] == body[1:]
+        by_day = {(ns, entry["experiment"], event, variant): n for entry in dated
+                  for event, variants in entry["daily"].get(DAY, {}).items() for variant, n in variants.items()}  # fmt: skip
+        assert by_day == counted(ns, body[1:]) and all(list(entry["daily"]) in ([DAY], []) for entry in dated)
     scope = ",".join(request["experiment"] for request in batch)
     assert call(lamed.all, {"scope": scope})[0] in (200, 400)
 
@@ -136,7 +156,7 @@ def counted(ns: str, entries: list) -> dict:
 @pytest.fixture
 def lamed_layout(redis_server):
     client = redis_server.client()
-    handlers.use_store(Store(client))
+    handlers.use_store(Store(client, clock=lambda: 1_772_323_200))
     yield client
     handlers.use_store(None)
 
@@ -146,6 +166,7 @@ def lamed_layout(redis_server):
 @example(batch=ISSUE_PAIR)
 @example(batch=ISSUE_PAIR[::-1])
 @example(batch=SHARED_FLAG)
+@example(batch=DAILY_NEIGHBOURS)
 def test_lameds_layout_gives_each_purpose_its_own_key(lamed_layout, batch):
     lamed_layout.flushall()
     run_and_check(batch, lamed_addresses, lambda: set(map(bytes.decode, lamed_layout.keys("*"))))
@@ -153,7 +174,7 @@ def test_lameds_layout_gives_each_purpose_its_own_key(lamed_layout, batch):
 
 @pytest.fixture
 def cluster_layout(redis_cluster):
-    store = ClusterStore(redis_client({"url": redis_cluster.url, "cluster": True}), 86400)
+    store = ClusterStore(redis_client({"url": redis_cluster.url, "cluster": True}), 86400, clock=lambda: 1_772_323_200)
     nodes = [node.client() for node in redis_cluster.nodes]
     handlers.use_store(store)
     yield store, nodes
@@ -165,6 +186,7 @@ def cluster_layout(redis_cluster):
 @given(batch=requests())
 @example(batch=ISSUE_PAIR)
 @example(batch=SHARED_FLAG)
+@example(batch=DAILY_NEIGHBOURS)
 def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layout, batch):
     store, nodes = cluster_layout
     for node in nodes:
