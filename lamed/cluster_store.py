@@ -26,6 +26,7 @@ Runs inside Lambda: stdlib and redis-py.
 import base64
 import hashlib
 import json
+import threading
 import time
 
 import redis
@@ -41,6 +42,10 @@ TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
 CENSUS_QUOTA = 16
 REFUSAL_CENSUS_SECONDS = 10.0
 MAX_CENSUSES = 8  # namespaces a function remembers (the namespace is the client's to choose): a few MB at most
+# A sweep that a retry could cure (a shard down, paused or failing over) is not tried again for this
+# long: meanwhile the function counts on what it knows, so one shard's outage stays its own.
+SWEEP_RETRY_SECONDS = 10.0
+SWEEP_FAILURES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
 
 # KEYS[1] the flag, KEYS[2] the bucket's counts, KEYS[3] its daily counts; ARGV[1] the field,
 # ARGV[2] the flag's TTL, ARGV[3] the day's field.
@@ -145,6 +150,8 @@ class ClusterStore:
         self.bounds = bounds
         self.clock = clock  # the day an event is counted on is clock()'s UTC day
         self.censuses: dict[str, Census] = {}
+        self._census_lock = threading.Lock()  # lamed serve counts from several threads
+        self._sweep_failed: dict[str, float] = {}  # namespace -> when its last sweep failed
 
     def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
         """Count one event unless this uuid already counted it; True when it was counted.
@@ -178,36 +185,77 @@ class ClusterStore:
         ``CENSUS_QUOTA`` admissions, and before refusing on a census older than
         ``REFUSAL_CENSUS_SECONDS``; otherwise decides from what it knows, with no round trip.
         """
-        census = self.censuses.get(namespace)
-        if census is None or census.admitted >= CENSUS_QUOTA:
-            census = self._take_census(namespace)
-        excess = census.excess(experiment, variant, self.bounds)
-        if excess and time.monotonic() - census.taken > REFUSAL_CENSUS_SECONDS:
-            census = self._take_census(namespace)
+        with self._census_lock:
+            census = self.censuses.get(namespace)
+            if census is None or census.admitted >= CENSUS_QUOTA:
+                census = self._take_census(namespace)
             excess = census.excess(experiment, variant, self.bounds)
-        if excess:
-            raise BoundReached(excess, self.bounds)
-        if not census.knows(experiment, variant):
-            census.admit(experiment, variant)
+            if excess and time.monotonic() - census.taken > REFUSAL_CENSUS_SECONDS:
+                census = self._take_census(namespace)
+                excess = census.excess(experiment, variant, self.bounds)
+            if excess:
+                raise BoundReached(excess, self.bounds)
+            if not census.knows(experiment, variant):
+                census.admit(experiment, variant)
 
     def _take_census(self, namespace: str) -> Census:
+        """A new census from a sweep; if a shard cannot answer, the census this function has
+        (an empty one if none: the bounds wait for a sweep that succeeds), so counting on the
+        other shards goes on."""
+        known = self.censuses.get(namespace)
+        failed = self._sweep_failed.get(namespace)
+        if failed is not None and time.monotonic() - failed < SWEEP_RETRY_SECONDS:
+            return known or self._remember(namespace, Census({}))
+        try:
+            buckets = self._buckets(namespace, "hkeys")
+        except SWEEP_FAILURES:
+            self._sweep_failed[namespace] = time.monotonic()
+            return known or self._remember(namespace, Census({}))
+        self._sweep_failed.pop(namespace, None)
         variants: dict[str, set[str]] = {}
-        for fields in self._buckets(namespace, "hkeys"):
+        for fields in buckets:
             for field in fields:
                 experiment, _, variant = json.loads(text(field))
                 variants.setdefault(experiment, set()).add(variant)
+        return self._remember(namespace, Census(variants))
+
+    def _remember(self, namespace: str, census: Census) -> Census:
         if namespace not in self.censuses and len(self.censuses) >= MAX_CENSUSES:
             del self.censuses[next(iter(self.censuses))]  # the oldest
-        census = self.censuses[namespace] = Census(variants)
+        self.censuses[namespace] = census
         return census
 
     def _buckets(self, namespace: str, command: str, kinds: tuple[str, ...] = ("counts",)) -> list:
-        """One command per bucket and kind, pipelined: one round trip per shard, whatever the experiments."""
-        pipe = self.client.pipeline(transaction=False)
-        for tag in TAGS:
-            for kind in kinds:
-                getattr(pipe, command)(counts_key(tag, namespace, kind))
-        return pipe.execute()
+        """One command per bucket and kind: one round trip per shard, whatever the experiments."""
+        keys = [counts_key(tag, namespace, kind) for tag in TAGS for kind in kinds]
+        return self._per_shard([(key, (command, key)) for key in keys])
+
+    def _per_shard(self, commands: list[tuple[str, tuple]]) -> list:
+        """The replies of ``commands`` (each ``(key, (name, *arguments))``: the key routes it), sent
+        as one plain pipeline to each shard that owns some of their keys: one round trip per shard.
+
+        A shard that cannot answer fails the call after one timeout (redis-py's cluster pipeline
+        would retry each of its commands alone, a timeout each: close to a minute for 256 buckets
+        on a paused shard); a slot that moved meanwhile makes the slot map be learned again, once.
+        """
+        for attempt in range(2):
+            shards: dict[str, tuple[object, list[int]]] = {}
+            for index, (key, _) in enumerate(commands):
+                node = self.client.nodes_manager.get_node_from_slot(self.client.keyslot(key))
+                shards.setdefault(node.name, (node, []))[1].append(index)
+            replies = [None] * len(commands)
+            try:
+                for node, indexes in shards.values():
+                    pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
+                    for index in indexes:
+                        pipe.execute_command(*commands[index][1])
+                    for index, reply in zip(indexes, pipe.execute()):
+                        replies[index] = reply
+                return replies
+            except redis.exceptions.AskError:  # MOVED too: the slot map changed under the read
+                if attempt:
+                    raise
+                self.client.nodes_manager.initialize()
 
     def _fields(self, namespace: str, kinds: tuple[str, ...]):
         """``(experiment, event, variant[, day]), value`` of every field of the namespace's ``kinds`` hashes."""
@@ -254,8 +302,6 @@ class ClusterStore:
         """
         self.censuses.pop(namespace, None)  # this function's own knowledge; others' is corrected by their next sweep
         prefix = _json([experiment])[:-1] + ","
-        pipe = self.client.pipeline(transaction=False)
-        for tag in TAGS:
-            pipe.execute_command("EVAL", DELETE_SCRIPT, 2, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), prefix)
-        removed = sum(pipe.execute())
+        keys = [(counts_key(tag, namespace), counts_key(tag, namespace, "daily")) for tag in TAGS]
+        removed = sum(self._per_shard([(counts, ("EVAL", DELETE_SCRIPT, 2, counts, daily, prefix)) for counts, daily in keys]))
         return removed or None

@@ -312,3 +312,31 @@ def test_lamed_serve_and_preflight_on_a_cluster(redis_cluster, tmp_path, moto_se
     failing = LamedServe(tmp_path, env={"LAMED_CONFIG": str(config)})
     assert failing.launch().wait(timeout=30) == 1
     assert 'is a Redis Cluster — fix: add "cluster": true to "redis"' in failing.output.strip().splitlines()[-1]
+
+
+def test_new_experiments_on_healthy_shards_count_while_another_master_is_paused(redis_cluster):
+    """Admitting a new name sweeps every shard (the bounds' census); a shard that cannot answer
+    must not fail the events of the others, for a cold function nor for one past its quota."""
+    from lamed.cluster_store import CENSUS_QUOTA
+
+    paused = redis_cluster.nodes[0]
+
+    def owner(experiment):
+        return redis_cluster.node_of(counts_key(bucket_tag(counter_field(experiment, "participate", "a")), "ns"))
+
+    healthy = [f"new{n}" for n in range(200) if owner(f"new{n}") is not paused][: CENSUS_QUOTA + 4]
+    on_paused = next(f"new{n}" for n in range(200) if owner(f"new{n}") is paused)
+    warm = cluster_store(redis_cluster, socket_timeout=0.3)
+    for n in range(CENSUS_QUOTA):  # past its quota: its next new name sweeps
+        warm.track("ns", f"before{n}", "a", "participate", "u")
+    cold = cluster_store(redis_cluster, socket_timeout=0.3)
+    redis_cluster.pause(paused)
+    try:
+        assert [warm.track("ns", name, "a", "participate", "u") for name in healthy] == [True] * len(healthy)
+        assert [cold.track("ns", name, "a", "participate", "v") for name in healthy] == [True] * len(healthy)
+        with pytest.raises((redis.TimeoutError, redis.ConnectionError)):
+            cold.track("ns", on_paused, "a", "participate", "u")
+    finally:
+        redis_cluster.resume(paused)
+    counts = warm.counts("ns")
+    assert all(counts[name] == {("participate", "a"): 2} for name in healthy)
