@@ -157,7 +157,7 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
     execute(steps, aws, click.echo)
     if not changes:
         click.echo("no changes")
-    found = find_deployment(session, clients=aws)  # lamed's paced clients: AWS may still be throttling
+    found = find_deployment(session, clients=aws, with_function_url=True)  # lamed's paced clients: AWS may still throttle
     click.echo("")
     _track_lines(found.function_url, found.rest_track_url)
     click.echo(f"experiments URL: {found.experiments_url}  (API key: `lamed status --show-key`)")

@@ -86,11 +86,12 @@ def find_log_group(client, function: str) -> dict | None:
     return next((group for page in pages for group in page["logGroups"] if group["logGroupName"] == name), None)
 
 
-def find_deployment(session: boto3.Session, clients=None) -> Deployment | None:
+def find_deployment(session: boto3.Session, clients=None, with_function_url: bool = False) -> Deployment | None:
     """The lamed deployment in the session's account and region, or None when there is none.
 
     ``clients`` (anything with ``client(service)``, such as :class:`~lamed.aws.client.Aws` with its
-    pacing and retries) makes the requests; the session's own clients by default.
+    pacing and retries) makes the requests; the session's own clients by default. The function URL
+    is looked up only ``with_function_url`` (reading results needs API Gateway rights only).
     """
     clients = clients or session
     client = clients.client("apigateway")
@@ -107,7 +108,7 @@ def find_deployment(session: boto3.Session, clients=None) -> Deployment | None:
         rest_track_url=f"{base}{TRACK_PATH}",
         experiments_url=f"{base}/experiments",
         api_key=key.get("value") if key else None,
-        function_url=find_function_url(clients.client("lambda")),
+        function_url=find_function_url(clients.client("lambda")) if with_function_url else None,
     )
 
 
@@ -120,7 +121,7 @@ def find_function_url(client) -> str | None:
 def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
     """What is deployed: the API (None when absent), whether its stage is deployed, each function
     with its log group, and how the live track function reaches Redis (None when unknown; never a secret)."""
-    found = find_deployment(session)
+    found = find_deployment(session, with_function_url=True)
     client, logs = session.client("lambda"), session.client("logs")
     function_url = found.function_url if found else find_function_url(client)
     status = {
