@@ -157,8 +157,9 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
     execute(steps, aws, click.echo)
     if not changes:
         click.echo("no changes")
-    found = find_deployment(session)
-    click.echo(f"\ntrack URL:       {found.track_url}")
+    found = find_deployment(session, clients=aws, with_function_url=True)  # lamed's paced clients: AWS may still throttle
+    click.echo("")
+    _track_lines(found.function_url, found.rest_track_url)
     click.echo(f"experiments URL: {found.experiments_url}  (API key: `lamed status --show-key`)")
     click.echo("\nPaste into your page:\n")
     click.echo(render_snippet(found.track_url, config.namespace))
@@ -185,7 +186,7 @@ def status(obj, as_json, show_key):
     else:
         deployed = "deployed" if api["stage_deployed"] else "not deployed"
         click.echo(f"API {api['id']} in {found['region']}, stage {api['stage']}: {deployed}")
-        click.echo(f"track URL:       {api['track_url']}")
+        _track_lines(found["function_url"], api["track_url"], api["track_throttle"])
         click.echo(f"experiments URL: {api['experiments_url']}")
         if show_key:
             click.echo(f"API key:         {api['api_key']}")
@@ -197,11 +198,23 @@ def status(obj, as_json, show_key):
             vpc = function["vpc"]
             where = f", VPC subnets {', '.join(vpc['subnet_ids'])}" if vpc else ""
             logs = _logs_note(function["log_group"])
+            reserved = function["reserved_concurrency"]
+            limit = f", reserved concurrency {reserved}" if reserved is not None else ""
             click.echo(
-                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}{logs}"
+                f"{function['name']}: live v{function['live_version']}, {function['runtime']}, kept {kept}{where}{limit}{logs}"
             )
         else:
             click.echo(f"{function['name']}: not deployed")
+
+
+def _track_lines(function_url: str | None, rest_track_url: str, throttle: dict | None = None) -> None:
+    """The track URL pages should use (the function URL when there is one) and the REST /track beside it."""
+    limit = f"  (throttled {throttle['rate']:g}/s, burst {throttle['burst']})" if throttle else ""
+    if function_url:
+        click.echo(f"track URL:       {function_url}  (Lambda function URL)")
+        click.echo(f"REST track URL:  {rest_track_url}  (API Gateway, for pages that already use it){limit}")
+    else:
+        click.echo(f"track URL:       {rest_track_url}{limit}")
 
 
 def _logs_note(group: dict | None) -> str:

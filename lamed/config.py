@@ -30,9 +30,14 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
     "max_experiments", "max_variants", "serve", "log_retention_days",
+    "track_function_url", "track_max_concurrency", "track_rate_limit",
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 DEFAULT_LOG_RETENTION_DAYS = 30
+# lamed-track's reserved concurrency: events/s ≈ concurrency ÷ seconds per event (README, "Function URL")
+DEFAULT_TRACK_MAX_CONCURRENCY = 100
+# API Gateway's stage throttle on GET /track: requests per second, and the burst (token bucket) above it
+DEFAULT_TRACK_RATE_LIMIT = {"rate": 100, "burst": 200}
 # The retention periods CloudWatch Logs accepts, in days
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
@@ -97,6 +102,9 @@ class Config:
     bounds: Bounds = Bounds()
     use_config_redis: bool = False
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    track_function_url: bool = True
+    track_max_concurrency: int | None = DEFAULT_TRACK_MAX_CONCURRENCY  # None: no reservation
+    track_rate_limit: dict = field(default_factory=lambda: dict(DEFAULT_TRACK_RATE_LIMIT))
     warnings: list = field(default_factory=list)
 
     @property
@@ -224,7 +232,38 @@ def parse_config(raw, path: Path) -> Config:
     if not _is_int(retention) or retention not in LOG_RETENTION_DAYS:
         fail(f'"log_retention_days" must be one of CloudWatch Logs\' periods: {", ".join(map(str, LOG_RETENTION_DAYS))}')
     config.log_retention_days = retention
+    _parse_track_settings(config, raw, fail)
     return config
+
+
+def _parse_track_settings(config: Config, raw: dict, fail) -> None:
+    """The deploy-only settings of lamed-track's two front doors: its function URL and the REST /track."""
+    function_url = raw.get("track_function_url", True)
+    if not isinstance(function_url, bool):
+        fail('"track_function_url" must be true (lamed-track gets a function URL) or false (REST /track only)')
+    config.track_function_url = function_url
+    concurrency = raw.get("track_max_concurrency", DEFAULT_TRACK_MAX_CONCURRENCY)
+    if concurrency is not None and (not _is_int(concurrency) or concurrency <= 0):
+        fail(
+            '"track_max_concurrency" must be a positive whole number (lamed-track\'s reserved concurrency) '
+            "or null (no reservation: the account's shared pool)"
+        )
+    config.track_max_concurrency = concurrency
+    limit = raw.get("track_rate_limit", DEFAULT_TRACK_RATE_LIMIT)
+    if not (
+        isinstance(limit, dict)
+        and set(limit) == {"rate", "burst"}
+        and isinstance(limit["rate"], (int, float))
+        and not isinstance(limit["rate"], bool)
+        and limit["rate"] > 0
+        and _is_int(limit["burst"])
+        and limit["burst"] > 0
+    ):
+        fail(
+            '"track_rate_limit" must be {"rate": R, "burst": B}: R requests per second (a positive number) and '
+            f'a burst of B (a positive whole number) on the REST /track, e.g. {json.dumps(DEFAULT_TRACK_RATE_LIMIT)}'
+        )
+    config.track_rate_limit = {"rate": limit["rate"], "burst": limit["burst"]}
 
 
 def _is_int(value) -> bool:

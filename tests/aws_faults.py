@@ -16,6 +16,10 @@ Where moto falls short the layer fills in: moto 5.2 tags only API Gateway stages
 layer keeps the tags TagResource puts on REST APIs, usage plans and API keys, and shows
 them in the reads that list those.
 
+:class:`LikeAws` (installed by the deploy tests, and by the layer) makes moto's Lambda answer
+function-URL permissions as AWS does, checks the URL's CORS as AWS does, and records the
+parameters of AddPermission and the function-URL calls (moto ignores their ``Qualifier``).
+
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
 so botocore parses them, and lamed's retries see them, as they would AWS's.
 """
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
@@ -65,6 +70,59 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
+# moto keeps AddPermission's condition parameters as raw keys; AWS writes them as policy conditions
+POLICY_CONDITIONS = {
+    "FunctionUrlAuthType": lambda value: {"StringEquals": {"lambda:FunctionUrlAuthType": value}},
+    "InvokedViaFunctionUrl": lambda value: {"Bool": {"lambda:InvokedViaFunctionUrl": str(value).lower()}},
+}
+URL_OPERATIONS = ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", "GetFunctionUrlConfig", "DeleteFunctionUrlConfig")
+CORS_METHOD_MAX = 6  # Lambda's Cors.AllowMethods entries: at most 6 characters (botocore checks no maximum)
+
+
+@dataclass
+class LikeAws:
+    """Hooks on the CLI's sessions where moto's Lambda is laxer than AWS; ``added_permissions`` and
+    ``url_calls`` hold the parameters of AddPermission and of the function-URL calls, in order."""
+
+    added_permissions: list = field(default_factory=list)
+    url_calls: list = field(default_factory=list)
+
+    def attach(self, session) -> None:
+        session.events.register("before-parameter-build.lambda.*", self._before_call)
+        session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
+
+    def install(self, patch) -> "LikeAws":
+        """Attach to every session the CLI makes from now on (a :class:`FaultyAws` attaches its own)."""
+
+        def session_like_aws(profile, region):
+            session = MAKE_SESSION(profile, region)
+            self.attach(session)
+            return session
+
+        patch.setattr(lamed.aws.session, "make_session", session_like_aws)
+        return self
+
+    def _before_call(self, params, model, **_):
+        if model.name == "AddPermission":
+            self.added_permissions.append(dict(params))
+        if model.name in URL_OPERATIONS:
+            self.url_calls.append((model.name, dict(params)))
+            too_long = [m for m in (params.get("Cors") or {}).get("AllowMethods", []) if len(m) > CORS_METHOD_MAX]
+            if too_long:
+                raise ParamValidationError(report=f"Cors.AllowMethods {too_long}: at most {CORS_METHOD_MAX} characters each")
+
+    def _policy_as_aws_writes_it(self, parsed, **_):
+        if "Policy" not in parsed:
+            return
+        policy = json.loads(parsed["Policy"])
+        for statement in policy.get("Statement", []):
+            for key, condition in POLICY_CONDITIONS.items():
+                if key in statement:
+                    for operator, values in condition(statement.pop(key)).items():
+                        statement.setdefault("Condition", {}).setdefault(operator, {}).update(values)
+        parsed["Policy"] = json.dumps(policy)
+
+
 @dataclass
 class FaultyAws:
     """The fault layer and its fake clock; ``calls`` lists (service, operation, params) of every AWS call."""
@@ -88,6 +146,7 @@ class FaultyAws:
     current: tuple | None = None
     checker: object = None
     apigateway_tags: dict = field(default_factory=dict)  # id -> tags set by TagResource
+    like_aws: LikeAws = field(default_factory=LikeAws)
 
     def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
@@ -104,6 +163,7 @@ class FaultyAws:
             session.events.register("before-parameter-build.*.*", layer._before_call)
             session.events.register("before-send.*.*", layer._before_send)
             session.events.register("after-call.*.*", layer._after_call)
+            layer.like_aws.attach(session)
             layer.checker = boto3.Session(region_name=session.region_name).client("lambda")
             return session
 

@@ -30,6 +30,8 @@ def test_lamed_config_file_loads_with_defaults(tmp_path):
     assert config.runtime == "python3.12"
     assert config.vpc is None
     assert config.bounds == Bounds(max_experiments=1000, max_variants=20)
+    assert config.track_function_url is True and config.track_max_concurrency == 100
+    assert config.track_rate_limit == {"rate": 100, "burst": 200}
     assert config.warnings == []
 
 
@@ -75,6 +77,16 @@ def test_no_config_anywhere_says_how_to_make_one():
         ({"vpc": {"subnet_ids": ["sg-1"], "security_group_ids": ["sg-1"]}}, '"vpc.subnet_ids" must hold ids that start'),
         ({"vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": [6]}}, '"vpc.security_group_ids" must hold ids'),
         ({"vpc": {"subnet_ids": ["subnet-1", "subnet-1"], "security_group_ids": ["sg-1"]}}, "repeats an id"),
+        ({"track_function_url": "yes"}, '"track_function_url" must be true .* or false'),
+        ({"track_max_concurrency": 0}, '"track_max_concurrency" must be a positive whole number .* or null'),
+        ({"track_max_concurrency": 1.5}, '"track_max_concurrency" must be a positive whole number'),
+        ({"track_max_concurrency": True}, '"track_max_concurrency" must be a positive whole number'),
+        ({"track_rate_limit": 100}, '"track_rate_limit" must be \\{"rate": R, "burst": B\\}'),
+        ({"track_rate_limit": {"rate": 100}}, '"track_rate_limit" must be'),
+        ({"track_rate_limit": {"rate": 0, "burst": 10}}, '"track_rate_limit" must be'),
+        ({"track_rate_limit": {"rate": "100", "burst": 10}}, '"track_rate_limit" must be'),
+        ({"track_rate_limit": {"rate": 10, "burst": 2.5}}, '"track_rate_limit" must be'),
+        ({"track_rate_limit": {"rate": 10, "burst": 20, "period": 1}}, '"track_rate_limit" must be'),
     ],
 )
 def test_malformed_config_names_file_and_problem(tmp_path, content, problem):
@@ -82,6 +94,14 @@ def test_malformed_config_names_file_and_problem(tmp_path, content, problem):
     with pytest.raises(ConfigError, match=problem) as error:
         load_config()
     assert str(error.value).startswith(str(path))
+
+
+def test_track_settings_are_deploy_only_and_null_concurrency_reserves_none(tmp_path):
+    raw = {"track_function_url": False, "track_max_concurrency": None, "track_rate_limit": {"rate": 2.5, "burst": 5}}
+    write(tmp_path / "config.json", {"redis": {}, **raw})
+    config = load_config()
+    assert (config.track_function_url, config.track_max_concurrency, config.track_rate_limit) == tuple(raw.values())
+    assert config.warnings == [] and json.loads(config.runtime_environment()["LAMED_CONFIG_JSON"]) == {"redis": {}}
 
 
 def test_unknown_keys_warn_but_load(tmp_path):

@@ -22,6 +22,8 @@ from lamed.cli import cli
 from lamed.config import load_config
 from lamed.redis_server import free_port
 
+from aws_faults import LikeAws
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account
 STANDARD = {
@@ -111,6 +113,15 @@ def record_calls(patch) -> list[str]:
     return calls
 
 
+URL_PERMISSIONS = {"lamed-function-url", "lamed-function-url-invoke"}
+READS = ("Get", "List", "Describe")
+
+
+def writes(calls: list[str]) -> list[str]:
+    """The operations among ``calls`` that change something."""
+    return [name for name in calls if not name.startswith(READS)]
+
+
 ZIP = build_package()  # the same bytes whatever the config (test_package): built once for all these deploys
 
 
@@ -120,7 +131,9 @@ def _fresh_aws(moto_server, patch, folder):
     config_path = folder / "config.json"
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)
-    return Account(config_path)
+    account = Account(config_path)
+    account.like_aws = LikeAws().install(patch)
+    return account
 
 
 @pytest.fixture
@@ -170,11 +183,46 @@ class TestFirstDeploy:
         source = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{deployed.api_id()}/*"
         for name in [*STANDARD, "lamed-hello"]:
             policy = json.loads(deployed.lambda_.get_policy(FunctionName=name, Qualifier="live")["Policy"])
-            (statement,) = policy["Statement"]
+            statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+            assert set(statements) == {"lamed-apigateway"} | (URL_PERMISSIONS if name == "lamed-track" else set())
+            statement = statements["lamed-apigateway"]
             assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
             assert statement["Action"] == "lambda:InvokeFunction"
             assert statement["Resource"].endswith(f":function:{name}:live")
             assert statement["Condition"] == {"ArnLike": {"AWS:SourceArn": source}}
+
+    def test_lamed_track_s_live_alias_has_a_public_function_url_with_cors(self, deployed):
+        url = deployed.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")
+        assert url["AuthType"] == "NONE"
+        assert url["Cors"] == {"AllowOrigins": ["*"], "AllowMethods": ["GET"], "AllowHeaders": ["content-type", "x-api-key"]}
+        calls = deployed.like_aws.url_calls  # moto ignores the Qualifier: each call must carry it
+        assert [name for name, _ in calls if not name.startswith("Get")] == ["CreateFunctionUrlConfig"]
+        assert all(params["FunctionName"] == "lamed-track" and params["Qualifier"] == "live" for _, params in calls)
+        for name in [*STANDARD, "lamed-hello"]:
+            if name != "lamed-track":
+                with pytest.raises(deployed.lambda_.exceptions.ResourceNotFoundException):
+                    deployed.lambda_.get_function_url_config(FunctionName=name)
+
+    def test_the_function_url_is_granted_both_public_permissions_on_the_alias_only(self, deployed):
+        granted = [params for params in deployed.like_aws.added_permissions if params["Principal"] == "*"]
+        assert sorted(granted, key=lambda params: params["StatementId"]) == [
+            {"FunctionName": "lamed-track", "Qualifier": "live", "StatementId": "lamed-function-url",
+             "Action": "lambda:InvokeFunctionUrl", "Principal": "*", "FunctionUrlAuthType": "NONE"},
+            {"FunctionName": "lamed-track", "Qualifier": "live", "StatementId": "lamed-function-url-invoke",
+             "Action": "lambda:InvokeFunction", "Principal": "*", "InvokedViaFunctionUrl": True},
+        ]  # fmt: skip
+        policy = json.loads(deployed.lambda_.get_policy(FunctionName="lamed-track", Qualifier="live")["Policy"])
+        for statement in policy["Statement"]:
+            assert statement["Resource"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:lamed-track:live"
+
+    def test_lamed_track_has_reserved_concurrency_and_get_track_a_stage_throttle(self, deployed):
+        concurrency = {name: deployed.lambda_.get_function_concurrency(FunctionName=name) for name in STANDARD}
+        assert concurrency["lamed-track"]["ReservedConcurrentExecutions"] == 100
+        assert all(not found.get("ReservedConcurrentExecutions") for name, found in concurrency.items() if name != "lamed-track")
+        stage = deployed.apigateway.get_stage(restApiId=deployed.api_id(), stageName="prod")
+        assert set(stage["methodSettings"]) == {"~1track/GET"}
+        setting = stage["methodSettings"]["~1track/GET"]
+        assert (setting["throttlingRateLimit"], setting["throttlingBurstLimit"]) == (100.0, 200)
 
     def test_each_route_is_a_proxy_integration_to_the_live_alias_with_its_key_rule(self, deployed):
         resources = deployed.resources()
@@ -228,9 +276,14 @@ class TestFirstDeploy:
         assert "created    role lamed" in out and "created    function lamed-track" in out
         assert "created    stage prod" in out and "no changes" not in out
         track = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/track"
-        assert f"track URL:       {track}\n" in out
+        function_url = deployed.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")["FunctionUrl"]
+        assert f"track URL:       {function_url}  (Lambda function URL)\n" in out
+        assert f"REST track URL:  {track}  (API Gateway, for pages that already use it)\n" in out
         assert f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod/experiments" in out
-        assert f'"{track}"' in out and "alephbet" in out.lower()
+        assert f'"{function_url}"' in out and f'"{track}"' not in out and "alephbet" in out.lower()
+        assert "created    function URL lamed-track:live" in out
+        assert "created    reserved concurrency lamed-track (100)" in out
+        assert "created    throttle GET /track (100 requests/s, burst 200)" in out
         (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
         assert key["value"] not in out
 
@@ -240,6 +293,11 @@ class TestFirstDeploy:
         status = json.loads(result.output)
         assert status["api"]["id"] == deployed.api_id() and status["api"]["stage_deployed"] is True
         assert "api_key" not in status["api"]
+        function_url = deployed.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")["FunctionUrl"]
+        rest_track = f"https://{deployed.api_id()}.execute-api.{REGION}.amazonaws.com/prod/track"
+        assert status["track_url"] == status["function_url"] == function_url
+        assert status["api"]["track_url"] == rest_track
+        assert status["api"]["track_throttle"] == {"rate": 100.0, "burst": 200}
         track = next(f for f in status["functions"] if f["name"] == "lamed-track")
         assert track == {
             "name": "lamed-track",
@@ -249,23 +307,29 @@ class TestFirstDeploy:
             "runtime": "python3.13",
             "vpc": None,
             "log_group": {"name": "/aws/lambda/lamed-track", "retention_days": 30},
+            "reserved_concurrency": 100,
         }
         (key,) = deployed.apigateway.get_api_keys(includeValues=True)["items"]
         assert key["value"] not in deployed.lamed("status").output
         text = deployed.lamed("status", "--show-key").output
         assert f"API key:         {key['value']}" in text
         assert "lamed-hello: live v1, python3.13, kept v1, logs kept 30 days\n" in text
+        assert "lamed-track: live v1, python3.13, kept v1, reserved concurrency 100, logs kept 30 days\n" in text
+        assert f"track URL:       {function_url}  (Lambda function URL)\n" in text
+        assert f"REST track URL:  {rest_track}  (API Gateway, for pages that already use it)  (throttled 100/s, burst 200)\n" in text
 
 
 # -- idempotence, changes, rollback ------------------------------------------------------
 
 
-def test_a_second_deploy_changes_nothing(aws):
+def test_a_second_deploy_changes_nothing(aws, monkeypatch):
     aws.deploy()
     versions = {name: aws.versions(name) for name in STANDARD}
     deployments = aws.deployments()
+    calls = record_calls(monkeypatch)
     out = aws.deploy()
     assert "no changes" in out
+    assert "GetFunctionUrlConfig" in calls and "GetFunctionConcurrency" in calls and writes(calls) == []
     progress = [line for line in out.splitlines() if line.startswith(("created", "updated", "deleted", "unchanged"))]
     assert progress and all(line.startswith("unchanged") for line in progress)
     assert {name: aws.versions(name) for name in STANDARD} == versions
@@ -289,8 +353,14 @@ def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(
     assert result.exit_code == 1
     assert "Error: nothing to roll back: no function has an earlier version than the live one" in result.output
 
+    url = aws.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")["FunctionUrl"]
+    assert f"track URL:       {url}  (Lambda function URL)" in aws.lamed("status").output  # rollback kept it
+    url_calls, permissions = len(aws.like_aws.url_calls), len(aws.like_aws.added_permissions)
     out = aws.deploy()  # the config still says 3600: live goes back to v2, nothing is published
     assert out.count("live -> v2") == len(STANDARD) and "published" not in out
+    assert "unchanged  function URL lamed-track:live" in out
+    assert {name for name, _ in aws.like_aws.url_calls[url_calls:]} == {"GetFunctionUrlConfig"}  # no write
+    assert len(aws.like_aws.added_permissions) == permissions
     for name in STANDARD:
         assert aws.versions(name) == ["$LATEST", "1", "2"] and aws.live(name) == "2"
 
@@ -333,6 +403,11 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing_without_reaching_redis(aw
     assert "a real deploy refuses it without --force" in result.output  # loopback: said, not fatal in a plan
     assert "create     function lamed-track (python3.12, x86_64, 128 MB, 10 s)" in result.output
     assert "create     route /delete (DELETE, OPTIONS)" in result.output
+    assert "create     function URL lamed-track:live (public (AuthType NONE), CORS any origin, GET)" in result.output
+    assert "create     permission lamed-track:live lamed-function-url (lambda:InvokeFunctionUrl for anyone" in result.output
+    assert "create     permission lamed-track:live lamed-function-url-invoke (lambda:InvokeFunction for anyone" in result.output
+    assert "create     reserved concurrency lamed-track (100)" in result.output
+    assert "create     throttle GET /track (100 requests/s, burst 200)" in result.output
     assert result.output.rstrip().endswith("nothing changed")
     assert aws.lambda_.list_functions()["Functions"] == []
     assert aws.apigateway.get_rest_apis()["items"] == []
@@ -427,7 +502,7 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     status = json.loads(aws.lamed("status", "--json").output)
     track = next(f for f in status["functions"] if f["name"] == "lamed-track")
     assert track["vpc"] == {"subnet_ids": wanted[0], "security_group_ids": wanted[1]}
-    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}, logs kept 30 days\n" in aws.lamed(
+    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}, reserved concurrency 100, logs kept 30 days\n" in aws.lamed(
         "status"
     ).output
 
@@ -459,7 +534,7 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_keeps_the_en
     for name in STANDARD:
         assert _vpc_of(aws, name) == ([], []) and aws.versions(name) == ["$LATEST", "1", "2", "3"]
     assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-logs", "lamed-vpc"]
-    assert "lamed-track: live v3, python3.12, kept v1, v2, v3, logs kept 30 days\n" in aws.lamed("status").output
+    assert "lamed-track: live v3, python3.12, kept v1, v2, v3, reserved concurrency 100, logs kept 30 days\n" in aws.lamed("status").output
     assert "no changes" in aws.deploy()
 
     for name in STANDARD:  # once no kept version is in the VPC, the policy goes, after the functions
@@ -481,9 +556,96 @@ def test_a_live_version_outside_the_configured_vpc_does_not_count_as_unchanged(a
     aws.lambda_.update_alias(FunctionName="lamed-track", Name="live", FunctionVersion="2")
     out = aws.deploy()
     assert "updated    function lamed-track (live -> v1)" in out and "published" not in out
-    assert out.count("unchanged  function") == len(STANDARD) - 1
+    assert out.count("unchanged  function lamed-") == len(STANDARD) - 1
     assert aws.live("lamed-track") == "1"
     assert _vpc_of(aws, "lamed-track") == (sorted(network["subnet_ids"]), network["security_group_ids"])
+
+
+# -- lamed-track's front doors: function URL, reserved concurrency, REST throttle --------------
+
+
+def test_turning_the_function_url_off_deletes_it_and_its_permissions_and_on_again_recreates_them(aws, monkeypatch):
+    aws.deploy()
+    aws.write_config(track_function_url=False)
+    out = aws.deploy()
+    assert "deleted    function URL lamed-track:live (https://" in out
+    assert "deleted    permission lamed-track:live lamed-function-url (no function URL)" in out
+    assert "deleted    permission lamed-track:live lamed-function-url-invoke (no function URL)" in out
+    with pytest.raises(aws.lambda_.exceptions.ResourceNotFoundException):
+        aws.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")
+    policy = json.loads(aws.lambda_.get_policy(FunctionName="lamed-track", Qualifier="live")["Policy"])
+    assert [statement["Sid"] for statement in policy["Statement"]] == ["lamed-apigateway"]
+    rest_track = f"https://{aws.api_id()}.execute-api.{REGION}.amazonaws.com/prod/track"
+    assert f"track URL:       {rest_track}\n" in out and "REST track URL" not in out and f'"{rest_track}"' in out
+    status = json.loads(aws.lamed("status", "--json").output)
+    assert status["function_url"] is None and status["track_url"] == rest_track
+    calls = record_calls(monkeypatch)
+    assert "no changes" in aws.deploy() and writes(calls) == []
+
+    aws.write_config()
+    out = aws.deploy()
+    assert "created    function URL lamed-track:live" in out and out.count("created    permission lamed-track:live lamed-function-url") == 2
+    assert aws.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")["AuthType"] == "NONE"
+
+
+def test_a_permission_of_the_function_url_that_differs_is_replaced(aws):
+    aws.deploy()
+    for sid in URL_PERMISSIONS:
+        aws.lambda_.remove_permission(FunctionName="lamed-track", Qualifier="live", StatementId=sid)
+    aws.lambda_.add_permission(
+        FunctionName="lamed-track", Qualifier="live", StatementId="lamed-function-url",
+        Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="AWS_IAM",
+    )  # fmt: skip
+    out = aws.deploy()
+    assert "updated    permission lamed-track:live lamed-function-url (" in out
+    assert "created    permission lamed-track:live lamed-function-url-invoke (" in out
+    assert aws.like_aws.added_permissions[-2]["FunctionUrlAuthType"] == "NONE"
+    assert "no changes" in aws.deploy()
+
+
+def test_reserved_concurrency_follows_the_config_and_null_removes_it(aws):
+    aws.deploy()
+    aws.write_config(track_max_concurrency=20)
+    assert "updated    reserved concurrency lamed-track (20)" in aws.deploy()
+    assert aws.lambda_.get_function_concurrency(FunctionName="lamed-track")["ReservedConcurrentExecutions"] == 20
+    assert "reserved concurrency 20" in aws.lamed("status").output
+    aws.write_config(track_max_concurrency=None)
+    assert "deleted    reserved concurrency lamed-track (none: the account's shared pool)" in aws.deploy()
+    assert not aws.lambda_.get_function_concurrency(FunctionName="lamed-track").get("ReservedConcurrentExecutions")
+    assert "reserved concurrency" not in aws.lamed("status").output
+    assert "no changes" in aws.deploy()
+
+
+def test_a_reservation_that_leaves_the_account_under_100_unreserved_is_one_line(aws, monkeypatch):
+    aws.write_config(track_max_concurrency=950)
+    monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")  # moto (in this process) then keeps 100 unreserved, as AWS
+    result = aws.lamed("deploy", "--no-preflight")
+    assert result.exit_code == 1
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert '"track_max_concurrency": 950 would leave this account fewer unreserved' in line
+    assert "fix: set a lower" in line and "Traceback" not in result.output
+
+
+def test_the_rest_track_throttle_follows_the_config(aws):
+    aws.deploy()
+    deployments = aws.deployments()
+    aws.write_config(track_rate_limit={"rate": 2.5, "burst": 5})
+    out = aws.deploy()
+    assert "updated    throttle GET /track (2.5 requests/s, burst 5)" in out
+    setting = aws.apigateway.get_stage(restApiId=aws.api_id(), stageName="prod")["methodSettings"]["~1track/GET"]
+    assert (setting["throttlingRateLimit"], setting["throttlingBurstLimit"]) == (2.5, 5)
+    assert aws.deployments() == deployments  # a stage setting: no new deployment
+    assert json.loads(aws.lamed("status", "--json").output)["api"]["track_throttle"] == {"rate": 2.5, "burst": 5}
+    assert "(throttled 2.5/s, burst 5)" in aws.lamed("status").output
+    assert "no changes" in aws.deploy()
+
+
+def test_a_malformed_rate_limit_is_one_line_before_any_aws_call(aws):
+    aws.write_config(track_rate_limit={"rate": 100})
+    result = aws.lamed("deploy", "--no-preflight")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and '"track_rate_limit" must be {"rate": R, "burst": B}' in result.output
+    assert len(result.output.strip().splitlines()) == 1 and aws.iam.list_roles()["Roles"] == []
 
 
 # -- destroy and errors --------------------------------------------------------------------
@@ -503,6 +665,8 @@ def test_destroy_asks_then_leaves_nothing(aws):
     assert aws.apigateway.get_usage_plans()["items"] == []
     assert aws.apigateway.get_api_keys()["items"] == []
     assert aws.iam.list_roles()["Roles"] == []
+    with pytest.raises(aws.lambda_.exceptions.ResourceNotFoundException):  # gone with its function
+        aws.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")
     assert aws.lamed("destroy", "--yes").output == f"nothing to destroy in {REGION}\n"
     assert json.loads(aws.lamed("status", "--json").output)["api"] is None
 

@@ -54,7 +54,9 @@ def snapshot(aws) -> dict:
             "live": aws.live(name),
             "settings": {key: live.get(key) for key in ("CodeSha256", "Handler", "Timeout", "Environment", "Role")},
             "tags": aws.lambda_.get_function(FunctionName=name).get("Tags"),
-            "permissions": [(item["Sid"], item["Condition"]) for item in policy["Statement"]],
+            "permissions": sorted(policy["Statement"], key=lambda item: item["Sid"]),
+            "function URL": _function_url(aws, name),
+            "reserved concurrency": aws.lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions"),
         }
     for group in aws.logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]:
         tags = aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"]
@@ -69,6 +71,7 @@ def snapshot(aws) -> dict:
                 "tags": api.get("tags"),
                 "resources": {item["path"]: item.get("resourceMethods") for item in resources},
                 "served": deployment["description"],
+                "method settings": stage.get("methodSettings"),
                 "gateway responses": {item["responseType"]: item.get("responseParameters") for item in responses},
             }
         )
@@ -77,6 +80,14 @@ def snapshot(aws) -> dict:
     keys = aws.apigateway.get_api_keys()["items"]
     state["keys"] = [(key["name"], key.get("tags"), [plan["name"] for plan in plans if _bound(aws, plan, key)]) for key in keys]
     return plain(state)
+
+
+def _function_url(aws, name) -> dict | None:
+    try:
+        found = aws.lambda_.get_function_url_config(FunctionName=name, Qualifier="live")
+    except aws.lambda_.exceptions.ResourceNotFoundException:
+        return None
+    return {key: found[key] for key in ("AuthType", "Cors")}
 
 
 def _bound(aws, plan, key) -> bool:
@@ -94,6 +105,10 @@ def test_deploy_redeploy_rollback_destroy_through_the_fault_layer(aws, faults):
     pending_reads = [op for _, op, _ in faults.calls if op == "GetFunctionConfiguration"]
     assert len(pending_reads) > len(STANDARD) + 1  # functions were awaited while Pending
     assert not [event for event in faults.events if event[0] == "conflict"]  # lamed waited before changing them
+    url = aws.lambda_.get_function_url_config(FunctionName="lamed-track", Qualifier="live")
+    assert f"track URL:       {url['FunctionUrl']}  (Lambda function URL)" in first
+    granted = {params["StatementId"] for params in faults.like_aws.added_permissions if params["Principal"] == "*"}
+    assert granted == {"lamed-function-url", "lamed-function-url-invoke"}
     assert "no changes" in aws.deploy()
 
     aws.write_config(extra_wiring=[EXTRA], uuid_expiry_seconds=600)
@@ -139,11 +154,19 @@ def test_a_failed_function_is_recreated_with_its_alias_and_permission(aws, fault
     faults.failed.add("lamed-track")
     out = aws.deploy()
     assert "updated    function lamed-track (v1, live -> v1)" in out
-    assert "created    permission lamed-track:live" in out
+    assert "created    permission lamed-track:live (invoke from this API only)" in out
+    assert "created    function URL lamed-track:live" in out and out.count("created    permission lamed-track:live lamed-function-url") == 2
     assert aws.versions("lamed-track") == ["$LATEST", "1"] and aws.live("lamed-track") == "1"
-    (statement,) = json.loads(aws.lambda_.get_policy(FunctionName="lamed-track", Qualifier="live")["Policy"])["Statement"]
+    statement = apigateway_statement(aws, "lamed-track")
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(f":{aws.api_id()}/*")
     assert "no changes" in aws.deploy()
+
+
+def apigateway_statement(aws, name) -> dict:
+    """The statement letting API Gateway invoke ``name``'s live alias."""
+    statements = json.loads(aws.lambda_.get_policy(FunctionName=name, Qualifier="live")["Policy"])["Statement"]
+    (statement,) = [item for item in statements if item["Sid"] == "lamed-apigateway"]
+    return statement
 
 
 def test_a_lost_api_replaces_each_permission_instead_of_duplicating_it(aws, faults):
@@ -154,7 +177,7 @@ def test_a_lost_api_replaces_each_permission_instead_of_duplicating_it(aws, faul
     assert not [event for event in faults.events if event[0] == "duplicate statement"]
     source = f":{aws.api_id()}/*"
     for name in STANDARD:
-        (statement,) = json.loads(aws.lambda_.get_policy(FunctionName=name, Qualifier="live")["Policy"])["Statement"]
+        statement = apigateway_statement(aws, name)
         assert statement["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(source)
     assert "no changes" in aws.deploy()
 
@@ -179,7 +202,7 @@ def test_status_shows_log_retention_and_destroy_keep_logs_leaves_the_groups(aws)
     groups = {group["logGroupName"]: group for group in aws.logs.describe_log_groups()["logGroups"]}
     assert set(groups) == {f"/aws/lambda/{name}" for name in STANDARD}
     assert {group["retentionInDays"] for group in groups.values()} == {7}
-    assert "lamed-track: live v1, python3.12, kept v1, logs kept 7 days\n" in aws.lamed("status").output
+    assert "lamed-track: live v1, python3.12, kept v1, reserved concurrency 100, logs kept 7 days\n" in aws.lamed("status").output
     policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs")["PolicyDocument"]
     arns = {arn.removesuffix(":*") for arn in policy["Statement"][0]["Resource"]}
     assert arns == {group["logGroupArn"] for group in groups.values()}

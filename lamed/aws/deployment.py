@@ -10,23 +10,45 @@ from dataclasses import dataclass
 import boto3
 
 from lamed.aws.client import dns_suffix, read, stage_url
-from lamed.aws.resources import ALIAS, API_KEY_NAME, API_NAME, MANAGED_TAG, STAGE, USAGE_PLAN_NAME, log_group_name
+from lamed.aws.resources import (
+    ALIAS,
+    API_KEY_NAME,
+    API_NAME,
+    MANAGED_TAG,
+    STAGE,
+    TRACK_FUNCTION,
+    TRACK_METHOD,
+    TRACK_PATH,
+    USAGE_PLAN_NAME,
+    log_group_name,
+    method_setting_key,
+)
 from lamed.config import CONFIG_JSON_ENV
 from lamed.connection import mode
 
-REDIS_MODE_FUNCTION = "lamed-track"  # status shows the Redis mode of this function's live version
+REDIS_MODE_FUNCTION = TRACK_FUNCTION  # status shows the Redis mode of this function's live version
 
 
 @dataclass
 class Deployment:
-    """A deployed lamed API: ``api_key`` is the key's value (a secret: print it only when asked)."""
+    """A deployed lamed API: ``api_key`` is the key's value (a secret: print it only when asked).
+
+    ``rest_track_url`` is the REST API's /track; ``function_url`` lamed-track's function URL when
+    it has one, which is then *the* track URL.
+    """
 
     api_id: str
     region: str
     stage: str
-    track_url: str
+    rest_track_url: str
     experiments_url: str
     api_key: str | None
+    function_url: str | None = None
+
+    @property
+    def track_url(self) -> str:
+        """The URL pages should track to: the function URL when there is one, else the REST /track."""
+        return self.function_url or self.rest_track_url
 
 
 def owned(tags) -> bool:
@@ -64,9 +86,15 @@ def find_log_group(client, function: str) -> dict | None:
     return next((group for page in pages for group in page["logGroups"] if group["logGroupName"] == name), None)
 
 
-def find_deployment(session: boto3.Session) -> Deployment | None:
-    """The lamed deployment in the session's account and region, or None when there is none."""
-    client = session.client("apigateway")
+def find_deployment(session: boto3.Session, clients=None, with_function_url: bool = False) -> Deployment | None:
+    """The lamed deployment in the session's account and region, or None when there is none.
+
+    ``clients`` (anything with ``client(service)``, such as :class:`~lamed.aws.client.Aws` with its
+    pacing and retries) makes the requests; the session's own clients by default. The function URL
+    is looked up only ``with_function_url`` (reading results needs API Gateway rights only).
+    """
+    clients = clients or session
+    client = clients.client("apigateway")
     api = find_rest_api(client)
     if api is None:
         return None
@@ -77,29 +105,49 @@ def find_deployment(session: boto3.Session) -> Deployment | None:
         api_id=api["id"],
         region=region,
         stage=STAGE,
-        track_url=f"{base}/track",
+        rest_track_url=f"{base}{TRACK_PATH}",
         experiments_url=f"{base}/experiments",
         api_key=key.get("value") if key else None,
+        function_url=find_function_url(clients.client("lambda")) if with_function_url else None,
     )
+
+
+def find_function_url(client) -> str | None:
+    """lamed-track's function URL on its ``live`` alias, or None."""
+    found = read(client.get_function_url_config, FunctionName=TRACK_FUNCTION, Qualifier=ALIAS)
+    return found and found["FunctionUrl"]
 
 
 def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
     """What is deployed: the API (None when absent), whether its stage is deployed, each function
     with its log group, and how the live track function reaches Redis (None when unknown; never a secret)."""
-    found = find_deployment(session)
-    status = {"region": session.region_name, "api": None, "redis": None, "functions": []}
+    found = find_deployment(session, with_function_url=True)
+    client, logs = session.client("lambda"), session.client("logs")
+    function_url = found.function_url if found else find_function_url(client)
+    status = {
+        "region": session.region_name,
+        "track_url": found.track_url if found else function_url,
+        "function_url": function_url,
+        "api": None,
+        "redis": None,
+        "functions": [],
+    }
     if found is not None:
+        stage = read(session.client("apigateway").get_stage, restApiId=found.api_id, stageName=STAGE) or {}
         status["api"] = {
             "id": found.api_id,
             "stage": found.stage,
-            "stage_deployed": _stage_deployed(session.client("apigateway"), found.api_id),
-            "track_url": found.track_url,
+            "stage_deployed": bool(stage.get("deploymentId")),
+            "track_url": found.rest_track_url,
+            "track_throttle": _throttle(stage),
             "experiments_url": found.experiments_url,
             "api_key": found.api_key,
         }
-    client, logs = session.client("lambda"), session.client("logs")
     live = {name: _live_version(client, name) for name in function_names}
-    status["functions"] = [_function_status(name, *live[name], find_log_group(logs, name)) for name in function_names]
+    status["functions"] = [
+        _function_status(name, *live[name], find_log_group(logs, name), _reserved(client, name, live[name][0]))
+        for name in function_names
+    ]
     if REDIS_MODE_FUNCTION in live:
         status["redis"] = redis_mode(live[REDIS_MODE_FUNCTION][2])
     return status
@@ -115,9 +163,12 @@ def redis_mode(version: dict) -> dict | None:
     return mode(settings) if isinstance(settings, dict) else None
 
 
-def _stage_deployed(client, api_id: str) -> bool:
-    stage = read(client.get_stage, restApiId=api_id, stageName=STAGE)
-    return bool(stage and stage.get("deploymentId"))
+def _throttle(stage: dict) -> dict | None:
+    """The stage's throttle on GET /track as {"rate", "burst"}, or None when it has none of its own."""
+    setting = (stage.get("methodSettings") or {}).get(method_setting_key(TRACK_PATH, TRACK_METHOD)) or {}
+    if "throttlingRateLimit" not in setting:
+        return None
+    return {"rate": setting["throttlingRateLimit"], "burst": setting.get("throttlingBurstLimit")}
 
 
 def function_versions(client, name: str) -> dict[str, dict] | None:
@@ -152,7 +203,16 @@ def _live_version(client, name: str) -> tuple[dict | None, str | None, dict]:
     return versions, live, (versions or {}).get(live, {})
 
 
-def _function_status(name: str, versions: dict | None, live: str | None, serving: dict, group: dict | None) -> dict:
+def _reserved(client, name: str, versions: dict | None) -> int | None:
+    """A deployed function's reserved concurrency, or None (not deployed, or none reserved)."""
+    if versions is None:
+        return None
+    return client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+
+
+def _function_status(
+    name: str, versions: dict | None, live: str | None, serving: dict, group: dict | None, reserved: int | None
+) -> dict:
     return {
         "name": name,
         "deployed": versions is not None,
@@ -161,6 +221,7 @@ def _function_status(name: str, versions: dict | None, live: str | None, serving
         "runtime": serving.get("Runtime"),
         "vpc": _vpc(serving.get("VpcConfig")),
         "log_group": {"name": group["logGroupName"], "retention_days": group.get("retentionInDays")} if group else None,
+        "reserved_concurrency": reserved,
     }
 
 

@@ -13,6 +13,8 @@ lamed's stop a deploy (unless ``adopt``) and are left alone by destroy.
 import json
 from dataclasses import dataclass, field
 
+from botocore.exceptions import ClientError
+
 from lamed import __version__
 from lamed.aws.client import Aws, read
 from lamed.aws.deployment import (
@@ -31,6 +33,8 @@ from lamed.aws.resources import (
     API_KEY_NAME,
     API_NAME,
     ELASTICACHE_POLICY_NAME,
+    FUNCTION_URL_CORS,
+    FUNCTION_URL_PERMISSIONS,
     GATEWAY_RESPONSES,
     KEPT_VERSIONS,
     LAMBDA_TRUST_POLICY,
@@ -39,22 +43,28 @@ from lamed.aws.resources import (
     PERMISSION_ID,
     ROLE_NAME,
     STAGE,
+    TRACK_FUNCTION,
+    TRACK_METHOD,
+    TRACK_PATH,
     USAGE_PLAN_NAME,
     VPC_POLICY,
     VPC_POLICY_NAME,
     DesiredState,
     Function,
+    alias_arn,
     api_digest,
     api_source_arn,
     apigateway_arn,
     function_arn,
     log_group_arn,
     log_group_name,
+    method_setting_key,
     resource_methods,
     role_arn,
     role_policies,
 )
 from lamed.aws.steps import Step
+from lamed.config import ConfigError
 
 POLICY_SUBJECTS = {
     LOGS_POLICY_NAME: "CloudWatch Logs",
@@ -107,6 +117,15 @@ def _request(service: str, operation: str, **kwargs):
 
     def call(aws: Aws) -> None:
         getattr(aws.client(service), operation)(**kwargs)
+
+    return call
+
+
+def _lambda_request(function: str, operation: str, **kwargs):
+    """A step call that makes one change to ``function`` once it is ready for it, and reports nothing."""
+
+    def call(aws: Aws) -> None:
+        aws.lambda_call(function, operation, **kwargs)
 
     return call
 
@@ -172,7 +191,13 @@ def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[St
     api = find_rest_api(aws.apigateway)
     steps += _api_steps(aws, desired, api, ownership)
     steps += [_permission_step(aws, function.name, function.name in recreated) for function in desired.functions]
+    if any(function.name == TRACK_FUNCTION for function in desired.functions):
+        new_track = TRACK_FUNCTION in recreated
+        steps += _function_url_steps(aws, desired, new_track)
+        steps.append(_concurrency_step(aws, desired, new_track))
     steps.append(_stage_step(aws, desired, api))
+    if desired.track_rate_limit is not None:
+        steps.append(_throttle_step(aws, desired, api))
     steps += _key_steps(aws, api, ownership)
     ownership.check()
     return steps
@@ -489,7 +514,7 @@ def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
     """API Gateway's right to invoke the ``live`` alias: read, and replaced when it names another API."""
     subject = f"permission {name}:{ALIAS}"
     detail = "invoke from this API only"
-    statement = None if new_function else _permission_statement(aws, name)
+    statement = None if new_function else _permission_statements(aws, name).get(PERMISSION_ID)
     if statement is not None and "api_id" in aws.values:
         source = api_source_arn(aws.values["api_id"], aws.place)
         if statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source:
@@ -512,12 +537,129 @@ def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
     return Step("create" if statement is None else "update", subject, detail, grant)
 
 
-def _permission_statement(aws: Aws, name: str) -> dict | None:
+def _permission_statements(aws: Aws, name: str) -> dict[str, dict]:
+    """The statements of the ``live`` alias's resource-based policy, by Sid."""
     policy = read(aws.lambda_.get_policy, FunctionName=name, Qualifier=ALIAS)
     if policy is None:
-        return None
-    statements = json.loads(policy["Policy"]).get("Statement", [])
-    return next((statement for statement in statements if statement.get("Sid") == PERMISSION_ID), None)
+        return {}
+    return {statement.get("Sid"): statement for statement in json.loads(policy["Policy"]).get("Statement", [])}
+
+
+def _function_url_steps(aws: Aws, desired: DesiredState, new_function: bool) -> list[Step]:
+    """lamed-track's function URL on the ``live`` alias (AuthType NONE, CORS) and the two public
+    permissions it needs; or, when the config turns it off, their removal."""
+    name = TRACK_FUNCTION
+    subject = f"function URL {name}:{ALIAS}"
+    current = None if new_function else read(aws.lambda_.get_function_url_config, FunctionName=name, Qualifier=ALIAS)
+    statements = {} if new_function else _permission_statements(aws, name)
+    where = {"FunctionName": name, "Qualifier": ALIAS}
+    if not desired.track_function_url:
+        steps = []
+        if current is not None:
+            remove = _lambda_request(name, "delete_function_url_config", **where)
+            steps.append(Step("delete", subject, f'{current["FunctionUrl"]}: "track_function_url" is false', remove))
+        for sid in (sid for sid in FUNCTION_URL_PERMISSIONS if sid in statements):
+            remove = _request("lambda", "remove_permission", StatementId=sid, **where)
+            steps.append(Step("delete", f"permission {name}:{ALIAS} {sid}", "no function URL", remove))
+        return steps
+    wanted = {"AuthType": "NONE", "Cors": FUNCTION_URL_CORS}
+    detail = "public (AuthType NONE), CORS any origin, GET"
+    if current is None:
+
+        def create(aws):
+            return aws.lambda_call(name, "create_function_url_config", **where, **wanted)["FunctionUrl"]
+
+        steps = [Step("create", subject, detail, create)]
+    elif _covers(current, wanted):
+        steps = [Step("unchanged", subject, current["FunctionUrl"])]
+    else:
+
+        def update(aws):
+            return aws.lambda_call(name, "update_function_url_config", **where, **wanted)["FunctionUrl"]
+
+        steps = [Step("update", subject, detail, update)]
+    return steps + [_url_permission_step(aws, sid, statements.get(sid)) for sid in FUNCTION_URL_PERMISSIONS]
+
+
+def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
+    """One of the function URL's public permissions on the ``live`` alias: read, and replaced when it differs."""
+    name, spec = TRACK_FUNCTION, FUNCTION_URL_PERMISSIONS[sid]
+    subject = f"permission {name}:{ALIAS} {sid}"
+    detail = f"{spec['Action']} for anyone, through the function URL only"
+    wanted = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": spec["Action"],
+        "Resource": alias_arn(name, aws.place),
+        "Condition": spec["Condition"],
+    }
+    if statement is not None and _covers(statement, wanted):
+        return Step("unchanged", subject, detail)
+
+    def grant(aws):
+        if statement is not None:
+            read(aws.lambda_.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid)
+        aws.lambda_call(
+            name,
+            "add_permission",
+            FunctionName=name,
+            Qualifier=ALIAS,
+            StatementId=sid,
+            Action=spec["Action"],
+            Principal="*",
+            **spec["arguments"],
+        )
+
+    return Step("create" if statement is None else "update", subject, detail, grant)
+
+
+def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> Step:
+    """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved)."""
+    name, wanted = TRACK_FUNCTION, desired.track_max_concurrency
+    subject = f"reserved concurrency {name}"
+    current = None
+    if not new_function:
+        current = aws.lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    detail = "none: the account's shared pool" if wanted is None else str(wanted)
+    if current == wanted:
+        return Step("unchanged", subject, detail)
+    if wanted is None:
+        return Step("delete", subject, detail, _lambda_request(name, "delete_function_concurrency", FunctionName=name))
+
+    def reserve(aws):
+        try:
+            aws.lambda_call(name, "put_function_concurrency", FunctionName=name, ReservedConcurrentExecutions=wanted)
+        except ClientError as exc:
+            if "UnreservedConcurrentExecution" not in str(exc):
+                raise
+            raise ConfigError(
+                f'"track_max_concurrency": {wanted} would leave this account fewer unreserved concurrent executions '
+                "than Lambda's minimum of 100 — fix: set a lower \"track_max_concurrency\" (or null: no reservation), "
+                "or ask AWS (Service Quotas) for a higher Lambda concurrency quota"
+            ) from None
+
+    return Step("create" if current is None else "update", subject, detail, reserve)
+
+
+def _throttle_step(aws: Aws, desired: DesiredState, api: dict | None) -> Step:
+    """API Gateway's stage throttle on GET /track (the function URL is not behind it)."""
+    limit = desired.track_rate_limit
+    key = method_setting_key(TRACK_PATH, TRACK_METHOD)
+    subject = f"throttle {TRACK_METHOD} {TRACK_PATH}"
+    detail = f"{limit['rate']} requests/s, burst {limit['burst']}"
+    stage = read(aws.apigateway.get_stage, restApiId=api["id"], stageName=STAGE) if api else None
+    current = (stage or {}).get("methodSettings", {}).get(key, {})
+    if current.get("throttlingRateLimit") == limit["rate"] and current.get("throttlingBurstLimit") == limit["burst"]:
+        return Step("unchanged", subject, detail)
+
+    def throttle(aws):
+        operations = [
+            {"op": "replace", "path": f"/{key}/throttling/rateLimit", "value": str(limit["rate"])},
+            {"op": "replace", "path": f"/{key}/throttling/burstLimit", "value": str(limit["burst"])},
+        ]
+        aws.apigateway.update_stage(restApiId=aws.values["api_id"], stageName=STAGE, patchOperations=operations)
+
+    return Step("update" if current else "create", subject, detail, throttle)
 
 
 def _stage_step(aws: Aws, desired: DesiredState, api: dict | None) -> Step:

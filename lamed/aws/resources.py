@@ -25,6 +25,9 @@ USAGE_PLAN_NAME = "lamed"
 ALIAS = "live"
 KEPT_VERSIONS = 5
 PERMISSION_ID = "lamed-apigateway"
+TRACK_FUNCTION = "lamed-track"  # the one function behind the open /track: a function URL, reserved concurrency
+TRACK_PATH = "/track"
+TRACK_METHOD = "GET"
 MANAGED_TAG = {"managed-by": "lamed"}  # on everything lamed creates: what destroy may delete
 ENVIRONMENT_LIMIT_BYTES = 4096  # Lambda's limit on the total size of a function's environment variables
 INTEGRATION_TIMEOUT_SECONDS = 29  # API Gateway ends a REST integration after 29 s
@@ -32,6 +35,26 @@ INTEGRATION_TIMEOUT_SECONDS = 29  # API Gateway ends a REST integration after 29
 CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
     "Access-Control-Allow-Origin": "*",
+}
+# The function URL's CORS, answered by Lambda itself (preflights included; Lambda's AllowMethods takes
+# names of at most 6 characters, so OPTIONS cannot be listed: Lambda answers it for every URL with CORS).
+FUNCTION_URL_CORS = {
+    "AllowOrigins": ["*"],
+    "AllowMethods": ["GET"],
+    "AllowHeaders": [name.lower() for name in CORS_HEADERS["Access-Control-Allow-Headers"].split(",")],
+}
+# A public (AuthType NONE) function URL needs both statements on the alias since October 2025.
+FUNCTION_URL_PERMISSIONS = {
+    "lamed-function-url": {
+        "Action": "lambda:InvokeFunctionUrl",
+        "arguments": {"FunctionUrlAuthType": "NONE"},
+        "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}},
+    },
+    "lamed-function-url-invoke": {
+        "Action": "lambda:InvokeFunction",
+        "arguments": {"InvokedViaFunctionUrl": True},
+        "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+    },
 }
 # API Gateway's own answers (403 without a key, 429 throttled, 5xx) carry the CORS origin too,
 # so a browser sees the status instead of a CORS error.
@@ -150,6 +173,9 @@ class DesiredState:
     code_sha256: str
     iam: dict | None = None  # the config's redis.iam: the role may then connect to that ElastiCache cache
     log_retention_days: int = 30
+    track_function_url: bool = True
+    track_max_concurrency: int | None = None
+    track_rate_limit: dict | None = None  # {"rate": R, "burst": B} on the stage's GET /track
 
     def paths(self) -> list[str]:
         """The API's resource paths, in route order, each once."""
@@ -178,7 +204,17 @@ def desired_state(config: Config, package: bytes) -> DesiredState:
     """What to deploy for ``config``: its functions and routes, and the zip."""
     functions, routes = wiring(config)
     iam = config.redis.get("iam")
-    return DesiredState(functions, routes, package, code_sha256(package), iam, config.log_retention_days)
+    return DesiredState(
+        functions,
+        routes,
+        package,
+        code_sha256(package),
+        iam,
+        config.log_retention_days,
+        config.track_function_url,
+        config.track_max_concurrency,
+        config.track_rate_limit,
+    )
 
 
 def wiring(config: Config) -> tuple[list[Function], list[Route]]:
@@ -309,6 +345,11 @@ def function_arn(function: str, place: Place) -> str:
 
 def alias_arn(function: str, place: Place) -> str:
     return f"{function_arn(function, place)}:{ALIAS}"
+
+
+def method_setting_key(path: str, http_method: str) -> str:
+    """How a stage's methodSettings (and its patch paths) name one method: ``~1track/GET``."""
+    return f"{path.replace('~', '~0').replace('/', '~1')}/{http_method}"
 
 
 def apigateway_arn(path: str, place: Place) -> str:
