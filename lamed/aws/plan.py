@@ -521,20 +521,21 @@ def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
             return Step("unchanged", subject, detail)
 
     def grant(aws):
-        if statement is not None:
-            read(aws.lambda_.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=PERMISSION_ID)
-        aws.lambda_call(
-            name,
-            "add_permission",
-            FunctionName=name,
-            Qualifier=ALIAS,
-            StatementId=PERMISSION_ID,
+        _replace_permission(
+            aws, name, PERMISSION_ID, statement is not None,
             Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
             SourceArn=api_source_arn(aws.values["api_id"], aws.place),
-        )
+        )  # fmt: skip
 
     return Step("create" if statement is None else "update", subject, detail, grant)
+
+
+def _replace_permission(aws: Aws, name: str, sid: str, present: bool, **permission) -> None:
+    """Give the function's ``live`` alias statement ``sid``, removing the one there first (never two)."""
+    if present:
+        read(aws.lambda_.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid)
+    aws.lambda_call(name, "add_permission", FunctionName=name, Qualifier=ALIAS, StatementId=sid, **permission)
 
 
 def _permission_statements(aws: Aws, name: str) -> dict[str, dict]:
@@ -597,18 +598,7 @@ def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
         return Step("unchanged", subject, detail)
 
     def grant(aws):
-        if statement is not None:
-            read(aws.lambda_.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid)
-        aws.lambda_call(
-            name,
-            "add_permission",
-            FunctionName=name,
-            Qualifier=ALIAS,
-            StatementId=sid,
-            Action=spec["Action"],
-            Principal="*",
-            **spec["arguments"],
-        )
+        _replace_permission(aws, name, sid, statement is not None, Action=spec["Action"], Principal="*", **spec["arguments"])
 
     return Step("create" if statement is None else "update", subject, detail, grant)
 
