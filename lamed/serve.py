@@ -634,7 +634,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
             f"  track:        {server.endpoint('/track')}\n"
-            f"  track (2.0): {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
+            f"  track (2.0):  {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
             f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"

@@ -261,6 +261,7 @@ def test_lamed_serve_prints_how_to_use_it_and_stops_cleanly(tmp_path):
     assert running.process.returncode == 0
     output = running.output
     assert f"track:        {running.url}/prod/track" in output
+    assert f"track (2.0):  {running.url}/function-url/  (as a Lambda function URL)" in output
     assert f"experiments:  {running.url}/prod/experiments" in output
     assert f"dashboard:    {running.url}/  (asks for the API key)" in output
     assert f"API key:      {key}" in output
