@@ -17,7 +17,7 @@ from redis.retry import Retry
 
 from lamed.cluster_store import ClusterStore
 from lamed.config import Bounds
-from lamed.store import Store
+from lamed.store import Store, text
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
 LAMED_KEYS = ("cluster", "iam")
@@ -70,7 +70,7 @@ def eviction_warning(client) -> str | None:
             replies = [client.config_get("maxmemory-policy")]
     except redis.RedisError:
         return None
-    policies = {_text(value) for reply in replies for key, value in reply.items() if _text(key) == "maxmemory-policy"}
+    policies = {text(value) for reply in replies for key, value in reply.items() if text(key) == "maxmemory-policy"}
     evicting = sorted(policy for policy in policies if policy.startswith("allkeys-"))
     if not evicting:
         return None
@@ -78,10 +78,6 @@ def eviction_warning(client) -> str | None:
         f"Redis's maxmemory-policy is {', '.join(evicting)}: when full, it silently evicts counters "
         "— fix: set maxmemory-policy to noeviction (CONFIG SET, redis.conf, or the parameter group)"
     )
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster:
