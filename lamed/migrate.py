@@ -88,11 +88,17 @@ def _verify(target, namespace: str, source: dict[Counter, int], own: dict[Counte
     if migrated != source:
         wrong = sorted(counter for counter in source if migrated.get(counter) != source[counter])
         raise MigrateError(f"verification failed: {len(wrong)} counters differ from the source, e.g. {wrong[0]} — fix: run lamed migrate again")
-    current = flatten(target.counts(namespace))
-    for name in sorted({counter[0] for counter in source}):
-        expected = sum(n for counter, n in source.items() if counter[0] == name)
-        expected += sum(n for counter, n in own.items() if counter[0] == name)
-        found = sum(n for counter, n in current.items() if counter[0] == name)
+    sources, owns, founds = (_totals(counts) for counts in (source, own, flatten(target.counts(namespace))))
+    for name in sorted(sources):
+        expected, found = sources[name] + owns.get(name, 0), founds.get(name, 0)
         if found < expected:  # more is fine: events may be counted while migrating
             raise MigrateError(f"verification failed: experiment {name!r} totals {found} in the target, expected at least {expected}")
-        migration.totals[name] = (sum(n for counter, n in source.items() if counter[0] == name), found)
+        migration.totals[name] = (sources[name], found)
+
+
+def _totals(counts: dict[Counter, int]) -> dict[str, int]:
+    """Each experiment's total over its counters."""
+    totals: dict[str, int] = {}
+    for (name, _, _), n in counts.items():
+        totals[name] = totals.get(name, 0) + n
+    return totals
