@@ -173,16 +173,24 @@ class Store:
         day = f"{utc_day(self.clock())}:{event}:{variant}"
         arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants, day)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
+        reconnected = script_loaded = False
         for _ in range(MAX_WATCH_ATTEMPTS):
             try:
                 counted = self._count_if_new(flag, write)
             except redis.ConnectionError:
-                # A warm Lambda's pooled connection may have been closed while it
-                # slept; one retry on a fresh connection is safe because the flag
+                # A warm Lambda's pooled connection may have been closed while it slept, or
+                # Redis restarted: one retry on a fresh connection is safe because the flag
                 # makes a repeated commit impossible.
-                counted = self._count_if_new(flag, write)
+                if reconnected:
+                    raise
+                reconnected = True
+                continue
             except redis.exceptions.NoScriptError:
-                self.client.script_load(TRACK_SCRIPT)  # a new or flushed Redis: once, then as before
+                # A new, flushed or restarted Redis (possibly met on the retry above): load it once.
+                if script_loaded:
+                    raise
+                script_loaded = True
+                self.client.script_load(TRACK_SCRIPT)
                 continue
             if counted is not None:
                 return counted

@@ -92,8 +92,10 @@ class RetryingClients:
             time.sleep(0.01)
 
 
-def assert_exact(load: RetryingClients, url: str) -> None:
-    assert load.unexpected == []
+def assert_exact(load: RetryingClients, running: LamedServe) -> None:
+    """Every event answered 200 in the end and counted once; on failure, serve's log is shown."""
+    url = running.url
+    assert load.unexpected == [], running.output
     assert load.answered == 2 * load.distinct  # every send of every event got its 200 in the end
     assert participants(url, load.experiment, API_KEY) == load.distinct  # each event counted once: none lost, none doubled
     assert load.counted <= load.distinct  # a count whose 200 was lost is answered false on retry
@@ -142,7 +144,7 @@ def test_counts_are_exact_after_the_embedded_redis_is_paused_under_load(tmp_path
                 load.wait_for(lambda state: state.refused >= 8, "503s while Redis is paused")
             finally:
                 os.kill(paused, signal.SIGCONT)
-        assert_exact(load, running.url)
+        assert_exact(load, running)
         assert load.refused >= 8
 
 
@@ -160,7 +162,7 @@ def test_counts_are_exact_after_a_configured_redis_is_killed_under_load(tmp_path
                 first.process.wait()
                 load.wait_for(lambda state: state.refused >= 8, "503s while Redis is down")
                 second.start()  # same port, same data folder: the AOF is loaded
-            assert_exact(load, running.url)
+            assert_exact(load, running)
     finally:
         first.stop()
         second.stop()
@@ -178,7 +180,7 @@ def test_counts_are_exact_after_serve_is_killed_under_load(tmp_path):
     with LamedServe(tmp_path, port=port, env=ENV) as restarted:
         assert not is_running(orphan)
         load.join()
-        assert_exact(load, restarted.url)
+        assert_exact(load, restarted)
 
 
 # -- the embedded redis-server never outlives serve -----------------------------------

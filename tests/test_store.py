@@ -9,6 +9,7 @@ from lamed.connection import redis_client as client_from_settings
 from lamed.redis_server import free_port
 
 from lamed.store import Store, counter_key, dedup_key
+from tcp_proxy import FirstConnectionsDropped
 
 
 def test_counter_and_flag_keys_follow_lameds_layout():
@@ -167,6 +168,17 @@ def test_a_closed_pooled_connection_is_replaced(redis_server, redis_client):
     redis_client.client_kill_filter(_type="normal", skipme=True)
     assert store.track("ns", "e", "a", "participate", "u2") is True
     assert redis_client.get("ns:counters:e:participate:a") == "2"
+
+
+def test_a_redis_restarted_between_two_attempts_counts_with_its_script_reloaded(redis_server, redis_client):
+    # A restart or failover fails the first attempt (its connections closed) and empties the
+    # script cache: the retry on a fresh connection must load the script, not answer an error.
+    redis_client.script_flush()
+    with FirstConnectionsDropped(redis_server.port, drops=3) as network:
+        store = Store(client_from_settings({"port": network.port}))
+        assert store.track("ns", "e", "a", "participate", "u1") is True
+        assert network.dropped == 3
+    assert redis_client.get("ns:counters:e:participate:a") == "1"
 
 
 def test_warm_store_opens_no_new_connections(redis_server, redis_client):
