@@ -96,12 +96,28 @@ def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster
 
 
 def check_mode(client, settings: dict) -> None:
-    """Raise :class:`RedisSetupError` when a Redis Cluster node is configured without ``"cluster": true``.
+    """Raise :class:`RedisSetupError` when a Redis Cluster node is configured without ``"cluster": true``,
+    or when a plain Redis is a read-only replica (an ElastiCache reader endpoint, say).
 
-    (The reverse, ``cluster`` on a plain Redis, fails when the cluster client is made.)
+    (The reverse, ``cluster`` on a plain Redis, fails when the cluster client is made.) An ACL
+    user without INFO skips what it cannot see: a cluster still tells at the first count.
     """
-    if not settings.get("cluster") and str(client.info("cluster").get("cluster_enabled")) == "1":
+    if settings.get("cluster"):
+        return
+    if str(_info(client, "cluster").get("cluster_enabled")) == "1":
         raise RedisSetupError('this Redis is a Redis Cluster — fix: add "cluster": true to "redis"')
+    if _info(client, "replication").get("role") == "slave":
+        raise RedisSetupError(
+            'this Redis is a read-only replica (a reader endpoint), where nothing can be counted — fix: set "redis" to the primary endpoint'
+        )
+
+
+def _info(client, section: str) -> dict:
+    """One INFO section, or {} for an ACL user that may not run INFO (lamed's advice grants none)."""
+    try:
+        return client.info(section)
+    except redis.exceptions.NoPermissionError:
+        return {}
 
 
 def address(settings: dict) -> str:
@@ -173,7 +189,9 @@ def is_retryable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return not _tls_failure(exc)
-    return isinstance(exc, redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError)
+    # A replica where a primary was (a failover under way) and a replica cut off from its primary pass too.
+    passing = redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError | redis.exceptions.ReadOnlyError
+    return isinstance(exc, passing | redis.exceptions.MasterDownError)
 
 
 def _tls_failure(exc: BaseException) -> bool:

@@ -177,13 +177,16 @@ class Store:
         for _ in range(MAX_WATCH_ATTEMPTS):
             try:
                 counted = self._count_if_new(flag, write)
-            except redis.ConnectionError:
-                # A warm Lambda's pooled connection may have been closed while it slept, or
-                # Redis restarted: one retry on a fresh connection is safe because the flag
-                # makes a repeated commit impossible.
+            except (redis.ConnectionError, redis.exceptions.ReadOnlyError) as exc:
+                # A warm Lambda's pooled connection may have been closed while it slept, Redis
+                # restarted, or a failover made the server at the other end a read-only replica
+                # (the endpoint's name now leads to the new primary): one retry on a fresh
+                # connection is safe because the flag makes a repeated commit impossible.
                 if reconnected:
                     raise
                 reconnected = True
+                if isinstance(exc, redis.exceptions.ReadOnlyError):
+                    self.client.connection_pool.disconnect(inuse_connections=False)
                 continue
             except redis.exceptions.NoScriptError:
                 # A new, flushed or restarted Redis (possibly met on the retry above): load it once.

@@ -115,6 +115,28 @@ class RedisCluster:
         self.stop()
 
 
+def replicate(replica: RedisServer, primary: RedisServer) -> None:
+    """Make ``replica`` a replica of ``primary`` and wait until it holds everything written so far."""
+    primary.client().config_set("repl-diskless-sync-delay", 0)  # else the first sync waits 5 s for more replicas
+    replica.client().replicaof("127.0.0.1", primary.port)
+    wait_for(lambda: in_sync(replica, primary), what="the replica to catch up")
+
+
+def in_sync(replica: RedisServer, primary: RedisServer) -> bool:
+    state = replica.client(decode_responses=True).info("replication")
+    written = primary.client(decode_responses=True).info("replication")["master_repl_offset"]
+    return state.get("master_link_status") == "up" and state["slave_repl_offset"] >= written
+
+
+def fail_over(old: RedisServer, new: RedisServer) -> None:
+    """Promote replica ``new`` once it is in sync, then make ``old`` its replica: ElastiCache's
+    failover, where the old primary lives on as a read-only replica and keeps its clients."""
+    wait_for(lambda: in_sync(new, old), what="the replica to catch up")
+    new.client().replicaof("NO", "ONE")
+    new.client().config_set("repl-diskless-sync-delay", 0)
+    old.client().replicaof("127.0.0.1", new.port)
+
+
 class CountingConnection(redis.Connection):
     """A real connection that counts the writes it sends (one per turnaround) and how many are made."""
 

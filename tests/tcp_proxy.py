@@ -1,19 +1,20 @@
-"""A loopback TCP proxy in front of a real server that drops the first connections it is given.
+"""A loopback TCP proxy in front of real servers: the network between a function and its Redis.
 
-It stands for the network between a function and its Redis when a restart or a failover
-happens between two commands: each of the first ``drops`` connections is closed as soon as
-the client has spoken (the client reads "connection closed"), and every later connection is
-piped to the server, which by then may have lost its script cache.
+It shows what a restart or a failover does to a client between two commands:
+- ``drops``: each of the first connections is closed as soon as the client has spoken (the
+  client reads "connection closed"), as a Redis going down would;
+- ``target_port`` may be changed at any time: connections made from then on reach the new
+  server, as an endpoint's DNS name does after a failover, while open ones stay on the old.
 """
 
 import socket
 import threading
 
 
-class FirstConnectionsDropped:
+class LoopbackProxy:
     """Listens on loopback; ``port`` is where a client connects instead of ``target_port``."""
 
-    def __init__(self, target_port: int, drops: int):
+    def __init__(self, target_port: int, drops: int = 0):
         self.target_port, self.drops = target_port, drops
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -43,7 +44,7 @@ class FirstConnectionsDropped:
         for each in self._sockets:
             each.close()
 
-    def __enter__(self) -> "FirstConnectionsDropped":
+    def __enter__(self) -> "LoopbackProxy":
         return self
 
     def __exit__(self, *exc_info) -> None:

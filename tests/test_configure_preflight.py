@@ -15,9 +15,13 @@ from click.testing import CliRunner
 from lamed.aws.session import aws_error_message
 from lamed.cli import cli
 from lamed.config import load_config
-from lamed.connection import address
+from lamed.connection import address, open_store
 from lamed.preflight import reachable_from_aws
-from lamed.redis_server import free_port
+from lamed.redis_server import RedisServer, free_port
+from redis_servers import replicate
+
+# What lamed's one-line fix for a refused command grants an ACL user (connection.explain).
+ADVISED_ACL = ["+@read", "+@write", "+@scripting", "+@transaction", "+@connection"]
 
 
 @pytest.fixture
@@ -146,6 +150,34 @@ def test_preflight_region_option_and_bad_redis_credentials(home, moto_server, re
     assert lines[1].endswith("region eu-west-1") and lines[1].startswith("ok: AWS account")
     assert lines[2].startswith(f"FAIL: Redis at redis://127.0.0.1:{redis_server.port} refused the credentials")
     assert "— fix: set redis.username and redis.password" in lines[2]
+
+
+def test_preflight_refuses_a_read_only_replica_with_the_fix(home, moto_server, redis_server):
+    with RedisServer() as replica:
+        replicate(replica, redis_server)
+        write_config(home, {"host": "127.0.0.1", "port": replica.port})
+        result = run("preflight")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[2] == (
+        f"FAIL: Redis at redis://127.0.0.1:{replica.port}: this Redis is a read-only replica (a reader endpoint), "
+        'where nothing can be counted — fix: set "redis" to the primary endpoint'
+    )
+
+
+def test_an_acl_user_with_the_permissions_lamed_advises_passes_preflight_and_counts(home, moto_server, redis_server, redis_client):
+    # The fix lamed prints for a refused command grants no INFO or CONFIG: preflight must not need them.
+    redis_client.acl_setuser("counter", enabled=True, passwords=["+secret"], keys=["*"], commands=ADVISED_ACL)
+    try:
+        settings = {"host": "127.0.0.1", "port": redis_server.port, "username": "counter", "password": "secret"}
+        write_config(home, settings)
+        result = run("preflight")
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[2].startswith(f"ok: Redis at redis://127.0.0.1:{redis_server.port} answers PING (auth: ACL user counter)")
+        store = open_store(settings, 60)
+        assert store.track("ns", "e", "a", "participate", "u1") is True
+        assert store.results("ns")[0]["variants"] == [{"label": "a", "trials": 1}]
+    finally:
+        redis_client.acl_deluser("counter")
 
 
 def test_preflight_without_credentials(home, moto_server, monkeypatch):

@@ -5,11 +5,12 @@ from threading import Barrier
 import pytest
 import redis
 
-from lamed.connection import redis_client as client_from_settings
-from lamed.redis_server import free_port
+from lamed.connection import is_retryable, redis_client as client_from_settings
+from lamed.redis_server import RedisServer, free_port
 
 from lamed.store import Store, counter_key, dedup_key
-from tcp_proxy import FirstConnectionsDropped
+from redis_servers import fail_over, replicate
+from tcp_proxy import LoopbackProxy
 
 
 def test_counter_and_flag_keys_follow_lameds_layout():
@@ -174,11 +175,36 @@ def test_a_redis_restarted_between_two_attempts_counts_with_its_script_reloaded(
     # A restart or failover fails the first attempt (its connections closed) and empties the
     # script cache: the retry on a fresh connection must load the script, not answer an error.
     redis_client.script_flush()
-    with FirstConnectionsDropped(redis_server.port, drops=3) as network:
+    with LoopbackProxy(redis_server.port, drops=3) as network:
         store = Store(client_from_settings({"port": network.port}))
         assert store.track("ns", "e", "a", "participate", "u1") is True
         assert network.dropped == 3
     assert redis_client.get("ns:counters:e:participate:a") == "1"
+
+
+def test_a_warm_store_follows_a_failover_to_the_new_primary(redis_server):
+    # After a failover the old primary lives on as a read-only replica, and the pooled
+    # connections stay on it; the endpoint's name leads new connections to the new primary.
+    with RedisServer() as old, RedisServer() as new:
+        replicate(new, old)
+        with LoopbackProxy(old.port) as endpoint:
+            store = Store(client_from_settings({"port": endpoint.port}))
+            assert store.track("ns", "e", "a", "participate", "u1") is True
+            fail_over(old, new)
+            endpoint.target_port = new.port
+            assert store.track("ns", "e", "a", "participate", "u2") is True
+            assert store.track("ns", "e", "a", "participate", "u3") is True
+        assert new.client().get("ns:counters:e:participate:a") == b"3"
+
+
+def test_a_read_only_replica_is_a_passing_fault_after_one_retry(redis_server, redis_client):
+    with RedisServer() as replica:
+        replicate(replica, redis_server)
+        store = Store(client_from_settings({"port": replica.port}))
+        with pytest.raises(redis.exceptions.ReadOnlyError) as raised:
+            store.track("ns", "e", "a", "participate", "u1")
+        assert is_retryable(raised.value)  # the handlers answer 503: the client sends it again
+        assert replica.client().keys("*") == []
 
 
 def test_warm_store_opens_no_new_connections(redis_server, redis_client):
