@@ -88,11 +88,23 @@ def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster
             return redis.cluster.RedisCluster.from_url(url, **kwargs)
         return redis.cluster.RedisCluster(**kwargs)
     except redis.RedisClusterException as exc:
+        refusal = _refusal_within(exc)
+        if refusal:  # redis-py reads any error to CLUSTER SLOTS as "cluster mode is not enabled"
+            raise refusal from None
         if "cluster mode is not enabled" in str(exc).lower() or "cluster_enabled" in str(exc).lower():
             raise RedisSetupError(
                 'this Redis is not a Redis Cluster — fix: remove "cluster": true from "redis"'
             ) from exc
         raise redis.ConnectionError(str(exc)) from exc
+
+
+def _refusal_within(exc: BaseException) -> redis.RedisError | None:
+    """The credentials or ACL refusal that caused ``exc``, if one did."""
+    while exc is not None:
+        if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError | redis.exceptions.NoPermissionError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def check_mode(client, settings: dict) -> None:
@@ -167,7 +179,8 @@ def explain(exc: BaseException, settings: dict, where: str = "the config") -> st
     if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
         return f"Redis at {at} refused the credentials ({message}) — fix: set redis.username and redis.password (or the URL's user:password@) in {where}"
     if isinstance(exc, redis.exceptions.NoPermissionError):
-        return f"Redis at {at}: the ACL user may not do this ({message}) — fix: allow it ~* and +@read +@write +@scripting +@transaction +@connection"
+        slot_map = " +cluster|slots" if settings.get("cluster") else ""
+        return f"Redis at {at}: the ACL user may not do this ({message}) — fix: allow it ~* and +@read +@write +@scripting +@transaction +@connection{slot_map}"
     if _tls_failure(exc):
         if "certificate" in message.lower():
             return f"Redis at {at}: its TLS certificate is not trusted ({message}) — fix: set redis.ssl_ca_certs in {where} to the CA that signed it"

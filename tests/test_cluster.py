@@ -233,6 +233,47 @@ def test_cluster_true_on_a_plain_redis_names_the_fix(redis_server):
         redis_client({"url": redis_server.url, "cluster": True})
 
 
+@pytest.fixture
+def cluster_user(redis_cluster):
+    """An ACL user ``counter`` on every node with just the permissions lamed's fix line advises
+    (``grant`` replaces them); removed afterwards."""
+
+    def grant(*commands: str) -> dict:
+        for node in redis_cluster.nodes:
+            node.client().acl_setuser("counter", reset_permissions=True, enabled=True, passwords=["+pw"], keys=["*"], commands=list(commands))
+        return {"url": redis_cluster.url, "cluster": True, "username": "counter", "password": "pw"}
+
+    yield grant
+    for node in redis_cluster.nodes:
+        node.client().acl_deluser("counter")
+
+
+ADVISED = ("+@read", "+@write", "+@scripting", "+@transaction", "+@connection")
+
+
+def test_an_acl_user_without_the_slot_map_is_told_which_permission_to_add(cluster_user):
+    # redis-py reads any error to CLUSTER SLOTS as "cluster mode is not enabled"
+    settings = cluster_user(*ADVISED)
+    with pytest.raises(redis.exceptions.NoPermissionError) as raised:
+        redis_client(settings)
+    assert explain(raised.value, settings).endswith("fix: allow it ~* and +@read +@write +@scripting +@transaction +@connection +cluster|slots")
+
+
+def test_an_acl_user_with_the_advised_permissions_counts_reads_and_deletes_on_a_cluster(cluster_user):
+    store = cluster_store_from(cluster_user(*ADVISED, "+cluster|slots"))
+    assert store.track("ns", "e", "a", "participate", "u") is True
+    assert store.counts("ns") == {"e": {("participate", "a"): 1}}
+    store.delete("ns", "e")
+    assert store.counts("ns") == {}
+
+
+def test_a_refused_password_on_a_cluster_is_not_taken_for_an_unreachable_one(redis_cluster):
+    settings = {"url": redis_cluster.url, "cluster": True, "username": "nobody", "password": "wrong"}
+    with pytest.raises(redis.AuthenticationError) as raised:
+        redis_client(settings)
+    assert "refused the credentials" in explain(raised.value, settings)
+
+
 def test_explain_a_plain_client_on_a_cluster(redis_cluster):
     with pytest.raises(redis.RedisError) as raised:
         for n in range(20):
