@@ -1,5 +1,5 @@
-"""Shared fixtures: a real redis-server (flushed per test), a real 3-master Redis Cluster,
-a TLS-only redis-server with a test CA, a moto server, headless Chromium."""
+"""Shared fixtures: a real redis-server (flushed per test), a real 3-master Redis Cluster (and,
+per test, one with a replica per master), a TLS-only redis-server with a test CA, a moto server, headless Chromium."""
 
 import os
 import shutil
@@ -51,6 +51,15 @@ def redis_cluster(redis_cluster_servers):
     """The session's 3-master Redis Cluster, emptied for this test."""
     redis_cluster_servers.flushall()
     return redis_cluster_servers
+
+
+@pytest.fixture
+def replicated_cluster():
+    """A Redis Cluster of 3 masters with one replica each, for one test: a failover changes it for good."""
+    from redis_servers import RedisCluster
+
+    with RedisCluster(masters=3, replicas_per_master=1) as cluster:
+        yield cluster
 
 
 def required_server_unavailable(reason: str, variable: str):

@@ -44,9 +44,16 @@ def wait_for(condition, timeout: float = READY_TIMEOUT_SECONDS, what: str = "a c
 
 
 class RedisCluster:
-    """``masters`` redis-server processes with cluster mode on, the slots split evenly, joined by MEET."""
+    """``masters`` redis-server processes with cluster mode on, the slots split evenly, joined by MEET;
+    with ``replicas_per_master``, that many more per master, attached with CLUSTER REPLICATE.
 
-    def __init__(self, masters: int = 3, node_timeout_ms: int = 60000, binary: str | None = None):
+    ``nodes`` lists every process, the masters first as started. After a failover the roles are
+    what the cluster says: :meth:`node_of`, :meth:`masters` and :meth:`replica_of` ask it.
+    The node timeout is long, so nothing fails over unless a test asks for it.
+    """
+
+    def __init__(self, masters: int = 3, node_timeout_ms: int = 60000, binary: str | None = None, replicas_per_master: int = 0):
+        self.master_count = masters
         self.nodes = [
             RedisServer(
                 port=free_port_with_bus(),
@@ -56,10 +63,12 @@ class RedisCluster:
                     "--cluster-config-file", "nodes.conf",
                     "--cluster-node-timeout", str(node_timeout_ms),
                     "--cluster-require-full-coverage", "no",  # a paused shard leaves the others serving
+                    "--repl-diskless-sync-delay", "0",  # else a replica's first sync waits 5 s for more replicas
                 ),
             )  # fmt: skip
-            for _ in range(masters)
+            for _ in range(masters * (1 + replicas_per_master))
         ]
+        self.paused: set[int] = set()  # ports of the nodes stopped with SIGSTOP
 
     @property
     def ports(self) -> list[int]:
@@ -73,34 +82,95 @@ class RedisCluster:
         for node in self.nodes:
             node.start()
         clients = [node.client() for node in self.nodes]
-        share = SLOTS // len(self.nodes)
-        for index, client in enumerate(clients):
-            last = SLOTS - 1 if index == len(self.nodes) - 1 else (index + 1) * share - 1
+        share = SLOTS // self.master_count
+        for index, client in enumerate(clients[: self.master_count]):
+            last = SLOTS - 1 if index == self.master_count - 1 else (index + 1) * share - 1
             client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last + 1))
         for node in self.nodes[1:]:
             clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+        for client in clients:  # a replica must know its master; meanwhile the masters wait 2 s before serving
+            wait_for(lambda client=client: self._cluster_info(client)["cluster_known_nodes"] == str(len(self.nodes)), what="the cluster to join")
+        pairs = [(self.nodes[index % self.master_count], replica) for index, replica in enumerate(self.nodes[self.master_count :])]
+        for master, replica in pairs:
+            replica.client().execute_command("CLUSTER REPLICATE", master.client().execute_command("CLUSTER MYID"))
         for client in clients:
-            wait_for(lambda client=client: self._sees_everyone(client), what="the cluster to join")
+            wait_for(lambda client=client: self._cluster_info(client)["cluster_state"] == "ok", what="the cluster to serve")
+        for master, replica in pairs:
+            wait_for(lambda: self.replica_of(master) is replica and in_sync(replica, master), what="a replica to attach")
         return self
 
-    def _sees_everyone(self, client) -> bool:
-        info = {key: str(value) for key, value in client.execute_command("CLUSTER INFO").items()}
-        return info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == len(self.nodes)
+    def _cluster_info(self, client) -> dict[str, str]:
+        return {key: str(value) for key, value in client.execute_command("CLUSTER INFO").items()}
+
+    def live(self) -> list[RedisServer]:
+        """The nodes that run and are not paused."""
+        return [node for node in self.nodes if node.process and node.process.poll() is None and node.port not in self.paused]
+
+    def view(self, node: RedisServer) -> dict[int, tuple[int | None, tuple]]:
+        """What ``node`` believes (CLUSTER NODES): port -> (its master's port or None, its slot ranges)."""
+        lines = node.client(decode_responses=True).execute_command("CLUSTER NODES")
+        port_of = {line["node_id"]: int(address.rsplit(":", 1)[1]) for address, line in lines.items()}
+        return {
+            port_of[line["node_id"]]: (port_of.get(line["master_id"]), tuple((int(slots[0]), int(slots[-1])) for slots in line["slots"]))
+            for line in lines.values()
+        }
+
+    def agreed_view(self) -> dict[int, tuple[int | None, tuple]] | None:
+        """The view every live node shares about the live nodes, or None while they differ."""
+        live = {node.port for node in self.live()}
+        views = [{port: state for port, state in self.view(node).items() if port in live} for node in self.live()]
+        return views[0] if all(view == views[0] for view in views) else None
+
+    def node(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
+
+    def masters(self) -> list[RedisServer]:
+        """The nodes that own slots, as a live node sees them."""
+        return [self.node(port) for port, (_, slots) in self.view(self.live()[0]).items() if slots]
+
+    def replica_of(self, master: RedisServer) -> RedisServer | None:
+        """A replica of ``master`` as every live node sees it, or None."""
+        view = self.agreed_view() or {}
+        return next((self.node(port) for port, (of, _) in view.items() if of == master.port), None)
 
     def node_of(self, key: str) -> RedisServer:
-        """The master that owns ``key``'s slot."""
+        """The master that owns ``key``'s slot, as a live node sees it."""
         slot = redis.crc.key_slot(key.encode())
-        return self.nodes[min(slot // (SLOTS // len(self.nodes)), len(self.nodes) - 1)]
+        for port, (_, slots) in self.view(self.live()[0]).items():
+            if any(first <= slot <= last for first, last in slots):
+                return self.node(port)
+        raise AssertionError(f"no node owns slot {slot}")
+
+    def fail_over(self, replica: RedisServer, option: str | None = None) -> None:
+        """``CLUSTER FAILOVER [FORCE|TAKEOVER]`` on ``replica``; returns when it is a master, owns its
+        old master's slots and every live node (the old master too, if it runs) agrees."""
+        before = self.view(replica)
+        shard = before[before[replica.port][0]][1]
+        replica.client().execute_command("CLUSTER FAILOVER", *([option] if option else []))
+
+        def finished():
+            view = self.agreed_view()
+            return view and view[replica.port] == (None, shard) and replica.client(decode_responses=True).info("replication")["role"] == "master"
+
+        wait_for(finished, what="the failover to finish")
 
     def flushall(self) -> None:
-        for node in self.nodes:
+        for node in self.masters():
             node.client().flushall()
 
     def pause(self, node: RedisServer) -> None:
         node.process.send_signal(signal.SIGSTOP)
+        self.paused.add(node.port)
 
     def resume(self, node: RedisServer) -> None:
         node.process.send_signal(signal.SIGCONT)
+        self.paused.discard(node.port)
+
+    def kill(self, node: RedisServer) -> None:
+        """SIGKILL: the node dies at once, saving nothing, as a crashed host would."""
+        node.process.kill()
+        node.process.wait()
+        self.paused.discard(node.port)
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -1,0 +1,166 @@
+"""The cluster layout through a Redis Cluster failover, as ElastiCache does on its own: real masters
+with a replica each, a storm of retried and duplicated events across a manual CLUSTER FAILOVER and
+across a master's death with CLUSTER FAILOVER FORCE; exact counts, never a 500, and warm stores that
+read, sweep and delete on the new masters."""
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+import lamed
+from lamed import handlers
+from lamed.cluster_store import TAGS, ClusterStore, bucket_tag, counter_field, counts_key
+from lamed.config import Bounds
+from lamed.connection import is_retryable, open_store
+from redis_servers import in_sync, wait_for
+
+NAMESPACE = "ns"
+THREADS = 4
+
+
+def events(first: int, last: int) -> list[tuple[str, str, str, str]]:
+    """``(experiment, variant, event, uuid)`` for uuids ``u{first}`` to ``u{last - 1}``: 8 experiments
+    of 2 variants and 3 events, each of the 48 counters met every 48 uuids."""
+    return [(f"exp{n % 8}", ("red", "blue")[n // 8 % 2], ("participate", "click", "buy")[n % 3], f"u{n}") for n in range(first, last)]
+
+
+def expected_counts(sent) -> dict[str, dict[tuple[str, str], int]]:
+    expected: dict = {}
+    for experiment, variant, event, _ in set(sent):
+        counters = expected.setdefault(experiment, {})
+        counters[event, variant] = counters.get((event, variant), 0) + 1
+    return expected
+
+
+def store_for(cluster, bounds: Bounds = Bounds()) -> ClusterStore:
+    """A function's store, learning the cluster from a node that runs."""
+    store = open_store({"url": cluster.live()[0].url, "cluster": True, "max_connections": 64}, 86400, bounds)
+    assert isinstance(store, ClusterStore)
+    return store
+
+
+def shard_to_fail_over(cluster):
+    """The master that a sweep of the buckets reads last (so it has read the others when it meets
+    this one's redirections or its death), and its replica."""
+    sweep_order = list(dict.fromkeys(cluster.node_of(counts_key(tag, NAMESPACE)) for tag in TAGS))
+    assert len(sweep_order) == 3
+    return sweep_order[-1], cluster.replica_of(sweep_order[-1])
+
+
+def owner(cluster, event):
+    experiment, variant, name, _ = event
+    return cluster.node_of(counts_key(bucket_tag(counter_field(experiment, name, variant)), NAMESPACE))
+
+
+def owned_by(cluster, master, sent) -> list:
+    return [event for event in sent if owner(cluster, event) is master]
+
+
+def kill_in_sync(cluster, master, replica) -> None:
+    """Kill ``master`` once ``replica`` holds everything it acknowledged: its writes are held
+    (CLIENT PAUSE WRITE, as a manual failover does) until the replica has caught up. Redis
+    replicates asynchronously, so what a master acknowledged and had not yet sent dies with it;
+    no client can tell, and this test is about what lamed does, not about Redis's replication."""
+    master.client().execute_command("CLIENT PAUSE", 60000, "WRITE")
+    wait_for(lambda: in_sync(replica, master), what="the replica to catch up")
+    cluster.kill(master)
+
+
+class Storm:
+    """``THREADS`` clients sending every event until one attempt succeeds, as AlephBet does (any
+    error: send it again). Each client sends all the events of a phase, in its own order, so each
+    event is sent at least ``THREADS`` times; the ``during`` phase is sent over and over until
+    ``settled`` is set. ``send(event)`` makes one attempt and returns whether it succeeded."""
+
+    def __init__(self, send, before, during, after):
+        self.send, self.phases = send, (before, during, after)
+        self.ready = threading.Barrier(THREADS + 1)  # every client has sent ``before``
+        self.settled = threading.Event()
+
+    def run(self, disturb) -> None:
+        """Run the clients; ``disturb()`` runs once every client is past ``before``."""
+        with ThreadPoolExecutor(THREADS) as pool:
+            clients = [pool.submit(self._client, seed) for seed in range(THREADS)]
+            self.ready.wait(timeout=60)
+            try:
+                disturb()
+            finally:
+                self.settled.set()
+            for client in clients:
+                client.result()
+
+    def _client(self, seed: int) -> None:
+        order = random.Random(seed)
+        before, during, after = ([*phase] for phase in self.phases)
+        for phase in (before, during, after):
+            order.shuffle(phase)
+        self._send_all(before)
+        self.ready.wait(timeout=60)
+        self._send_all(during)
+        while not self.settled.is_set():
+            self._send_all(during)
+        self._send_all(after)
+
+    def _send_all(self, phase) -> None:
+        for event in phase:
+            while not self.send(event):
+                pass
+
+
+def test_a_storm_across_a_manual_failover_counts_every_event_once_and_never_answers_500(replicated_cluster):
+    cluster = replicated_cluster
+    master, replica = shard_to_fail_over(cluster)
+    store = store_for(cluster)
+    before, during, after = events(0, 150), events(150, 300), events(300, 400)
+    assert owned_by(cluster, master, during) and owned_by(cluster, master, after)
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def send(event) -> bool:
+        experiment, variant, name, uuid = event
+        parameters = {"namespace": NAMESPACE, "experiment": experiment, "variant": variant, "event": name, "uuid": uuid}
+        response = lamed.track({"httpMethod": "GET", "queryStringParameters": parameters})
+        with lock:
+            statuses[response["statusCode"]] = statuses.get(response["statusCode"], 0) + 1
+        return response["statusCode"] == 200
+
+    handlers.use_store(store)
+    try:
+        Storm(send, before, during, after).run(lambda: cluster.fail_over(replica))
+    finally:
+        handlers.use_store(None)
+    assert set(statuses) <= {200, 503}, statuses
+    expected = expected_counts(before + during + after)
+    assert store.counts(NAMESPACE) == expected
+    assert store_for(cluster).counts(NAMESPACE) == expected
+
+
+def test_a_storm_across_a_dead_masters_forced_failover_counts_every_event_once_with_only_retryable_errors(replicated_cluster):
+    cluster = replicated_cluster
+    master, replica = shard_to_fail_over(cluster)
+    store = store_for(cluster)
+    before, during, after = events(0, 150), events(150, 300), events(300, 400)
+    errors: list[Exception] = []
+
+    def send(event) -> bool:
+        experiment, variant, name, uuid = event
+        try:
+            store.track(NAMESPACE, experiment, variant, name, uuid)
+            return True
+        except Exception as exc:  # what the handlers would turn into a status
+            errors.append(exc)
+            return False
+
+    def die_and_fail_over():
+        kill_in_sync(cluster, master, replica)
+        cluster.fail_over(replica, "FORCE")
+
+    Storm(send, before, during, after).run(die_and_fail_over)
+    assert errors, "the dead master's events must have failed at first"
+    assert all(isinstance(error, redis.RedisError) and is_retryable(error) for error in errors), {repr(error) for error in errors}
+    expected = expected_counts(before + during + after)
+    assert store.counts(NAMESPACE) == expected
+    assert store_for(cluster).counts(NAMESPACE) == expected
