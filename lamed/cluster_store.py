@@ -234,28 +234,66 @@ class ClusterStore:
         """The replies of ``commands`` (each ``(key, (name, *arguments))``: the key routes it), sent
         as one plain pipeline to each shard that owns some of their keys: one round trip per shard.
 
-        A shard that cannot answer fails the call after one timeout (redis-py's cluster pipeline
-        would retry each of its commands alone, a timeout each: close to a minute for 256 buckets
-        on a paused shard); a slot that moved meanwhile makes the slot map be learned again, once.
-        """
+        A failover or a resharding leaves this function's slot map stale: the commands that a shard
+        redirects (MOVED) and those of a shard that cannot be reached (a dead master) are sent once
+        more after the slot map is learned again, and only they, so no command runs twice (a delete
+        counts each bucket once). A shard that still owns its slots and cannot answer fails the call
+        after one timeout, or two when the slot map is asked of it first (redis-py's cluster pipeline
+        would retry each of its commands alone, a timeout each: close to a minute for 256 buckets on
+        a paused shard)."""
+        replies: list = [None] * len(commands)
+        pending = list(range(len(commands)))
         for attempt in range(2):
-            shards: dict[str, tuple[object, list[int]]] = {}
-            for index, (key, _) in enumerate(commands):
-                node = self.client.nodes_manager.get_node_from_slot(self.client.keyslot(key))
-                shards.setdefault(node.name, (node, []))[1].append(index)
-            replies = [None] * len(commands)
-            try:
-                for node, indexes in shards.values():
+            redirected: list[int] = []  # the commands a shard sent elsewhere; ``moved`` the first reply that did
+            moved = None
+            unreachable: dict[str, tuple[redis.RedisError, list[int]]] = {}  # node -> its failure, its commands
+            for name, (node, indexes) in self._shards(commands, pending).items():
+                try:
                     pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
                     for index in indexes:
                         pipe.execute_command(*commands[index][1])
-                    for index, reply in zip(indexes, pipe.execute()):
-                        replies[index] = reply
+                    answers = pipe.execute(raise_on_error=False)
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    unreachable[name] = (exc, indexes)
+                    continue
+                for index, answer in zip(indexes, answers):
+                    if isinstance(answer, redis.exceptions.AskError):  # MOVED too
+                        redirected.append(index)
+                        moved = moved or answer
+                    elif isinstance(answer, Exception):
+                        raise answer
+                    else:
+                        replies[index] = answer
+            if not redirected and not unreachable:
                 return replies
-            except redis.exceptions.AskError:  # MOVED too: the slot map changed under the read
-                if attempt:
-                    raise
-                self.client.nodes_manager.initialize()
+            if attempt:
+                break
+            self._learn_slot_map(*(failure for failure, _ in unreachable.values()))
+            for name, (failure, indexes) in unreachable.items():
+                if name in self._shards(commands, indexes):  # still its slots: down, paused or hung
+                    raise failure
+            pending = redirected + [index for _, indexes in unreachable.values() for index in indexes]
+        for failure, _ in unreachable.values():
+            raise failure
+        # MOVED after the map was learned again: it changes still (a failover under way), so a retry will do.
+        raise redis.exceptions.TryAgainError(f"the cluster's slot map is changing ({moved}); try again")
+
+    def _shards(self, commands: list[tuple[str, tuple]], indexes: list[int]) -> dict[str, tuple[object, list[int]]]:
+        """The ``indexes`` of ``commands`` by the shard that owns their keys: node name -> (node, indexes)."""
+        shards: dict[str, tuple[object, list[int]]] = {}
+        for index in indexes:
+            node = self.client.nodes_manager.get_node_from_slot(self.client.keyslot(commands[index][0]))
+            shards.setdefault(node.name, (node, []))[1].append(index)
+        return shards
+
+    def _learn_slot_map(self, *failures: redis.RedisError) -> None:
+        """Ask the cluster for its slot map; when no node answers, the first failure that led here."""
+        try:
+            self.client.nodes_manager.initialize()
+        except redis.RedisClusterException:
+            if failures:
+                raise failures[0] from None
+            raise redis.exceptions.ClusterDownError("no node of the cluster answers") from None
 
     def _fields(self, namespace: str, kinds: tuple[str, ...]):
         """``(experiment, event, variant[, day]), value`` of every field of the namespace's ``kinds`` hashes."""

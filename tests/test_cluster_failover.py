@@ -12,7 +12,7 @@ import redis
 
 import lamed
 from lamed import handlers
-from lamed.cluster_store import TAGS, ClusterStore, bucket_tag, counter_field, counts_key
+from lamed.cluster_store import TAGS, TRACK_SHA, ClusterStore, bucket_tag, counter_field, counts_key
 from lamed.config import Bounds
 from lamed.connection import is_retryable, open_store
 from redis_servers import in_sync, wait_for
@@ -79,14 +79,18 @@ class Storm:
         self.send, self.phases = send, (before, during, after)
         self.ready = threading.Barrier(THREADS + 1)  # every client has sent ``before``
         self.settled = threading.Event()
+        self.abandoned = threading.Event()  # the disturbance failed: the clients stop retrying
 
     def run(self, disturb) -> None:
         """Run the clients; ``disturb()`` runs once every client is past ``before``."""
         with ThreadPoolExecutor(THREADS) as pool:
             clients = [pool.submit(self._client, seed) for seed in range(THREADS)]
-            self.ready.wait(timeout=60)
             try:
+                self.ready.wait(timeout=60)
                 disturb()
+            except BaseException:
+                self.abandoned.set()
+                raise
             finally:
                 self.settled.set()
             for client in clients:
@@ -106,7 +110,7 @@ class Storm:
 
     def _send_all(self, phase) -> None:
         for event in phase:
-            while not self.send(event):
+            while not self.send(event) and not self.abandoned.is_set():
                 pass
 
 
@@ -127,9 +131,14 @@ def test_a_storm_across_a_manual_failover_counts_every_event_once_and_never_answ
             statuses[response["statusCode"]] = statuses.get(response["statusCode"], 0) + 1
         return response["statusCode"] == 200
 
+    def fail_over():
+        # Scripts are not replicated: the new master must be taught the track script mid-storm.
+        assert master.client().script_exists(TRACK_SHA) == [True] and replica.client().script_exists(TRACK_SHA) == [False]
+        cluster.fail_over(replica)
+
     handlers.use_store(store)
     try:
-        Storm(send, before, during, after).run(lambda: cluster.fail_over(replica))
+        Storm(send, before, during, after).run(fail_over)
     finally:
         handlers.use_store(None)
     assert set(statuses) <= {200, 503}, statuses
@@ -163,4 +172,34 @@ def test_a_storm_across_a_dead_masters_forced_failover_counts_every_event_once_w
     assert all(isinstance(error, redis.RedisError) and is_retryable(error) for error in errors), {repr(error) for error in errors}
     expected = expected_counts(before + during + after)
     assert store.counts(NAMESPACE) == expected
+    assert store_for(cluster).counts(NAMESPACE) == expected
+
+
+@pytest.mark.parametrize("failure", ["manual failover", "dead master"])
+def test_warm_stores_idle_through_a_failover_read_sweep_and_delete_on_the_new_masters_at_once(replicated_cluster, failure):
+    """Functions that read before the failover and did nothing since (their slot map is the old one):
+    the first read, census sweep and delete of each after the failover find everything, at once."""
+    cluster = replicated_cluster
+    master, replica = shard_to_fail_over(cluster)
+    sent = events(0, 240)
+    writer = store_for(cluster)
+    for experiment, variant, event, uuid in sent:
+        writer.track(NAMESPACE, experiment, variant, event, uuid)
+    expected = expected_counts(sent)
+    assert all(len(counters) == 6 for counters in expected.values())
+    # An experiment with counters on the failed-over shard and on a shard a delete reaches before it.
+    doomed = next(name for name in expected if {owner(cluster, event) is master for event in sent if event[0] == name} == {True, False})
+    reader, sweeper, deleter = (store_for(cluster, Bounds(max_experiments=8)) for _ in range(3))
+    for store in (reader, sweeper, deleter):  # warm functions: their connections and slot maps made
+        assert store.counts(NAMESPACE) == expected
+    if failure == "manual failover":
+        cluster.fail_over(replica)
+    else:
+        kill_in_sync(cluster, master, replica)
+        cluster.fail_over(replica, "FORCE")
+    assert reader.results(NAMESPACE) == store_for(cluster).results(NAMESPACE)
+    with pytest.raises(lamed.store.BoundReached):  # its census saw all 8 experiments, the failed-over shard's too
+        sweeper.track(NAMESPACE, "exp8", "red", "participate", "u-new")
+    assert deleter.delete(NAMESPACE, doomed) == 6
+    del expected[doomed]
     assert store_for(cluster).counts(NAMESPACE) == expected
