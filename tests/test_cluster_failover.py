@@ -203,3 +203,20 @@ def test_warm_stores_idle_through_a_failover_read_sweep_and_delete_on_the_new_ma
     assert deleter.delete(NAMESPACE, doomed) == 6
     del expected[doomed]
     assert store_for(cluster).counts(NAMESPACE) == expected
+
+
+def test_a_slot_map_still_changing_after_it_was_learned_again_is_a_retryable_fault(replicated_cluster):
+    """A MOVED that survives learning the slot map again (nodes that disagree while a failover spreads)
+    is a 503 for the client to retry, not a MOVED, which the handlers read as a missing ``cluster``."""
+    cluster = replicated_cluster
+    store = store_for(cluster)
+    store.track(NAMESPACE, "e", "a", "participate", "u")
+    key = counts_key(TAGS[0], NAMESPACE)
+    slot = redis.crc.key_slot(key.encode())
+    owner_node = cluster.node_of(key)
+    other = next(node for node in cluster.masters() if node is not owner_node)
+    # The owner alone gives the slot away: it redirects to ``other``, which redirects back.
+    owner_node.client().execute_command("CLUSTER SETSLOT", slot, "NODE", other.client().execute_command("CLUSTER MYID"))
+    with pytest.raises(redis.exceptions.TryAgainError) as raised:
+        store.counts(NAMESPACE)
+    assert is_retryable(raised.value) and "slot map is changing" in str(raised.value)
