@@ -24,6 +24,7 @@ Runs inside Lambda: stdlib and redis-py.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -86,6 +87,18 @@ if delta ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], delta) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return delta
 """
+
+
+@contextlib.contextmanager
+def _no_node_answers_as_connection_error():
+    """redis-py raises ``RedisClusterException``, which is no ``RedisError``, when no node answers as
+    it learns the slot map again: a cluster seen through one endpoint (ElastiCache Serverless) while
+    it fails over, say. It is the connection failure it says, which a retry may cure (a 503), not
+    the unexpected error (a 500) the handlers would make of it."""
+    try:
+        yield
+    except redis.RedisClusterException as exc:
+        raise redis.ConnectionError(str(exc)) from exc
 
 
 def counter_field(experiment: str, event: str, variant: str) -> str:
@@ -153,6 +166,7 @@ class ClusterStore:
         self._census_lock = threading.Lock()  # lamed serve counts from several threads
         self._sweep_failed: dict[str, float] = {}  # namespace -> when its last sweep failed
 
+    @_no_node_answers_as_connection_error()
     def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
         """Count one event unless this uuid already counted it; True when it was counted.
 
@@ -230,6 +244,7 @@ class ClusterStore:
         keys = [counts_key(tag, namespace, kind) for tag in TAGS for kind in kinds]
         return self._per_shard([(key, (command, key)) for key in keys])
 
+    @_no_node_answers_as_connection_error()
     def _per_shard(self, commands: list[tuple[str, tuple]]) -> list:
         """The replies of ``commands`` (each ``(key, (name, *arguments))``: the key routes it), sent
         as one plain pipeline to each shard that owns some of their keys: one round trip per shard.
@@ -268,7 +283,7 @@ class ClusterStore:
                 return replies
             if attempt:
                 break
-            self._learn_slot_map(*(failure for failure, _ in unreachable.values()))
+            self.client.nodes_manager.initialize()  # the slot map, learned again
             for name, (failure, indexes) in unreachable.items():
                 if name in self._shards(commands, indexes):  # still its slots: down, paused or hung
                     raise failure
@@ -285,15 +300,6 @@ class ClusterStore:
             node = self.client.nodes_manager.get_node_from_slot(self.client.keyslot(commands[index][0]))
             shards.setdefault(node.name, (node, []))[1].append(index)
         return shards
-
-    def _learn_slot_map(self, *failures: redis.RedisError) -> None:
-        """Ask the cluster for its slot map; when no node answers, the first failure that led here."""
-        try:
-            self.client.nodes_manager.initialize()
-        except redis.RedisClusterException:
-            if failures:
-                raise failures[0] from None
-            raise redis.exceptions.ClusterDownError("no node of the cluster answers") from None
 
     def _fields(self, namespace: str, kinds: tuple[str, ...]):
         """``(experiment, event, variant[, day]), value`` of every field of the namespace's ``kinds`` hashes."""
@@ -313,6 +319,7 @@ class ClusterStore:
         """What ``lamed migrate`` has put into each counter: ``(experiment, event, variant) -> count``."""
         return dict(self._fields(namespace, ("migrated",)))
 
+    @_no_node_answers_as_connection_error()
     def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
         """Make the migrated share of one counter ``value``, atomically; the difference applied."""
         field = counter_field(experiment, event, variant)

@@ -220,3 +220,23 @@ def test_a_slot_map_still_changing_after_it_was_learned_again_is_a_retryable_fau
     with pytest.raises(redis.exceptions.TryAgainError) as raised:
         store.counts(NAMESPACE)
     assert is_retryable(raised.value) and "slot map is changing" in str(raised.value)
+
+
+def test_a_cluster_where_no_node_answers_is_a_503_not_a_500():
+    """A cluster seen through one endpoint (ElastiCache Serverless) has no other node to ask while it
+    fails over: redis-py then raises RedisClusterException, which is no RedisError."""
+    from redis_servers import RedisCluster
+
+    with RedisCluster(masters=1) as cluster:
+        store = store_for(cluster)
+        assert store.track(NAMESPACE, "e", "a", "participate", "u1") is True  # a warm function
+        cluster.kill(cluster.nodes[0])
+        handlers.use_store(store)
+        try:
+            parameters = {"namespace": NAMESPACE, "experiment": "e", "variant": "a", "event": "participate", "uuid": "u2"}
+            assert lamed.track({"httpMethod": "GET", "queryStringParameters": parameters})["statusCode"] == 503
+            parameters["namespace"] = "new"  # its census sweep first
+            assert lamed.track({"httpMethod": "GET", "queryStringParameters": parameters})["statusCode"] == 503
+            assert lamed.all({"httpMethod": "GET", "queryStringParameters": {"namespace": NAMESPACE}})["statusCode"] == 503
+        finally:
+            handlers.use_store(None)
