@@ -1,7 +1,7 @@
 """The cluster layout through a Redis Cluster failover, as ElastiCache does on its own: real masters
 with a replica each, a storm of retried and duplicated events across a manual CLUSTER FAILOVER and
-across a master's death with CLUSTER FAILOVER FORCE; exact counts, never a 500, and warm stores that
-read, sweep and delete on the new masters."""
+across a master's death with CLUSTER FAILOVER FORCE; exact counts, never a 500, warm stores that
+read, sweep and delete on the new masters, and a 503 while the map changes or no node answers."""
 
 import random
 import threading
