@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from lamed.redis_server import RedisServer, free_port
+from lamed.redis_server import RedisServer, RedisServerError, free_port
 
 SLOTS = 16384
 READY_TIMEOUT_SECONDS = 20.0
@@ -80,7 +80,7 @@ class RedisCluster:
 
     def start(self) -> "RedisCluster":
         for node in self.nodes:
-            node.start()
+            self._start_node(node)
         clients = [node.client() for node in self.nodes]
         share = SLOTS // self.master_count
         for index, client in enumerate(clients[: self.master_count]):
@@ -98,6 +98,20 @@ class RedisCluster:
         for master, replica in pairs:
             wait_for(lambda: self.replica_of(master) is replica and in_sync(replica, master), what="a replica to attach")
         return self
+
+    @staticmethod
+    def _start_node(node: RedisServer, attempts: int = 5) -> None:
+        """Start ``node``, on another free port if its own was taken meanwhile (a port found free
+        is free only until something binds it: another test run's server or outgoing connection)."""
+        for attempt in range(attempts):
+            try:
+                node.start()
+                return
+            except RedisServerError as exc:
+                node.stop()
+                if "Failed listening" not in str(exc) or attempt == attempts - 1:
+                    raise
+                node.port = free_port_with_bus()
 
     def _cluster_info(self, client) -> dict[str, str]:
         return {key: str(value) for key, value in client.execute_command("CLUSTER INFO").items()}

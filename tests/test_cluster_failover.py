@@ -4,6 +4,7 @@ across a master's death with CLUSTER FAILOVER FORCE; exact counts, never a 500, 
 read, sweep and delete on the new masters, and a 503 while the map changes or no node answers."""
 
 import random
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -238,3 +239,17 @@ def test_a_cluster_where_no_node_answers_is_a_503_not_a_500():
             assert lamed.all({"httpMethod": "GET", "queryStringParameters": {"namespace": NAMESPACE}})["statusCode"] == 503
         finally:
             handlers.use_store(None)
+
+
+def test_a_cluster_node_whose_port_was_taken_meanwhile_starts_on_another():
+    from lamed.redis_server import RedisServer
+    from redis_servers import free_port_with_bus
+
+    with socket.socket() as squatter:  # what another test run's connection or server may do between probe and bind
+        squatter.bind(("127.0.0.1", free_port_with_bus()))
+        node = RedisServer(port=squatter.getsockname()[1], arguments=("--cluster-enabled", "yes"))
+        RedisCluster._start_node(node)
+        try:
+            assert node.port != squatter.getsockname()[1] and node.client().ping()
+        finally:
+            node.stop()
