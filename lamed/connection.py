@@ -202,8 +202,9 @@ def is_retryable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return not _tls_failure(exc)
-    # A replica where a primary was (a failover under way) and a replica cut off from its primary pass too.
-    passing = redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError | redis.exceptions.ReadOnlyError
+    # A replica where a primary was (a failover under way), a replica cut off from its primary, and
+    # redis-py's ClusterError ("TTL exhausted": redirections that outlasted its retries) pass too.
+    passing = redis.exceptions.ClusterError | redis.exceptions.TryAgainError | redis.exceptions.ReadOnlyError
     return isinstance(exc, passing | redis.exceptions.MasterDownError)
 
 

@@ -208,19 +208,30 @@ def test_warm_stores_idle_through_a_failover_read_sweep_and_delete_on_the_new_ma
 
 def test_a_slot_map_still_changing_after_it_was_learned_again_is_a_retryable_fault():
     """A MOVED that survives learning the slot map again (nodes that disagree while a failover spreads)
-    is a 503 for the client to retry, not a MOVED, which the handlers read as a missing ``cluster``."""
+    is a 503 for the client to retry, not a MOVED, which the handlers read as a missing ``cluster``;
+    so is redis-py's "TTL exhausted" after following such redirections on a track."""
     with RedisCluster(masters=2) as cluster:
         store = store_for(cluster)
         store.track(NAMESPACE, "e", "a", "participate", "u")
+        experiment = next(f"x{n}" for n in range(10_000) if bucket_tag(counter_field(f"x{n}", "participate", "a")) == TAGS[0])
+        store.track(NAMESPACE, experiment, "a", "participate", "u")  # the store's census knows the pair from now on
         key = counts_key(TAGS[0], NAMESPACE)
         owner_node = cluster.node_of(key)
         other = next(node for node in cluster.nodes if node is not owner_node)
-        # The owner alone gives the slot away: it redirects to ``other``, which redirects back.
+        # The owner alone gives the slot away (emptied first, as it must be): it redirects to
+        # ``other``, which redirects back.
         slot = redis.crc.key_slot(key.encode())
-        owner_node.client().execute_command("CLUSTER SETSLOT", slot, "NODE", other.client().execute_command("CLUSTER MYID"))
+        owner = owner_node.client()
+        owner.delete(*owner.execute_command("CLUSTER GETKEYSINSLOT", slot, 100))
+        owner.execute_command("CLUSTER SETSLOT", slot, "NODE", other.client().execute_command("CLUSTER MYID"))
         with pytest.raises(redis.exceptions.TryAgainError) as raised:
             store.counts(NAMESPACE)
+        # A track in that bucket (a pair the census knows, so no sweep): redis-py follows the
+        # redirections until its TTL runs out.
+        with pytest.raises(redis.RedisError) as exhausted:
+            store.track(NAMESPACE, experiment, "a", "participate", "u2")
     assert is_retryable(raised.value) and "slot map is changing" in str(raised.value)
+    assert is_retryable(exhausted.value), repr(exhausted.value)
 
 
 def test_a_cluster_where_no_node_answers_is_a_503_not_a_500():
