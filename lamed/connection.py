@@ -98,10 +98,16 @@ def _cluster_client(url: str | None, kwargs: dict) -> redis.cluster.RedisCluster
         raise redis.ConnectionError(str(exc)) from exc
 
 
-def _refusal_within(exc: BaseException) -> redis.RedisError | None:
+def _refusal_within(exc: BaseException) -> BaseException | None:
     """The credentials or ACL refusal that caused ``exc``, if one did."""
+    refused = redis.AuthenticationError | redis.exceptions.AuthorizationError | redis.exceptions.NoPermissionError
+    return _in_chain(exc, lambda link: isinstance(link, refused))
+
+
+def _in_chain(exc: BaseException | None, test) -> BaseException | None:
+    """The first of ``exc`` and the exceptions that caused it (``__cause__``, ``__context__``) that passes ``test``."""
     while exc is not None:
-        if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError | redis.exceptions.NoPermissionError):
+        if test(exc):
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
@@ -210,8 +216,4 @@ def is_retryable(exc: BaseException) -> bool:
 
 def _tls_failure(exc: BaseException) -> bool:
     """Whether TLS itself failed (untrusted certificate, TLS spoken to a plain port): not a passing fault."""
-    while exc is not None:
-        if isinstance(exc, ssl.SSLError) or "[SSL" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return _in_chain(exc, lambda link: isinstance(link, ssl.SSLError) or "[SSL" in str(link)) is not None
