@@ -149,6 +149,11 @@ class Visitor:
         """AlephBet drops an event from its queue only on HTTP 200: wait for an empty queue."""
         self.page.wait_for_function(f"{QUEUE}.length === 0", timeout=TIMEOUT_MS)
 
+    def buy(self) -> None:
+        """Reach the goal (click #buy) and wait until AlephBet has delivered its event."""
+        self.page.click("#buy")
+        self.delivered()
+
     def sent_events(self) -> list:
         """A list that fills with the event of each track request this page sends from now on."""
         events = []
@@ -190,8 +195,7 @@ def test_alephbet_counts_participants_and_goals_exactly(visitors, server):
     add(expected, "participate", variant)
     await_counts(server, expected)
 
-    first.page.click("#buy")
-    first.delivered()
+    first.buy()
     add(expected, "bought", variant)
     await_counts(server, expected)
 
@@ -269,8 +273,7 @@ def test_alephbet_counts_through_the_function_url_path(visitors, server):
     variant = visitor.visit()
     add(expected, "participate", variant)
     await_counts(server, expected)
-    visitor.page.click("#buy")
-    visitor.delivered()
+    visitor.buy()
     add(expected, "bought", variant)
     await_counts(server, expected)
     assert visitor.visit() == variant  # a reload counts nothing new
