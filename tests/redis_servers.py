@@ -243,6 +243,10 @@ def turnarounds(call) -> tuple[int, int]:
     return CountingConnection.sends - sends, CountingConnection.created - created
 
 
+# What lamed's one-line fix for a refused command grants an ACL user (connection.explain).
+ADVISED_ACL = ("+@read", "+@write", "+@scripting", "+@transaction", "+@connection")
+
+
 def add_acl_user(client, user: str, password: str) -> None:
     """An enabled ACL user with every command on every key and channel."""
     client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"], commands=["+@all"])

@@ -18,7 +18,7 @@ from lamed import handlers
 from lamed.cluster_store import TAGS, TRACK_SCRIPT, ClusterStore, bucket_tag, counter_field, counts_key, flag_key
 from lamed.connection import RedisSetupError, explain, open_store, redis_client
 from lamed.store import Store
-from redis_servers import CountingConnection, turnarounds
+from redis_servers import ADVISED_ACL, CountingConnection, turnarounds
 
 EVENTS = [
     (f"exp{n % 12}", ("red", "blue", "green")[n % 3], ("participate", "click", "buy")[n % 4 % 3], f"u{n}")
@@ -248,19 +248,16 @@ def cluster_user(redis_cluster):
         node.client().acl_deluser("counter")
 
 
-ADVISED = ("+@read", "+@write", "+@scripting", "+@transaction", "+@connection")
-
-
 def test_an_acl_user_without_the_slot_map_is_told_which_permission_to_add(cluster_user):
     # redis-py reads any error to CLUSTER SLOTS as "cluster mode is not enabled"
-    settings = cluster_user(*ADVISED)
+    settings = cluster_user(*ADVISED_ACL)
     with pytest.raises(redis.exceptions.NoPermissionError) as raised:
         redis_client(settings)
     assert explain(raised.value, settings).endswith("fix: allow it ~* and +@read +@write +@scripting +@transaction +@connection +cluster|slots")
 
 
 def test_an_acl_user_with_the_advised_permissions_counts_reads_and_deletes_on_a_cluster(cluster_user):
-    store = cluster_store_from(cluster_user(*ADVISED, "+cluster|slots"))
+    store = cluster_store_from(cluster_user(*ADVISED_ACL, "+cluster|slots"))
     assert store.track("ns", "e", "a", "participate", "u") is True
     assert store.counts("ns") == {"e": {("participate", "a"): 1}}
     store.delete("ns", "e")

@@ -18,10 +18,7 @@ from lamed.config import load_config
 from lamed.connection import address, open_store
 from lamed.preflight import reachable_from_aws
 from lamed.redis_server import RedisServer, free_port
-from redis_servers import replicate
-
-# What lamed's one-line fix for a refused command grants an ACL user (connection.explain).
-ADVISED_ACL = ["+@read", "+@write", "+@scripting", "+@transaction", "+@connection"]
+from redis_servers import ADVISED_ACL, replicate
 
 
 @pytest.fixture
@@ -166,7 +163,7 @@ def test_preflight_refuses_a_read_only_replica_with_the_fix(home, moto_server, r
 
 def test_an_acl_user_with_the_permissions_lamed_advises_passes_preflight_and_counts(home, moto_server, redis_server, redis_client):
     # The fix lamed prints for a refused command grants no INFO or CONFIG: preflight must not need them.
-    redis_client.acl_setuser("counter", enabled=True, passwords=["+secret"], keys=["*"], commands=ADVISED_ACL)
+    redis_client.acl_setuser("counter", enabled=True, passwords=["+secret"], keys=["*"], commands=list(ADVISED_ACL))
     try:
         settings = {"host": "127.0.0.1", "port": redis_server.port, "username": "counter", "password": "secret"}
         write_config(home, settings)
