@@ -13,9 +13,11 @@ import secrets
 from datetime import datetime, timezone
 
 import jinja2
+import markupsafe
 
 from lamed import handlers, report
 from lamed.config import DEFAULT_NAMESPACE
+from lamed.names import printable
 
 TEMPLATE = "dashboard.html.j2"
 DEFAULT_OUTPUT = "lamed-dashboard.html"
@@ -43,12 +45,19 @@ HTML_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+def _shown(value):
+    """Every text the page shows, control characters escaped (names may hold what a stranger sent);
+    markup (the tojson of a name a Delete button sends back as it is) passes."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
+
+
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("lamed", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_shown,
 )
 _environment.filters.update(percent=report.percent, interval=report.interval, p_text=report.p_text)
 

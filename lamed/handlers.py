@@ -17,6 +17,7 @@ import redis
 from lamed.cluster_store import ClusterStore
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
 from lamed.connection import explain, is_retryable, open_store
+from lamed.names import has_control
 from lamed.store import BoundReached, ContentionError, KeyConflict, Store
 
 logger = logging.getLogger("lamed")
@@ -27,6 +28,8 @@ MAX_PARAMETER_LENGTH = 256
 # "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
 NO_COLON = ("namespace", "event", "variant")
 NO_SPACE = ("uuid",)
+# The names /track writes, which reports print later: no control characters (lamed.names).
+NAMES = ("namespace", "experiment", "variant", "event")
 RESERVED = {"variant": "counter_keys"}
 FUNCTION_URL_VERSION = "2.0"
 PREFLIGHT_HEADERS = {
@@ -211,6 +214,9 @@ def track(event, context=None):
             "namespace": _namespace(parameters),
             **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
         }
+        for name in NAMES:
+            if has_control(request[name]):
+                raise BadRequest(f"parameter '{name}' must not contain control characters (Unicode category C)")
         counted = get_store().track(**request)
         return {"counted": counted} if _is_proxy_event(event) else None
 

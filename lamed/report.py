@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from lamed import stats, timeline
 from lamed.config import DEFAULT_NAMESPACE, find_config_path, load_config
+from lamed.names import printable
 
 if TYPE_CHECKING:  # annotations only: requests is imported when results are read
     import requests
@@ -377,11 +378,20 @@ def render_days_csv(results: Results) -> str:
     return out.getvalue()
 
 
+# A spreadsheet reads a cell that begins with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value):
+    """A cell as text: a name or sentence (which may hold what a stranger sent to /track) has its
+    control characters escaped, and is prefixed with ``'`` when a spreadsheet would read it as a
+    formula, as OWASP recommends; numbers stay numbers."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return ("'" if value.startswith(FORMULA_STARTS) else "") + printable(value)
     return value
 
 
@@ -463,7 +473,7 @@ def render_table(results: Results) -> str:
         for goal in experiment["goals"]:
             lines += ["", f"  goal: {goal['goal']}", *_goal_table(experiment, goal)]
             lines += [f"    {v.text}" for v in goal_verdicts(experiment, goal) if v.kind != "control"]
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))
 
 
 def _goal_table(experiment: dict, goal: dict) -> list[str]:
@@ -471,7 +481,7 @@ def _goal_table(experiment: dict, goal: dict) -> list[str]:
     footnotes: dict[str, str] = {}
     rows = [TABLE_HEADINGS]
     for row in goal["variants"]:
-        texts = [row["label"]]
+        texts = [printable(row["label"])]
         for text, note in figure_cells(row, row["label"] == experiment["control"]):
             if note:
                 marker = footnotes.setdefault(note, str(len(footnotes) + 1).translate(SUPERSCRIPTS))

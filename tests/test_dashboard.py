@@ -218,7 +218,7 @@ def test_the_live_content_needs_the_key_and_reads_through_the_handlers(seeded, s
     assert API_KEY not in shell.text and "button colour" not in shell.text
     content = requests.get(f"{server.url}/prod/dashboard?namespace=alephbet", headers={"x-api-key": API_KEY}, timeout=5)
     assert content.status_code == 200 and "<html" not in content.text
-    assert 'data-delete="button colour"' in content.text and API_KEY not in content.text
+    assert 'data-delete='"'"'"button colour"'"'"'' in content.text and API_KEY not in content.text
     bad = requests.get(f"{server.url}/dashboard?namespace=a:b", headers={"x-api-key": API_KEY}, timeout=5)
     assert (bad.status_code, bad.json()) == (400, {"error": "parameter 'namespace' must not contain ':'"})
 

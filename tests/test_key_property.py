@@ -13,6 +13,7 @@ from handler_calls import call
 from lamed import handlers
 from lamed.cluster_store import ClusterStore, bucket_tag, counter_field, counts_key, flag_key
 from lamed.connection import redis_client
+from lamed.names import has_control
 from lamed.store import PARTICIPATE, Store, counter_key, daily_key, dedup_key, utc_day
 
 DAY = utc_day(1_772_323_200)  # every event of the property is counted on 2026-03-01 (the stores' clock)
@@ -74,6 +75,8 @@ def narrowest_rules_accept(request: dict) -> bool:
     if any(":" in request[name] for name in ("namespace", "variant", "event")):
         return False
     text = "".join(request.values())
+    if any(has_control(request[name]) for name in FIELDS[:4]):
+        return False  # names safe to print (issue 17)
     return request["variant"] != "counter_keys" and " " not in request["uuid"] and "\ud800" not in text
 
 

@@ -14,7 +14,7 @@ from lamed.aws.package import build_package
 from lamed.cli import cli
 from lamed.config import load_config
 
-RUNTIME = {f"lamed/{name}" for name in ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "store.py")}
+RUNTIME = {f"lamed/{name}" for name in ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "names.py", "store.py")}
 CLI_STACK = ("boto3", "botocore", "click", "jinja2", "requests", "tests", "moto", "s3transfer", "urllib3")
 
 
