@@ -17,9 +17,14 @@ a slot (and so do its daily fields), so one script counts an event atomically: f
 HINCRBY the field and the day's field, set the flag; a field exists exactly when its counter does, so nothing can be counted outside
 the index, and no key is written by every event.
 
-No key knows a namespace's experiments, so the bounds (``max_experiments``, ``max_variants``)
-are kept by each warm function from its :class:`Census`: what one sweep of the buckets showed
-plus what it admitted since (see the README for how far several functions can pass them).
+- ``{lamed-XX}ns:census``: hash, the namespace's names for the bounds (``max_experiments``,
+  ``max_variants``, ``max_goals``), in the bucket of the namespace's own name: field
+  ``["experiments"]`` the number of experiments, ``[E,"variants"]`` and ``[E,"goals"]`` an
+  experiment's numbers of variants and goals, ``[E,"variant",v]`` and ``[E,"goal",g]`` (``1``) each name
+
+A name this function has not seen lately is admitted by one script on the census (exact, whatever
+the functions: checked and recorded at once) before its event is counted; so a request that names
+a new namespace costs two commands, and a census that cannot be reached admits nothing (503, retryable).
 Runs inside Lambda: stdlib and redis-py.
 """
 
@@ -32,21 +37,17 @@ import time
 
 import redis
 
-from lamed.config import Bounds
-from lamed.store import BoundReached, experiment_entry, refusal, text, utc_day
+from lamed.config import PARTICIPATE, Bounds
+from lamed.store import experiment_entry, refusal, text, utc_day
 
 BUCKETS = 256
 TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
 
-# After a census, a function admits at most this many new (experiment, variant) pairs before
-# it sweeps again, and it refuses one only on a census at most REFUSAL_CENSUS_SECONDS old.
-CENSUS_QUOTA = 16
-REFUSAL_CENSUS_SECONDS = 10.0
-MAX_CENSUSES = 8  # namespaces a function remembers (the namespace is the client's to choose): a few MB at most
-# A sweep that a retry could cure (a shard down, paused or failing over) is not tried again for this
-# long: meanwhile the function counts on what it knows, so one shard's outage stays its own.
-SWEEP_RETRY_SECONDS = 10.0
-SWEEP_FAILURES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError)
+# How long a function trusts that a name it admitted is still in the census (a delete elsewhere
+# removes it), and how many namespaces' names it remembers (the namespace is the client's to choose).
+KNOWN_SECONDS = 10.0
+MAX_KNOWN_NAMESPACES = 8
+EXPERIMENTS_FIELD = '["experiments"]'
 
 # KEYS[1] the flag, KEYS[2] the bucket's counts, KEYS[3] its daily counts; ARGV[1] the field,
 # ARGV[2] the flag's TTL, ARGV[3] the day's field.
@@ -63,6 +64,40 @@ redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
 return 1
 """
 TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
+
+# KEYS[1] the census; ARGV: the fields [E,"variants"], [E,"goals"], [E,"variant",v], [E,"goal",g]
+# ('' for participate), max_experiments, max_variants, max_goals, and the field ["experiments"].
+# Constant work: a few field reads, and for a new name a few writes, after every check.
+ADMIT_SCRIPT = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then return redis.error_reply('LAMEDCONFLICT 1 ' .. kind) end
+local function count(field) return tonumber(redis.call('HGET', KEYS[1], field) or '0') end
+local new_experiment = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+if new_experiment and count('\"experiments\"') >= 0 then end
+if new_experiment and count(ARGV[8]) >= tonumber(ARGV[5]) then return redis.error_reply('LAMEDBOUND experiments') end
+local new_variant = redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0
+if new_variant and count(ARGV[1]) >= tonumber(ARGV[6]) then return redis.error_reply('LAMEDBOUND variants') end
+local new_goal = ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[4]) == 0
+if new_goal and count(ARGV[2]) >= tonumber(ARGV[7]) then return redis.error_reply('LAMEDBOUND goals') end
+if new_experiment then redis.call('HINCRBY', KEYS[1], ARGV[8], 1) end
+if new_variant then redis.call('HSET', KEYS[1], ARGV[3], 1); redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+if new_goal then redis.call('HSET', KEYS[1], ARGV[4], 1); redis.call('HINCRBY', KEYS[1], ARGV[2], 1) end
+return 1
+"""
+ADMIT_SHA = hashlib.sha1(ADMIT_SCRIPT.encode()).hexdigest()
+
+# KEYS[1] the census; ARGV[1] the JSON prefix of one experiment's fields, ARGV[2] the experiments field.
+FORGET_SCRIPT = """
+local doomed = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then doomed[#doomed + 1] = field end
+end
+if #doomed > 0 then redis.call('HINCRBY', KEYS[1], ARGV[2], -1) end
+for first = 1, #doomed, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(doomed, first, math.min(first + 999, #doomed)))
+end
+return #doomed
+"""
 
 # KEYS[1] a bucket's counts, KEYS[2] its daily counts; ARGV[1] the JSON prefix of one experiment's
 # fields. One bucket at a time, atomically, so a counter and its days go together.
@@ -115,6 +150,11 @@ def counts_key(tag: str, namespace: str, kind: str = "counts") -> str:
     return f"{tag}{namespace}:{kind}"
 
 
+def census_key(namespace: str) -> str:
+    """The namespace's census, in the bucket of the namespace's own name."""
+    return counts_key(bucket_tag(_json([namespace])), namespace, "census")
+
+
 def flag_key(tag: str, *identity: str) -> str:
     """The de-dup flag of ``(namespace, experiment, event, variant, uuid)`` in the counter's bucket.
 
@@ -130,28 +170,22 @@ def _json(names) -> str:
     return json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
 
 
-class Census:
-    """What a warm function knows of one namespace: each experiment's variants, from a sweep of
-    its buckets plus the pairs it admitted since."""
+class KnownNames:
+    """The names of one namespace that this function admitted into the census lately: their events
+    go straight to the track script. Forgotten after ``KNOWN_SECONDS``, so a delete elsewhere is
+    seen; ``uses`` ranks the namespaces, so a flood of new ones cannot push out a busy one."""
 
-    def __init__(self, variants: dict[str, set[str]]):
-        self.variants = variants
-        self.taken = time.monotonic()
-        self.admitted = 0
+    def __init__(self):
+        self.names: set[tuple[str, str, str]] = set()
+        self.since = time.monotonic()
+        self.uses = 0
 
-    def knows(self, experiment: str, variant: str) -> bool:
-        return variant in self.variants.get(experiment, ())
-
-    def excess(self, experiment: str, variant: str, bounds: Bounds) -> str | None:
-        """Which bound admitting this pair would pass (``experiments`` or ``variants``), or None."""
-        if experiment not in self.variants:
-            return "experiments" if len(self.variants) >= bounds.max_experiments else None
-        known = self.variants[experiment]
-        return "variants" if variant not in known and len(known) >= bounds.max_variants else None
-
-    def admit(self, experiment: str, variant: str) -> None:
-        self.variants.setdefault(experiment, set()).add(variant)
-        self.admitted += 1
+    def knows(self, name: tuple[str, str, str]) -> bool:
+        self.uses += 1
+        if time.monotonic() - self.since > KNOWN_SECONDS:
+            self.names.clear()
+            self.since = time.monotonic()
+        return name in self.names
 
 
 class ClusterStore:
@@ -162,82 +196,60 @@ class ClusterStore:
         self.uuid_expiry_seconds = uuid_expiry_seconds
         self.bounds = bounds
         self.clock = clock  # the day an event is counted on is clock()'s UTC day
-        self.censuses: dict[str, Census] = {}
-        self._census_lock = threading.Lock()  # lamed serve counts from several threads
-        self._sweep_failed: dict[str, float] = {}  # namespace -> when its last sweep failed
+        self.known: dict[str, KnownNames] = {}
+        self._known_lock = threading.Lock()  # lamed serve counts from several threads
 
     @_no_node_answers_as_connection_error()
     def track(self, namespace: str, experiment: str, variant: str, event: str, uuid: str) -> bool:
         """Count one event unless this uuid already counted it; True when it was counted.
 
         One round trip to the shard that owns the counter (EVALSHA), two the first time
-        that shard meets the script (EVAL then caches it). A pair this function's census
-        does not know is admitted first (:meth:`_admit`): raises :class:`BoundReached`
-        beyond the bounds, having written nothing.
+        that shard meets the script (EVAL then caches it). Names this function has not admitted
+        lately are admitted first (:meth:`_admit`, one more round trip): raises
+        :class:`BoundReached` beyond the bounds, having written nothing.
         """
-        census = self.censuses.get(namespace)
-        if census is None or not census.knows(experiment, variant):
-            self._admit(namespace, experiment, variant)
+        name = (experiment, "" if event == PARTICIPATE else event, variant)
+        with self._known_lock:
+            known = self._known(namespace).knows(name)
+        if not known:
+            self._admit(namespace, *name)
         field = counter_field(experiment, event, variant)
         tag = bucket_tag(field)
         flag = flag_key(tag, namespace, experiment, event, variant, uuid)
         day = _json((experiment, event, variant, utc_day(self.clock())))
         arguments = (3, flag, counts_key(tag, namespace), counts_key(tag, namespace, "daily"), field, self.uuid_expiry_seconds, day)
-        try:
-            try:
-                counted = self.client.evalsha(TRACK_SHA, *arguments)
-            except redis.exceptions.NoScriptError:
-                counted = self.client.eval(TRACK_SCRIPT, *arguments)
-        except redis.ResponseError as exc:
-            raise refusal(exc, arguments[1:4], self.bounds) from None
+        counted = self._script(TRACK_SCRIPT, TRACK_SHA, arguments)
+        if not known:
+            with self._known_lock:
+                self._known(namespace).names.add(name)
         return counted == 1
 
-    def _admit(self, namespace: str, experiment: str, variant: str) -> None:
-        """Let a pair this function does not know yet add a counter, or raise :class:`BoundReached`.
-
-        Sweeps the buckets (one round trip per shard) on the namespace's first pair, after
-        ``CENSUS_QUOTA`` admissions, and before refusing on a census older than
-        ``REFUSAL_CENSUS_SECONDS``; otherwise decides from what it knows, with no round trip.
-        """
-        with self._census_lock:
-            census = self.censuses.get(namespace)
-            if census is None or census.admitted >= CENSUS_QUOTA:
-                census = self._take_census(namespace)
-            excess = census.excess(experiment, variant, self.bounds)
-            if excess and time.monotonic() - census.taken > REFUSAL_CENSUS_SECONDS:
-                census = self._take_census(namespace)
-                excess = census.excess(experiment, variant, self.bounds)
-            if excess:
-                raise BoundReached(excess, self.bounds)
-            if not census.knows(experiment, variant):
-                census.admit(experiment, variant)
-
-    def _take_census(self, namespace: str) -> Census:
-        """A new census from a sweep; if a shard cannot answer, the census this function has
-        (an empty one if none: the bounds wait for a sweep that succeeds), so counting on the
-        other shards goes on."""
-        known = self.censuses.get(namespace)
-        failed = self._sweep_failed.get(namespace)
-        if failed is not None and time.monotonic() - failed < SWEEP_RETRY_SECONDS:
-            return known or self._remember(namespace, Census({}))
+    def _script(self, script: str, sha: str, arguments: tuple):
+        """Run a script by its SHA (its text the first time a shard meets it); a refusal raised as such."""
         try:
-            buckets = self._buckets(namespace, "hkeys")
-        except SWEEP_FAILURES:
-            self._sweep_failed[namespace] = time.monotonic()
-            return known or self._remember(namespace, Census({}))
-        self._sweep_failed.pop(namespace, None)
-        variants: dict[str, set[str]] = {}
-        for fields in buckets:
-            for field in fields:
-                experiment, _, variant = json.loads(text(field))
-                variants.setdefault(experiment, set()).add(variant)
-        return self._remember(namespace, Census(variants))
+            try:
+                return self.client.evalsha(sha, *arguments)
+            except redis.exceptions.NoScriptError:
+                return self.client.eval(script, *arguments)
+        except redis.ResponseError as exc:
+            raise refusal(exc, arguments[1 : 1 + arguments[0]], self.bounds) from None
 
-    def _remember(self, namespace: str, census: Census) -> Census:
-        if namespace not in self.censuses and len(self.censuses) >= MAX_CENSUSES:
-            del self.censuses[next(iter(self.censuses))]  # the oldest
-        self.censuses[namespace] = census
-        return census
+    def _admit(self, namespace: str, experiment: str, goal: str, variant: str) -> None:
+        """Record the experiment, variant and goal (``""`` for participate) in the namespace's census,
+        or raise :class:`BoundReached` and record nothing: one script, whatever the namespace holds."""
+        fields = (_json((experiment, "variants")), _json((experiment, "goals")), _json((experiment, "variant", variant)))
+        goal_field = _json((experiment, "goal", goal)) if goal else ""
+        bounds = (self.bounds.max_experiments, self.bounds.max_variants, self.bounds.max_goals)
+        self._script(ADMIT_SCRIPT, ADMIT_SHA, (1, census_key(namespace), *fields, goal_field, *bounds, EXPERIMENTS_FIELD))
+
+    def _known(self, namespace: str) -> KnownNames:
+        """The namespace's known names; a new namespace takes the place of the least used one."""
+        known = self.known.get(namespace)
+        if known is None:
+            if len(self.known) >= MAX_KNOWN_NAMESPACES:
+                del self.known[min(self.known, key=lambda name: self.known[name].uses)]
+            known = self.known[namespace] = KnownNames()
+        return known
 
     def _buckets(self, namespace: str, command: str, kinds: tuple[str, ...] = ("counts",)) -> list:
         """One command per bucket and kind: one round trip per shard, whatever the experiments."""
@@ -322,6 +334,7 @@ class ClusterStore:
     @_no_node_answers_as_connection_error()
     def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
         """Make the migrated share of one counter ``value``, atomically; the difference applied."""
+        self._admit(namespace, experiment, "" if event == PARTICIPATE else event, variant)
         field = counter_field(experiment, event, variant)
         tag = bucket_tag(field)
         keys = (counts_key(tag, namespace), counts_key(tag, namespace, "migrated"))
@@ -345,8 +358,11 @@ class ClusterStore:
         fields or makes new, complete ones: nothing is ever half-indexed, and the days always
         sum to the counters.
         """
-        self.censuses.pop(namespace, None)  # this function's own knowledge; others' is corrected by their next sweep
         prefix = _json([experiment])[:-1] + ","
         keys = [(counts_key(tag, namespace), counts_key(tag, namespace, "daily")) for tag in TAGS]
         removed = sum(self._per_shard([(counts, ("EVAL", DELETE_SCRIPT, 2, counts, daily, prefix)) for counts, daily in keys]))
-        return removed or None
+        census = census_key(namespace)
+        forgotten = self._per_shard([(census, ("EVAL", FORGET_SCRIPT, 1, census, prefix, EXPERIMENTS_FIELD))])[0]
+        with self._known_lock:
+            self.known.pop(namespace, None)  # this function's own knowledge; others' expires within KNOWN_SECONDS
+        return removed or (0 if forgotten else None)

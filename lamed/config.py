@@ -21,6 +21,7 @@ PARTICIPATE = "participate"  # the event AlephBet sends when a visitor joins an 
 DEFAULT_UUID_EXPIRY_SECONDS = 86400
 DEFAULT_MAX_EXPERIMENTS = 1000
 DEFAULT_MAX_VARIANTS = 20
+DEFAULT_MAX_GOALS = 20
 DEFAULT_RUNTIME = "python3.12"
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 ARCHITECTURES = ("x86_64", "arm64")
@@ -29,7 +30,7 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
-    "max_experiments", "max_variants", "serve", "log_retention_days",
+    "max_experiments", "max_variants", "max_goals", "serve", "log_retention_days",
     "track_function_url", "track_max_concurrency", "track_rate_limit",
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
@@ -41,7 +42,7 @@ DEFAULT_TRACK_RATE_LIMIT = {"rate": 100, "burst": 200}
 # The retention periods CloudWatch Logs accepts, in days
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
-RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
+RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants", "max_goals")
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 IAM_KEYS = {"user", "cache", "serverless"}
@@ -72,10 +73,16 @@ def lamed_home() -> Path:
 
 @dataclass(frozen=True)
 class Bounds:
-    """How many experiments a namespace, and variants an experiment, may hold: /track refuses more (429)."""
+    """How many experiments a namespace, and variants and goals an experiment, may hold: /track
+    refuses more (429)."""
 
     max_experiments: int = DEFAULT_MAX_EXPERIMENTS
     max_variants: int = DEFAULT_MAX_VARIANTS
+    max_goals: int = DEFAULT_MAX_GOALS
+
+    def limit(self, kind: str) -> int:
+        """The bound of ``kind``: ``experiments``, ``variants`` or ``goals``."""
+        return getattr(self, f"max_{kind}")
 
 
 class ConfigError(Exception):
@@ -185,7 +192,7 @@ def parse_config(raw, path: Path) -> Config:
         fail('"uuid_expiry_seconds" must be a positive whole number of seconds')
     config.uuid_expiry_seconds = expiry
 
-    bounds = {key: raw.get(key, getattr(Bounds, key)) for key in ("max_experiments", "max_variants")}
+    bounds = {key: raw.get(key, getattr(Bounds, key)) for key in ("max_experiments", "max_variants", "max_goals")}
     for key, value in bounds.items():
         if not _is_int(value) or value <= 0:
             fail(f'"{key}" must be a positive whole number')

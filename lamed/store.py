@@ -29,54 +29,84 @@ from lamed.config import DEFAULT_UUID_EXPIRY_SECONDS, PARTICIPATE, Bounds
 
 MAX_WATCH_ATTEMPTS = 8
 
-# KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys,
-# the variant's participate counter and the experiment's daily counts; ARGV: the flag's TTL,
-# experiment, variant, max_experiments, max_variants, the day's field. The variants are counted from the experiment's key set only
-# for a new counter of a variant that has no participants yet.
-# Everything that can fail is checked before the first write (INCR, which fails alone if at
-# all, e.g. refused by maxmemory), and what follows it cannot fail: all or nothing.
+# The experiment's names as lamed knows them (its own sets, beside Lamed's index: KEYS[6] the
+# variants, KEYS[7] the goals, KEYS[5] Lamed's index, ARGV[5] its counters' prefix ``ns:counters:E:``),
+# made right before a new counter is checked or written: sets that outlived their index (the
+# original Lamed's delete knows only its own keys) are dropped, and an experiment written before
+# lamed kept them (by the original Lamed, or an older lamed) has them built from its index, once.
+KNOWN_NAMES = """
+local function known_names()
+  if redis.call('EXISTS', KEYS[5]) == 0 then
+    redis.call('DEL', KEYS[6], KEYS[7])
+  elseif redis.call('EXISTS', KEYS[6]) == 0 then
+    for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      if string.sub(key, 1, #ARGV[5]) == ARGV[5] then
+        local event, variant = string.match(string.sub(key, #ARGV[5] + 1), '^([^:]*):(.*)$')
+        if event then
+          redis.call('SADD', KEYS[6], variant)
+          if event ~= 'participate' then redis.call('SADD', KEYS[7], event) end
+        end
+      end
+    end
+  end
+end
+"""
+
+# KEYS: the flag, the counter, ns:experiments, ns:counter_keys, ns:{experiment}:counter_keys, the
+# experiment's variants and goals (lamed's), its daily counts; ARGV: the flag's TTL, experiment,
+# variant, goal ('' for participate), the counters' prefix, max_experiments, max_variants, max_goals,
+# the day's field. A new counter is checked against the bounds with set cardinalities, so no step
+# reads an index whatever it holds (but KNOWN_NAMES, once per experiment written before lamed).
+# Everything that can fail is checked before the first write that matters (INCR, which fails alone
+# if at all, e.g. refused by maxmemory), and what follows it cannot fail: all or nothing.
 # A refusal is an error reply naming the key (its index) or the bound.
-TRACK_SCRIPT = """
-local kinds = {[2] = 'string', [3] = 'set', [4] = 'set', [5] = 'set', [7] = 'hash'}
+TRACK_SCRIPT = KNOWN_NAMES + """
+local kinds = {[2] = 'string', [3] = 'set', [4] = 'set', [5] = 'set', [6] = 'set', [7] = 'set', [8] = 'hash'}
 for i, expected in pairs(kinds) do
   local kind = redis.call('TYPE', KEYS[i]).ok
   if kind ~= 'none' and kind ~= expected then
     return redis.error_reply('LAMEDCONFLICT ' .. i .. ' ' .. kind)
   end
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+local new = redis.call('EXISTS', KEYS[2]) == 0
+if new then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[6]) then
     return redis.error_reply('LAMEDBOUND experiments')
   end
-  if redis.call('EXISTS', KEYS[6]) == 0 then
-    local variants, seen = 0, {}
-    for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-      local variant = string.match(key, '[^:]*$')
-      if not seen[variant] then seen[variant] = true; variants = variants + 1 end
-    end
-    if not seen[ARGV[3]] and variants >= tonumber(ARGV[5]) then
-      return redis.error_reply('LAMEDBOUND variants')
-    end
+  known_names()
+  if redis.call('SISMEMBER', KEYS[6], ARGV[3]) == 0 and redis.call('SCARD', KEYS[6]) >= tonumber(ARGV[7]) then
+    return redis.error_reply('LAMEDBOUND variants')
+  end
+  if ARGV[4] ~= '' and redis.call('SISMEMBER', KEYS[7], ARGV[4]) == 0 and redis.call('SCARD', KEYS[7]) >= tonumber(ARGV[8]) then
+    return redis.error_reply('LAMEDBOUND goals')
   end
 end
 redis.call('INCR', KEYS[2])
-redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('SADD', KEYS[4], KEYS[2])
-redis.call('SADD', KEYS[5], KEYS[2])
+redis.call('HINCRBY', KEYS[8], ARGV[9], 1)
+if new then
+  redis.call('SADD', KEYS[3], ARGV[2])
+  redis.call('SADD', KEYS[4], KEYS[2])
+  redis.call('SADD', KEYS[5], KEYS[2])
+  redis.call('SADD', KEYS[6], ARGV[3])
+  if ARGV[4] ~= '' then redis.call('SADD', KEYS[7], ARGV[4]) end
+end
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 return 1
 """
 TRACK_SHA = hashlib.sha1(TRACK_SCRIPT.encode()).hexdigest()
 
 
-# KEYS: the counter, the migration marks, and Lamed's three index sets; ARGV: experiment, value.
-MERGE_SCRIPT = """
+# KEYS: the counter, the migration marks, Lamed's three index sets, the experiment's variants and
+# goals; ARGV: experiment, value, variant, goal ('' for participate), the counters' prefix.
+MERGE_SCRIPT = KNOWN_NAMES + """
+known_names()
 local delta = tonumber(ARGV[2]) - tonumber(redis.call('HGET', KEYS[2], KEYS[1]) or '0')
 if delta ~= 0 then redis.call('INCRBY', KEYS[1], delta) end
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('SADD', KEYS[5], KEYS[1])
+redis.call('SADD', KEYS[6], ARGV[3])
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[7], ARGV[4]) end
 redis.call('HSET', KEYS[2], KEYS[1], ARGV[2])
 return delta
 """
@@ -97,12 +127,11 @@ class KeyConflict(redis.RedisError):
 
 
 class BoundReached(Exception):
-    """The event would add an experiment or a variant beyond the config's bounds; nothing was written."""
+    """The event would add an experiment, a variant or a goal beyond the config's bounds; nothing was written."""
 
     def __init__(self, kind: str, bounds: Bounds):
-        limit = bounds.max_experiments if kind == "experiments" else bounds.max_variants
         scope = "this namespace" if kind == "experiments" else "this experiment"
-        super().__init__(f"{scope} already has {limit} {kind}, the most allowed (max_{kind}); nothing was counted")
+        super().__init__(f"{scope} already has {bounds.limit(kind)} {kind}, the most allowed (max_{kind}); nothing was counted")
         self.kind = kind
 
 
@@ -118,6 +147,12 @@ def refusal(error: redis.ResponseError, keys: tuple, bounds: Bounds) -> Exceptio
 
 def counter_key(namespace: str, experiment: str, event: str, variant: str) -> str:
     return f"{namespace}:counters:{experiment}:{event}:{variant}"
+
+
+def names_key(namespace: str, experiment: str, kind: str) -> str:
+    """The set of an experiment's ``variants`` or ``goals`` (lamed's; the bounds are checked on
+    their sizes): beside the daily counts, ending in neither ``daily`` nor ``counter_keys``."""
+    return f"{namespace}:lamed:{experiment}:{kind}"
 
 
 def daily_key(namespace: str, experiment: str) -> str:
@@ -167,11 +202,11 @@ class Store:
         """
         key = counter_key(namespace, experiment, event, variant)
         flag = dedup_key(key, uuid)
-        participants = counter_key(namespace, experiment, PARTICIPATE, variant)
-        index = f"{namespace}:{experiment}:counter_keys"
-        keys = (flag, key, f"{namespace}:experiments", f"{namespace}:counter_keys", index, participants, daily_key(namespace, experiment))
+        keys = (flag, key, *_index_keys(namespace, experiment), daily_key(namespace, experiment))
         day = f"{utc_day(self.clock())}:{event}:{variant}"
-        arguments = (self.uuid_expiry_seconds, experiment, variant, self.bounds.max_experiments, self.bounds.max_variants, day)
+        goal = "" if event == PARTICIPATE else event
+        bounds = (self.bounds.max_experiments, self.bounds.max_variants, self.bounds.max_goals)
+        arguments = (self.uuid_expiry_seconds, experiment, variant, goal, counter_key(namespace, experiment, "", "")[:-1], *bounds, day)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         reconnected = script_loaded = False
         for _ in range(MAX_WATCH_ATTEMPTS):
@@ -290,8 +325,9 @@ class Store:
     def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
         """Make the migrated share of one counter ``value``, atomically; the difference applied."""
         key = counter_key(namespace, experiment, event, variant)
-        keys = (key, migrated_key(namespace), f"{namespace}:experiments", f"{namespace}:counter_keys", f"{namespace}:{experiment}:counter_keys")
-        return self.client.eval(MERGE_SCRIPT, len(keys), *keys, experiment, value)
+        keys = (key, migrated_key(namespace), *_index_keys(namespace, experiment))
+        goal = "" if event == PARTICIPATE else event
+        return self.client.eval(MERGE_SCRIPT, len(keys), *keys, experiment, value, variant, goal, counter_key(namespace, experiment, "", "")[:-1])
 
     # -- deleting ---------------------------------------------------------------
 
@@ -309,7 +345,7 @@ class Store:
             keys = [text(key) for key in pipe.smembers(index)] if text(pipe.type(index)) in ("set", "none") else []
             known = pipe.sismember(f"{namespace}:experiments", experiment)
             pipe.multi()
-            pipe.delete(daily_key(namespace, experiment))
+            pipe.delete(daily_key(namespace, experiment), names_key(namespace, experiment, "variants"), names_key(namespace, experiment, "goals"))
             if keys:
                 pipe.delete(index, *keys)
                 pipe.srem(f"{namespace}:counter_keys", *keys)
@@ -317,6 +353,17 @@ class Store:
             return len(keys) if keys or known else None
 
         return self.client.transaction(remove, index, value_from_callable=True)
+
+
+def _index_keys(namespace: str, experiment: str) -> tuple[str, ...]:
+    """The sets an experiment's new counter joins: Lamed's three, then lamed's variants and goals."""
+    return (
+        f"{namespace}:experiments",
+        f"{namespace}:counter_keys",
+        f"{namespace}:{experiment}:counter_keys",
+        names_key(namespace, experiment, "variants"),
+        names_key(namespace, experiment, "goals"),
+    )
 
 
 def experiment_entry(experiment: str, counts: dict[tuple, int], days: bool = False) -> dict:

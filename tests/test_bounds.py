@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import lamed
 from handler_calls import call
-from lamed import cluster_store, handlers
+from lamed import handlers
 from lamed.cli import cli
-from lamed.cluster_store import CENSUS_QUOTA, ClusterStore
+from lamed.cluster_store import ClusterStore
 from lamed.config import Bounds
 from lamed.connection import eviction_warning, redis_client
 from lamed.redis_server import RedisServer
@@ -25,9 +25,10 @@ from lamed.store import TRACK_SHA, BoundReached, Store
 from redis_servers import CountingConnection, turnarounds
 from serve_cli import LamedServe
 
-SMALL = Bounds(max_experiments=3, max_variants=2)
+SMALL = Bounds(max_experiments=3, max_variants=2, max_goals=2)
 TOO_MANY_EXPERIMENTS = "this namespace already has 3 experiments, the most allowed (max_experiments); nothing was counted"
 TOO_MANY_VARIANTS = "this experiment already has 2 variants, the most allowed (max_variants); nothing was counted"
+TOO_MANY_GOALS = "this experiment already has 2 goals, the most allowed (max_goals); nothing was counted"
 
 
 def track(experiment, variant="a", uuid="u", event="participate", namespace=None):
@@ -68,10 +69,17 @@ def test_beyond_the_bounds_track_answers_429_and_writes_nothing(bounded):
     assert track("e0", variant="c") == (429, {"error": TOO_MANY_VARIANTS})
     assert track("e0", variant="c", event="click") == (429, {"error": TOO_MANY_VARIANTS})
     assert track("e0", variant="b", event="click") == (200, {"counted": True})
+    assert track("e0", event="buy") == (200, {"counted": True})
+    keys = bounded()
+    assert track("e0", event="junk") == (429, {"error": TOO_MANY_GOALS})
+    assert track("e0", variant="b", event="junk", uuid="again") == (429, {"error": TOO_MANY_GOALS})
+    assert bounded() == keys
+    assert track("e0", variant="b", event="buy") == (200, {"counted": True})  # a known goal for another variant
     assert track("e3", namespace="other") == (200, {"counted": True})  # the bounds are per namespace
     listing = call(lamed.all, {})[1]
     assert [entry["experiment"] for entry in listing[1:]] == ["e0", "e1", "e2"]
     assert [variant["label"] for variant in listing[1]["variants"]] == ["a", "b"]
+    assert [goal["goal"] for goal in listing[1]["goals"]] == ["buy", "click"]
 
 
 def test_deleting_an_experiment_makes_room(bounded):
@@ -128,60 +136,50 @@ def test_lameds_layout_costs_two_round_trips_per_event_bounded_or_refused(redis_
     assert refused_turnarounds(lambda: store.track("ns", "f", "a", "participate", "u1")) == (2, 0)
 
 
-def test_cluster_a_refusal_on_a_fresh_census_costs_no_round_trip(redis_cluster, monkeypatch):
-    monkeypatch.setattr(cluster_store, "REFUSAL_CENSUS_SECONDS", 1e9)  # fresh, however slow the machine
+def test_cluster_a_refusal_costs_one_round_trip_and_a_known_name_none_more(redis_cluster):
     settings = {"url": redis_cluster.url, "cluster": True, "connection_class": CountingConnection}
     store = ClusterStore(redis_client(settings), 86400, SMALL)
     for name in ("e0", "e1", "e2"):
         store.track("ns", name, "a", "participate", "u")
-    assert refused_turnarounds(lambda: store.track("ns", "e3", "a", "participate", "u")) == (0, 0)
+    assert refused_turnarounds(lambda: store.track("ns", "e3", "a", "participate", "u")) == (1, 0)
     assert turnarounds(lambda: store.track("ns", "e0", "a", "participate", "u9")) == (1, 0)
 
 
-def test_cluster_functions_pass_the_bound_by_at_most_their_quota_and_then_all_refuse(redis_cluster):
-    def function():
-        return ClusterStore(redis_client_for(redis_cluster), 86400, Bounds(max_experiments=20))
+def test_cluster_functions_keep_the_bounds_exactly_under_concurrent_new_names(redis_cluster):
+    stores = [ClusterStore(redis_client_for(redis_cluster), 86400, Bounds(max_experiments=10, max_variants=5, max_goals=3)) for _ in range(8)]
+    stores[0].track("ns", "shared", "first", "participate", "u")
+    start = threading.Barrier(len(stores))
 
-    first, second = function(), function()
-    for n in range(CENSUS_QUOTA):  # the first function's census is empty: it admits its quota
-        first.track("ns", f"a{n}", "v", "participate", "u")
-    for n in range(4):  # the second one's census shows 16: it admits 4 more
-        second.track("ns", f"b{n}", "v", "participate", "u")
-    with pytest.raises(BoundReached):
-        second.track("ns", "b4", "v", "participate", "u")
-    with pytest.raises(BoundReached):  # the first function used its quota: it sweeps, and sees 20
-        first.track("ns", "a16", "v", "participate", "u")
-    with pytest.raises(BoundReached):  # a function that starts now refuses at once
-        function().track("ns", "c0", "v", "participate", "u")
-    assert len(first.counts("ns")) == 20
+    def flood(index):
+        start.wait()
+        store = stores[index]
+        for n in range(12):
+            for name, variant, event in ((f"w{index}-{n}", "v", "participate"), ("shared", f"v{index}-{n}", "participate"), ("shared", "first", f"g{index}-{n}")):
+                try:
+                    store.track("ns", name, variant, event, "u")
+                except BoundReached:
+                    pass
 
-
-def test_cluster_two_functions_that_swept_together_pass_the_bound_by_less_than_a_quota(redis_cluster):
-    stores = [ClusterStore(redis_client_for(redis_cluster), 86400, Bounds(max_experiments=5)) for _ in range(2)]
-    for index, store in enumerate(stores):
-        store.track("ns", "shared", "v", "participate", f"u{index}")  # both sweep now, and see 1
-    admitted = 0
-    for n in range(10):
-        for index, store in enumerate(stores):
-            try:
-                store.track("ns", f"s{index}-{n}", "v", "participate", "u")
-                admitted += 1
-            except BoundReached:
-                pass
-    assert admitted == 8  # each believed it had room for 4: 9 experiments, the bound 5 passed by 4 < CENSUS_QUOTA
-    assert len(stores[0].counts("ns")) == 9
+    with ThreadPoolExecutor(len(stores)) as pool:
+        list(pool.map(flood, range(len(stores))))
+    counts = stores[0].counts("ns")
+    assert len(counts) == 10
+    assert len({variant for _, variant in counts["shared"]}) == 5
+    assert len({event for event, _ in counts["shared"]} - {"participate"}) == 3
+    for store in stores:
+        store.client.close()
 
 
-def test_cluster_a_stale_census_is_swept_again_before_it_refuses(redis_cluster, monkeypatch):
+def test_cluster_a_delete_by_another_function_makes_room_at_once(redis_cluster):
     watcher, deleter = (ClusterStore(redis_client_for(redis_cluster), 86400, SMALL) for _ in range(2))
     for name in ("e0", "e1", "e2"):
         watcher.track("ns", name, "a", "participate", "u")
-    deleter.delete("ns", "e1")
-    monkeypatch.setattr(cluster_store, "REFUSAL_CENSUS_SECONDS", 1e9)  # a census this young is trusted
     with pytest.raises(BoundReached):
         watcher.track("ns", "e3", "a", "participate", "u")
-    monkeypatch.setattr(cluster_store, "REFUSAL_CENSUS_SECONDS", 0.0)  # as if it had been taken long ago
+    assert deleter.delete("ns", "e1") == 1
     assert watcher.track("ns", "e3", "a", "participate", "u") is True
+    with pytest.raises(BoundReached):
+        deleter.track("ns", "e4", "a", "participate", "u")
 
 
 # -- the real server --------------------------------------------------------------------------

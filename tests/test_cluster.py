@@ -15,7 +15,8 @@ from redis.crc import key_slot
 
 import lamed
 from lamed import handlers
-from lamed.cluster_store import TAGS, TRACK_SCRIPT, ClusterStore, bucket_tag, counter_field, counts_key, flag_key
+from lamed import cluster_store as cluster_store_module
+from lamed.cluster_store import ADMIT_SCRIPT, TAGS, TRACK_SCRIPT, ClusterStore, bucket_tag, census_key, counter_field, counts_key, flag_key
 from lamed.connection import RedisSetupError, explain, open_store, redis_client
 from lamed.store import Store
 from redis_servers import ADVISED_ACL, CountingConnection, turnarounds
@@ -36,14 +37,16 @@ def all_keys(cluster) -> list[str]:
     return [key.decode() for node in cluster.nodes for key in node.client().keys("*")]
 
 
-def test_one_event_touches_one_slot_and_no_shared_key(redis_cluster):
+def test_one_event_touches_one_slot_and_a_new_name_the_namespaces_census(redis_cluster):
     store = cluster_store(redis_cluster)
     assert store.track("ns", "button", "red", "participate", "u-1") is True
     field = counter_field("button", "participate", "red")
     tag = bucket_tag(field)
     flag = flag_key(tag, "ns", "button", "participate", "red", "u-1")
     daily = counts_key(tag, "ns", "daily")
-    assert sorted(all_keys(redis_cluster)) == sorted([counts_key(tag, "ns"), daily, flag])
+    assert sorted(all_keys(redis_cluster)) == sorted([counts_key(tag, "ns"), daily, flag, census_key("ns")])
+    census = redis_cluster.node_of(census_key("ns")).client(decode_responses=True).hgetall(census_key("ns"))
+    assert census == {'["experiments"]': "1", '["button","variants"]': "1", '["button","variant","red"]': "1"}
     assert key_slot(flag.encode()) == key_slot(counts_key(tag, "ns").encode()) == key_slot(daily.encode())
     node = redis_cluster.node_of(flag).client(decode_responses=True)
     assert node.hgetall(counts_key(tag, "ns")) == {'["button","participate","red"]': "1"}
@@ -176,10 +179,12 @@ def test_a_paused_master_fails_only_its_own_slots_and_retries_count_exactly(redi
 def test_round_trips_new_event_one_duplicate_one_results_one_per_shard(redis_cluster):
     store = cluster_store(redis_cluster, connection_class=CountingConnection)
     store.track("ns", "warm", "a", "participate", "warm-up")
-    for node in redis_cluster.nodes:  # every shard meets the script once
+    for node in redis_cluster.nodes:  # every shard meets the scripts once
         node.client().script_load(TRACK_SCRIPT)
+        node.client().script_load(ADMIT_SCRIPT)
+    assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (2, 0)  # a new name: the census, then the count
     assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
-    assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1")) == (1, 0)
+    assert turnarounds(lambda: store.track("ns", "e", "a", "participate", "u2")) == (1, 0)
     store.results("ns")  # every shard's connection is made once
     assert turnarounds(lambda: store.results("ns")) == (3, 0)
     for n in range(30):
@@ -192,8 +197,14 @@ def test_a_shard_that_lost_the_script_costs_two_round_trips(redis_cluster):
     store.track("ns", "warm", "a", "participate", "warm-up")
     for node in redis_cluster.nodes:
         node.client().script_flush()
-    sends, _ = turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1"))
-    assert sends == 2 and store.counts("ns")["e"] == {("participate", "a"): 1}
+    sends, _ = turnarounds(lambda: store.track("ns", "warm", "a", "participate", "u1"))
+    assert sends == 2 and store.counts("ns")["warm"] == {("participate", "a"): 2}
+    sends, _ = turnarounds(lambda: store.track("ns", "e", "a", "participate", "u1"))  # the census's script too
+
+    def shard(experiment):
+        return redis_cluster.node_of(counts_key(bucket_tag(counter_field(experiment, "participate", "a")), "ns"))
+
+    assert sends == 2 + (1 if shard("e") is shard("warm") else 2) and store.counts("ns")["e"] == {("participate", "a"): 1}
 
 
 def test_handlers_count_on_a_cluster_configured_through_the_environment(redis_cluster, monkeypatch):
@@ -352,29 +363,37 @@ def test_lamed_serve_and_preflight_on_a_cluster(redis_cluster, tmp_path, moto_se
     assert 'is a Redis Cluster — fix: add "cluster": true to "redis"' in failing.output.strip().splitlines()[-1]
 
 
-def test_new_experiments_on_healthy_shards_count_while_another_master_is_paused(redis_cluster):
-    """Admitting a new name sweeps every shard (the bounds' census); a shard that cannot answer
-    must not fail the events of the others, for a cold function nor for one past its quota."""
-    from lamed.cluster_store import CENSUS_QUOTA
-
-    paused = redis_cluster.nodes[0]
+def test_new_experiments_on_healthy_shards_count_while_another_master_is_paused(redis_cluster, monkeypatch):
+    """A shard that cannot answer fails only its own events, and, when it holds the namespace's
+    census, the admission of new names (503, retryable: fail closed), not the events of known ones."""
+    monkeypatch.setattr(cluster_store_module, "KNOWN_SECONDS", 1e9)  # however slow the machine
+    census_node = redis_cluster.node_of(census_key("ns"))
+    paused = next(node for node in redis_cluster.nodes if node is not census_node)
 
     def owner(experiment):
         return redis_cluster.node_of(counts_key(bucket_tag(counter_field(experiment, "participate", "a")), "ns"))
 
-    healthy = [f"new{n}" for n in range(200) if owner(f"new{n}") is not paused][: CENSUS_QUOTA + 4]
+    healthy = [f"new{n}" for n in range(200) if owner(f"new{n}") is not paused][:20]
     on_paused = next(f"new{n}" for n in range(200) if owner(f"new{n}") is paused)
     warm = cluster_store(redis_cluster, socket_timeout=0.3)
-    for n in range(CENSUS_QUOTA):  # past its quota: its next new name sweeps
-        warm.track("ns", f"before{n}", "a", "participate", "u")
+    warm.track("ns", healthy[0], "a", "participate", "u")
     cold = cluster_store(redis_cluster, socket_timeout=0.3)
     redis_cluster.pause(paused)
     try:
-        assert [warm.track("ns", name, "a", "participate", "u") for name in healthy] == [True] * len(healthy)
+        assert [warm.track("ns", name, "a", "participate", "u") for name in healthy] == [False] + [True] * (len(healthy) - 1)
         assert [cold.track("ns", name, "a", "participate", "v") for name in healthy] == [True] * len(healthy)
         with pytest.raises((redis.TimeoutError, redis.ConnectionError)):
             cold.track("ns", on_paused, "a", "participate", "u")
     finally:
         redis_cluster.resume(paused)
+    redis_cluster.pause(census_node)
+    try:
+        known = next(name for name in healthy if owner(name) is not census_node)
+        assert warm.track("ns", known, "a", "participate", "w") is True  # a known name: no census needed
+        with pytest.raises((redis.TimeoutError, redis.ConnectionError)):
+            cold.track("ns", "brand new", "a", "participate", "u")
+    finally:
+        redis_cluster.resume(census_node)
     counts = warm.counts("ns")
-    assert all(counts[name] == {("participate", "a"): 2} for name in healthy)
+    assert all(counts[name] == {("participate", "a"): 2 + (name == known)} for name in healthy)
+    assert "brand new" not in counts

@@ -29,7 +29,7 @@ def test_lamed_config_file_loads_with_defaults(tmp_path):
     assert config.namespace == "alephbet"
     assert config.runtime == "python3.12"
     assert config.vpc is None
-    assert config.bounds == Bounds(max_experiments=1000, max_variants=20)
+    assert config.bounds == Bounds(max_experiments=1000, max_variants=20, max_goals=20)
     assert config.track_function_url is True and config.track_max_concurrency == 100
     assert config.track_rate_limit == {"rate": 100, "burst": 200}
     assert config.warnings == []
@@ -64,6 +64,8 @@ def test_no_config_anywhere_says_how_to_make_one():
         ({"max_experiments": 0}, '"max_experiments" must be a positive whole number'),
         ({"max_variants": 2.5}, '"max_variants" must be a positive whole number'),
         ({"max_variants": True}, '"max_variants" must be a positive whole number'),
+        ({"max_goals": 0}, '"max_goals" must be a positive whole number'),
+        ({"max_goals": "20"}, '"max_goals" must be a positive whole number'),
         ({"extra_wiring": {}}, '"extra_wiring" must be a list'),
         ({"extra_wiring": [{"lambda": {"FunctionName": "f"}}]}, '"extra_wiring"\\[0\\]: "lambda" must be'),
         ({"namespace": "a:b"}, '"namespace" must be a non-empty string without ":"'),
@@ -180,18 +182,18 @@ def test_cluster_tls_and_iam_settings_are_accepted(tmp_path):
 def test_settings_travel_in_lamed_config_json_without_the_deploy_only_keys(tmp_path, monkeypatch):
     raw = {
         "redis": {"url": "redis://:pw@h:6379", "cluster": True}, "uuid_expiry_seconds": 60, "runtime": "python3.13",
-        "namespace": "shop", "max_experiments": 50, "max_variants": 4,
+        "namespace": "shop", "max_experiments": 50, "max_variants": 4, "max_goals": 3,
     }  # fmt: skip
     write(tmp_path / "config.json", raw)
     environment = load_config().runtime_environment()
     assert list(environment) == ["LAMED_CONFIG_JSON"]
-    runtime = {"redis": raw["redis"], "uuid_expiry_seconds": 60, "max_experiments": 50, "max_variants": 4}
+    runtime = {"redis": raw["redis"], "uuid_expiry_seconds": 60, "max_experiments": 50, "max_variants": 4, "max_goals": 3}
     assert json.loads(environment["LAMED_CONFIG_JSON"]) == runtime
     (tmp_path / "config.json").unlink()
     monkeypatch.setenv("LAMED_CONFIG_JSON", environment["LAMED_CONFIG_JSON"])
     config = load_config()
     assert str(config.path) == "$LAMED_CONFIG_JSON" and config.redis == raw["redis"] and config.uuid_expiry_seconds == 60
-    assert config.bounds == Bounds(max_experiments=50, max_variants=4)
+    assert config.bounds == Bounds(max_experiments=50, max_variants=4, max_goals=3)
 
 
 def test_lamed_config_wins_over_lamed_config_json_and_a_bad_one_names_the_variable(tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ the reported collision is), no two valid requests address one key (or one hash f
 different purposes, every event is counted exactly as a model says, and ``/experiments``
 never answers 5xx."""
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -11,15 +13,15 @@ from hypothesis import strategies as st
 import lamed
 from handler_calls import call
 from lamed import handlers
-from lamed.cluster_store import ClusterStore, bucket_tag, counter_field, counts_key, flag_key
+from lamed.cluster_store import ClusterStore, bucket_tag, census_key, counter_field, counts_key, flag_key
 from lamed.connection import redis_client
 from lamed.names import has_control
-from lamed.store import PARTICIPATE, Store, counter_key, daily_key, dedup_key, utc_day
+from lamed.store import PARTICIPATE, Store, counter_key, daily_key, dedup_key, names_key, utc_day
 
 DAY = utc_day(1_772_323_200)  # every event of the property is counted on 2026-03-01 (the stores' clock)
 
 TOKENS = [
-    "counters", "counter_keys", "experiments", "participate", "lamed", "migrated", "counts", "daily", "v2",
+    "counters", "counter_keys", "experiments", "participate", "lamed", "migrated", "counts", "daily", "v2", "variants", "goals", "census",
     ":", "：", "{", "}", "{lamed-00}", " ", "+", ",", '"', "\\", "\x00", "\u200b", "\ud800",
     "e", "é", "e\u0301", "a", "а", "ß", "ﬁ",
 ]  # fmt: skip  # the fullwidth colon, the Cyrillic а, the decomposed é and the ligature are lookalikes
@@ -63,8 +65,9 @@ SHARED_FLAG = [
 # adding ``lamed``/``daily`` to an experiment's name): a daily key must meet none of them.
 DAILY_NEIGHBOURS = [
     {"namespace": "", "experiment": experiment, "variant": variant, "event": event, "uuid": "1"}
-    for experiment in ("x", "lamed:x", "x:daily", "lamed:x:daily", "lamed:daily:x", "x:counter_keys", "daily:x", "counters:x:daily", "counters:x:participate")
-    for event, variant in (("participate", "daily"), ("daily", "counter_keys"), ("daily", "lamed"))
+    for experiment in ("x", "lamed:x", "x:daily", "lamed:x:daily", "lamed:daily:x", "x:counter_keys", "daily:x", "counters:x:daily", "counters:x:participate",
+                       "x:variants", "x:goals", "lamed:x:variants", "variants", "goals", "census", "experiments")
+    for event, variant in (("participate", "daily"), ("daily", "counter_keys"), ("daily", "lamed"), ("variants", "goals"), ("goals", "variants"))
 ]  # fmt: skip
 
 
@@ -90,7 +93,12 @@ def lamed_addresses(ns, experiment, variant, event, uuid) -> dict:
         f"{ns}:{experiment}:counter_keys": ("index", ns, experiment),
         daily_key(ns, experiment): ("daily", ns, experiment),
         (daily_key(ns, experiment), f"{DAY}:{event}:{variant}"): ("day's count", ns, experiment, event, variant),
-    }
+        names_key(ns, experiment, "variants"): ("variants", ns, experiment),
+        (names_key(ns, experiment, "variants"), variant): ("variant", ns, experiment, variant),
+    } | ({
+        names_key(ns, experiment, "goals"): ("goals", ns, experiment),
+        (names_key(ns, experiment, "goals"), event): ("goal", ns, experiment, event),
+    } if event != PARTICIPATE else {})  # fmt: skip
 
 
 def cluster_addresses(ns, experiment, variant, event, uuid) -> dict:
@@ -102,7 +110,14 @@ def cluster_addresses(ns, experiment, variant, event, uuid) -> dict:
         flag_key(tag, ns, experiment, event, variant, uuid): ("flag", ns, experiment, event, variant, uuid),
         counts_key(tag, ns, "daily"): ("daily bucket", ns, tag),
         (counts_key(tag, ns, "daily"), counter_field(experiment, event, variant)[:-1] + f',"{DAY}"]'): ("day's count", ns, experiment, event, variant),
-    }
+        census_key(ns): ("census", ns),
+        (census_key(ns), '["experiments"]'): ("experiments", ns),
+        (census_key(ns), json.dumps([experiment, "variants"], ensure_ascii=False, separators=(",", ":"))): ("variants", ns, experiment),
+        (census_key(ns), json.dumps([experiment, "variant", variant], ensure_ascii=False, separators=(",", ":"))): ("variant", ns, experiment, variant),
+    } | ({
+        (census_key(ns), json.dumps([experiment, "goals"], ensure_ascii=False, separators=(",", ":"))): ("goals", ns, experiment),
+        (census_key(ns), json.dumps([experiment, "goal", event], ensure_ascii=False, separators=(",", ":"))): ("goal", ns, experiment, event),
+    } if event != PARTICIPATE else {})  # fmt: skip
 
 
 def run_and_check(batch, addresses, stored_keys):
@@ -194,5 +209,5 @@ def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layo
     store, nodes = cluster_layout
     for node in nodes:
         node.flushall()
-    store.censuses.clear()  # a fresh function's knowledge for a fresh database
+    store.known.clear()  # a fresh function's knowledge for a fresh database
     run_and_check(batch, cluster_addresses, lambda: {key.decode() for node in nodes for key in node.keys("*")})

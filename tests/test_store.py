@@ -19,14 +19,15 @@ def test_counter_and_flag_keys_follow_lameds_layout():
     assert dedup_key("alephbet:counters:button:click:red", "u-1") == expected
 
 
-def test_a_new_event_writes_exactly_lameds_keys_and_its_days_count(redis_server, redis_client):
+def test_a_new_event_writes_exactly_lameds_keys_its_days_count_and_its_names(redis_server, redis_client):
     store = Store(redis_server.client(), clock=lambda: 1_772_409_599.5)  # 2026-03-01 23:59:59.5 UTC
     assert store.track("ns", "button", "red", "participate", "u-1") is True
     key = "ns:counters:button:participate:red"
     flag = hashlib.sha1(f"{key} u-1".encode()).hexdigest()
     assert sorted(redis_client.keys("*")) == sorted(
-        [key, flag, "ns:experiments", "ns:counter_keys", "ns:button:counter_keys", "ns:lamed:button:daily"]
+        [key, flag, "ns:experiments", "ns:counter_keys", "ns:button:counter_keys", "ns:lamed:button:daily", "ns:lamed:button:variants"]
     )
+    assert redis_client.smembers("ns:lamed:button:variants") == {"red"}
     assert redis_client.hgetall("ns:lamed:button:daily") == {"2026-03-01:participate:red": "1"}
     assert redis_client.get(key) == "1"
     assert redis_client.get(flag) == "1"
@@ -34,6 +35,8 @@ def test_a_new_event_writes_exactly_lameds_keys_and_its_days_count(redis_server,
     assert redis_client.smembers("ns:experiments") == {"button"}
     assert redis_client.smembers("ns:counter_keys") == {key}
     assert redis_client.smembers("ns:button:counter_keys") == {key}
+    assert store.track("ns", "button", "red", "buy", "u-1") is True
+    assert redis_client.smembers("ns:lamed:button:goals") == {"buy"}
 
 
 def test_uuid_expiry_is_configurable(redis_server, redis_client):
