@@ -434,13 +434,19 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
 )  # fmt: skip
 @click.option("--namespace", metavar="NS", help="The namespace to copy [default: the config's, else alephbet].")
 @click.option("--force", is_flag=True, help="Also when the namespace already has counts of its own: add to them.")
-def migrate(source_url, namespace, force):
+@click.option(
+    "--skip-invalid", is_flag=True,
+    help="Leave out the source's counters that are not fit to copy (bad counts, wrong key types, names /track "
+    "refuses, beyond the config's bounds) instead of stopping; the summary counts them.",
+)  # fmt: skip
+def migrate(source_url, namespace, force, skip_invalid):
     """Copy a Lamed-layout namespace into the configured Redis (cluster or not); safe to run again."""
     import redis
 
     from lamed.config import URL_SCHEMES, load_config
     from lamed.connection import address, check_mode, explain, open_store
     from lamed.migrate import migrate as run_migration
+    from lamed.names import printable
 
     config = load_config()
     namespace = namespace or config.namespace
@@ -448,16 +454,17 @@ def migrate(source_url, namespace, force):
         raise click.BadParameter(f"must start with {', '.join(URL_SCHEMES)}", param_hint="--from")
     layout = "lamed's cluster layout" if config.cluster else "Lamed's layout"
     try:
-        target = open_store(config.redis, config.uuid_expiry_seconds)
+        target = open_store(config.redis, config.uuid_expiry_seconds, config.bounds)
         target.client.ping()
         check_mode(target.client, config.redis)
         click.echo(f"migrating namespace {namespace!r} from {address({'url': source_url})} to {address(config.redis)} ({layout})")
-        done = run_migration(source_url, target, namespace, force)
+        done = run_migration(source_url, target, namespace, force, skip_invalid=skip_invalid)
     except redis.RedisError as exc:
         raise click.ClickException(f"{explain(exc, config.redis, str(config.path))} (run it again to resume)") from exc
     for name, (source_total, target_total) in done.totals.items():
-        click.echo(f"  {name}: {source_total} counted in the source, {target_total} in the target")
+        click.echo(f"  {printable(name)}: {source_total} counted in the source, {target_total} in the target")
+    skipped = f", {done.skipped} skipped (--skip-invalid)" if done.skipped else ""
     click.echo(
-        f"{done.counters} counters of {len(done.totals)} experiments, {done.changed} changed; "
+        f"{done.counters} counters of {len(done.totals)} experiments, {done.changed} changed{skipped}; "
         "every migrated count verified against the source"
     )

@@ -133,6 +133,22 @@ def _parameter(parameters: dict, name: str, default: str | None = None) -> str:
     return value
 
 
+def _control_problem(name: str, value: str) -> str | None:
+    if has_control(value):
+        return f"parameter '{name}' must not contain control characters (Unicode category C)"
+    return None
+
+
+def track_name_problem(name: str, value: str) -> str | None:
+    """Why /track would refuse ``value`` as its parameter ``name`` (``lamed migrate`` checks the
+    names it copies with it), or None."""
+    try:
+        _parameter({name: value}, name)
+    except BadRequest as exc:
+        return str(exc)
+    return _control_problem(name, value) if name in NAMES else None
+
+
 def _encodable(value: str) -> bool:
     """False for text with lone surrogates, which cannot become UTF-8 (nor a Redis key)."""
     try:
@@ -215,8 +231,8 @@ def track(event, context=None):
             **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
         }
         for name in NAMES:
-            if has_control(request[name]):
-                raise BadRequest(f"parameter '{name}' must not contain control characters (Unicode category C)")
+            if problem := _control_problem(name, request[name]):
+                raise BadRequest(problem)
         counted = get_store().track(**request)
         return {"counted": counted} if _is_proxy_event(event) else None
 

@@ -166,3 +166,77 @@ def test_a_tls_source_with_an_acl_user_migrates(tls_redis, redis_cluster):
     target = cluster_target(redis_cluster)
     assert migrate(url, target, "alephbet").totals == {"tls experiment": (6, 6)}
     assert target.counts("alephbet") == {"tls experiment": {("participate", "a"): 6}}
+
+
+# -- issue 17, item 5: a hostile source is checked before anything is written ------------------
+
+
+def lamed_counter(client, key: bytes, value, experiment: bytes = b"legacy button", namespace: bytes = b"alephbet") -> None:
+    """A counter as any writer of Lamed's layout could have left it: any value, any bytes."""
+    client.sadd(namespace + b":experiments", experiment)
+    client.sadd(namespace + b":counter_keys", key)
+    client.sadd(namespace + b":" + experiment + b":counter_keys", key)
+    if value is not None:
+        client.set(key, value)
+
+
+HOSTILE = [
+    (b"alephbet:counters:legacy button:bought:abc", b"abc", None, "the count 'abc' is not a whole number"),
+    (b"alephbet:counters:legacy button:bought:minus", b"-5", None, "the count -5 is negative"),
+    (b"alephbet:counters:legacy button:bought:huge", b"1" + b"0" * 23, None, "is more than Redis can hold"),
+    (b"alephbet:counters:legacy button:participate:a:b", b"3", None, "/track refuses its names: parameter 'variant' must not contain ':'"),
+    (b"alephbet:counters:legacy button:participate:\x1b[2J", b"3", None, "parameter 'variant' must not contain control characters"),
+    (b"alephbet:counters:legacy button:participate:\xff", b"3", None, "parameter 'variant' is not valid Unicode text"),
+    (b"alephbet:counters:legacy button:participate:counter_keys", b"3", None, "a name Lamed's keys reserve"),
+    (b"alephbet:counters:legacy button:participate:hashed", None, "hash", "a hash, not a counter"),
+]
+
+
+@pytest.fixture
+def hostile(source):
+    client = source.client()
+    for key, value, kind, _ in HOSTILE:
+        lamed_counter(client, key, value)
+        if kind == "hash":
+            client.hset(key, "x", "1")
+    return source
+
+
+def test_a_hostile_source_is_one_error_and_the_target_is_untouched(hostile, redis_cluster, tmp_path, monkeypatch):
+    result = run(tmp_path, monkeypatch, {"url": redis_cluster.url, "cluster": True}, "--from", hostile.url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    error = result.output.splitlines()[-1]
+    assert error.startswith("Error: the source has 8 problems, nothing was written: ") and error.endswith(
+        "— fix: correct them in the source, or pass --skip-invalid to migrate the rest"
+    )
+    assert "\x1b" not in result.output and "'alephbet:counters:legacy button:participate:\\x1b[2J'" in error  # escaped
+    assert sum(reason in error for _, _, _, reason in HOSTILE) == 5 and error.count("; ") == 5 and "; and 3 more — fix" in error
+    assert sum(node.client().dbsize() for node in redis_cluster.nodes) == 0
+
+
+def test_skip_invalid_migrates_the_rest_and_counts_what_it_skipped(hostile, plain_target, tmp_path, monkeypatch):
+    plain_target.client().flushall()
+    result = run(tmp_path, monkeypatch, {"url": plain_target.url}, "--from", hostile.url, "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "10 counters of 2 experiments, 10 changed, 8 skipped (--skip-invalid); every migrated count verified against the source"
+    )
+    target = open_store({"url": plain_target.url}, 86400)
+    assert {label["label"] for entry in target.results("alephbet") for label in entry["variants"]} == {"red", "blue", "short", "long", "none"}
+
+
+def test_the_bounds_apply_to_a_migration(source, plain_target, tmp_path, monkeypatch):
+    plain_target.client().flushall()
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"redis": {"url": plain_target.url}, "max_experiments": 1, "max_variants": 1}))
+    monkeypatch.setenv("LAMED_CONFIG", str(path))
+    refused = CliRunner().invoke(cli, ["migrate", "--from", source.url])
+    assert refused.exit_code == 1 and plain_target.client().dbsize() == 0
+    assert refused.output.splitlines()[-1].startswith(
+        "Error: the source has 2 problems, nothing was written: experiment 'headline' would pass max_experiments (1); "
+        "variant 'red' of experiment 'legacy button' would pass max_variants (1) — fix:"
+    )  # the experiment and the variant with the fewest counts (a tie: the name) are left out
+    done = CliRunner().invoke(cli, ["migrate", "--from", source.url, "--skip-invalid"])
+    assert done.exit_code == 0, done.output
+    assert [entry["experiment"] for entry in open_store({"url": plain_target.url}, 86400).results("alephbet")] == ["legacy button"]
+    assert "2 counters of 1 experiments, 2 changed, 8 skipped (--skip-invalid)" in done.output
