@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from lamed import handlers
-from lamed.serve import MAX_CONNECTIONS, make_server
-from lamed.store import Store
+from lamed.serve import MAX_CONNECTIONS
 from serve_cli import LamedServe
+from test_serve_abuse import serving  # noqa: F401 (a fixture: a local API with the given limits)
 
 API_KEY = "flood-key-0123456789abcdef"
 TRACK = "/prod/track?experiment=e&variant=v&event=participate&uuid="
@@ -77,21 +76,6 @@ def test_a_header_flood_leaves_the_real_serves_memory_flat(tmp_path):
 def test_the_head_is_cut_as_it_is_read(serving, request_bytes, reply):
     answer = send_and_read(serving().server_address[:2], request_bytes)
     assert answer.startswith(reply) and b"longer than" in answer
-
-
-@pytest.fixture
-def serving(redis_server, redis_client):
-    started = []
-
-    def start(**limits):
-        server = make_server("127.0.0.1", 0, API_KEY, Store(redis_server.client()), **limits)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
-    handlers.use_store(None)
 
 
 def until(condition, what: str, seconds: float = 20) -> None:
