@@ -14,6 +14,7 @@ import lamed
 from handler_calls import call
 from lamed import handlers
 from lamed.cluster_store import ClusterStore, bucket_tag, census_key, counter_field, counts_key, flag_key
+from lamed.config import Bounds
 from lamed.connection import redis_client
 from lamed.names import has_control
 from lamed.store import PARTICIPATE, Store, counter_key, daily_key, dedup_key, names_key, utc_day
@@ -120,8 +121,19 @@ def cluster_addresses(ns, experiment, variant, event, uuid) -> dict:
     } if event != PARTICIPATE else {})  # fmt: skip
 
 
-def run_and_check(batch, addresses, stored_keys):
-    """Send ``batch`` through the handlers, check each answer against the model, then the keys and the results."""
+# The keys whose every field or member the addresses model (the others hold counts or other keys' names).
+MODELLED_FIELDS = {"daily", "variants", "goals", "bucket", "daily bucket", "census"}
+
+
+def fields(client, key: str) -> set[str]:
+    """A hash's fields or a set's members, as text."""
+    kind = client.type(key).decode()
+    return {item.decode() for item in (client.hkeys(key) if kind == "hash" else client.smembers(key))}
+
+
+def run_and_check(batch, addresses, stored_keys, stored_fields):
+    """Send ``batch`` through the handlers, check each answer against the model, then the keys (and the
+    fields or members of those whose every one is modelled) and the results."""
     purposes, model, seen = {}, {}, set()
     for request in batch:
         params = {name: value for name, value in request.items() if value}
@@ -140,6 +152,9 @@ def run_and_check(batch, addresses, stored_keys):
             counter = (ns, request["experiment"], request["event"], request["variant"])
             model[counter] = model.get(counter, 0) + 1
     assert stored_keys() == {address for address in purposes if isinstance(address, str)}
+    for key, purpose in purposes.items():
+        if isinstance(key, str) and purpose[0] in MODELLED_FIELDS:
+            assert stored_fields(key) == {address[1] for address in purposes if isinstance(address, tuple) and address[0] == key}, key
     namespaces = {"alephbet"} | {request["namespace"] for request in batch if request["namespace"]}
     for ns in namespaces:
         status, body = call(lamed.all, {"namespace": ns})
@@ -187,7 +202,7 @@ def lamed_layout(redis_server):
 @example(batch=DAILY_NEIGHBOURS)
 def test_lameds_layout_gives_each_purpose_its_own_key(lamed_layout, batch):
     lamed_layout.flushall()
-    run_and_check(batch, lamed_addresses, lambda: set(map(bytes.decode, lamed_layout.keys("*"))))
+    run_and_check(batch, lamed_addresses, lambda: set(map(bytes.decode, lamed_layout.keys("*"))), lambda key: fields(lamed_layout, key))
 
 
 @pytest.fixture
@@ -210,4 +225,63 @@ def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layo
     for node in nodes:
         node.flushall()
     store.known.clear()  # a fresh function's knowledge for a fresh database
-    run_and_check(batch, cluster_addresses, lambda: {key.decode() for node in nodes for key in node.keys("*")})
+    run_and_check(
+        batch, cluster_addresses, lambda: {key.decode() for node in nodes for key in node.keys("*")},
+        lambda key: fields(store.client, key),
+    )
+
+
+# -- issue 17: the bounds, under any order of events ----------------------------------------------
+
+BOUNDS = Bounds(max_experiments=2, max_variants=2, max_goals=2)
+SMALL_NAME = st.sampled_from(["a", "b", "c"])
+EVENTS = st.lists(st.tuples(SMALL_NAME, SMALL_NAME, st.sampled_from(["participate", "x", "y", "z"]), SMALL_NAME), min_size=1, max_size=25)
+
+
+def check_bounds(events, dbsize):
+    """Each event is 200 or 429 as a model of the bounds says, a 429 writes nothing, and the results hold the model's names."""
+    model: dict[str, dict[str, set]] = {}
+    for experiment, variant, event, uuid in events:
+        known = model.get(experiment, {"variants": set(), "goals": set()})
+        fits = (experiment in model or len(model) < BOUNDS.max_experiments) and (
+            variant in known["variants"] or len(known["variants"]) < BOUNDS.max_variants
+        ) and (event == PARTICIPATE or event in known["goals"] or len(known["goals"]) < BOUNDS.max_goals)
+        keys = dbsize()
+        status, _ = call(lamed.track, {"experiment": experiment, "variant": variant, "event": event, "uuid": uuid})
+        assert status == (200 if fits else 429), (experiment, variant, event)
+        if fits:
+            known["variants"].add(variant)
+            if event != PARTICIPATE:
+                known["goals"].add(event)
+            model[experiment] = known
+        else:
+            assert dbsize() == keys
+    entries = call(lamed.all, {})[1][1:]
+    assert {entry["experiment"]: {"variants": {v["label"] for v in entry["variants"]}, "goals": {g["goal"] for g in entry["goals"]}} for entry in entries} == model
+
+
+@settings(max_examples=60, **PROPERTY_SETTINGS)
+@given(events=EVENTS)
+def test_lameds_layout_keeps_the_bounds_whatever_the_order(redis_server, events):
+    client = redis_server.client()
+    client.flushall()
+    handlers.use_store(Store(client, bounds=BOUNDS))
+    try:
+        check_bounds(events, client.dbsize)
+    finally:
+        handlers.use_store(None)
+
+
+@settings(max_examples=25, **PROPERTY_SETTINGS)
+@given(events=EVENTS)
+def test_the_cluster_layout_keeps_the_bounds_whatever_the_order(redis_cluster, events):
+    nodes = [node.client() for node in redis_cluster.nodes]
+    for node in nodes:
+        node.flushall()
+    store = ClusterStore(redis_client({"url": redis_cluster.url, "cluster": True}), 86400, BOUNDS)
+    handlers.use_store(store)
+    try:
+        check_bounds(events, lambda: sum(node.dbsize() for node in nodes))
+    finally:
+        handlers.use_store(None)
+        store.client.close()
