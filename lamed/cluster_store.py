@@ -10,6 +10,10 @@ counter's identity, and each bucket is a hash tag of its own:
   the UTC day), value the events counted that day
 - ``{lamed-XX}<22 characters>``: the de-dup flag ``1`` with a TTL: the first 128 bits of the
   SHA-1 of ``["ns","experiment","event","variant","uuid"]`` (JSON), in URL-safe base64
+- ``{lamed-XX}ns:census``: hash, the namespace's names for the bounds (``max_experiments``,
+  ``max_variants``, ``max_goals``), in the bucket of the namespace's own name: field
+  ``["experiments"]`` the number of experiments, ``[E,"variants"]`` and ``[E,"goals"]`` an
+  experiment's numbers of variants and goals, ``[E,"variant",v]`` and ``[E,"goal",g]`` (``1``) each name
 
 The tag comes first and is lamed's, so no name (``{``, ``}`` and ``:`` included) can move
 a key to another slot or make two kinds of key meet. A counter's field and its flags share
@@ -17,15 +21,10 @@ a slot (and so do its daily fields), so one script counts an event atomically: f
 HINCRBY the field and the day's field, set the flag; a field exists exactly when its counter does, so nothing can be counted outside
 the index, and no key is written by every event.
 
-- ``{lamed-XX}ns:census``: hash, the namespace's names for the bounds (``max_experiments``,
-  ``max_variants``, ``max_goals``), in the bucket of the namespace's own name: field
-  ``["experiments"]`` the number of experiments, ``[E,"variants"]`` and ``[E,"goals"]`` an
-  experiment's numbers of variants and goals, ``[E,"variant",v]`` and ``[E,"goal",g]`` (``1``) each name
-
 A name this function has not seen lately is admitted by one script on the census (exact, whatever
 the functions: checked and recorded at once) before its event is counted; so a request that names
-a new namespace costs two commands, and a census that cannot be reached admits nothing (503, retryable).
-Runs inside Lambda: stdlib and redis-py.
+a new namespace costs two commands, and a census that cannot be reached admits nothing (503, retryable);
+see docs/data-model.md. Runs inside Lambda: stdlib and redis-py.
 """
 
 import base64
