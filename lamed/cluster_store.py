@@ -85,13 +85,14 @@ return 1
 """
 ADMIT_SHA = hashlib.sha1(ADMIT_SCRIPT.encode()).hexdigest()
 
-# KEYS[1] the census; ARGV[1] the JSON prefix of one experiment's fields, ARGV[2] the experiments field.
+# KEYS[1] the census; ARGV[1] the JSON prefix of one experiment's fields, ARGV[2] the experiments field
+# (removed with the last experiment, so an emptied namespace leaves no key).
 FORGET_SCRIPT = """
 local doomed = {}
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(field, 1, #ARGV[1]) == ARGV[1] then doomed[#doomed + 1] = field end
 end
-if #doomed > 0 then redis.call('HINCRBY', KEYS[1], ARGV[2], -1) end
+if #doomed > 0 and redis.call('HINCRBY', KEYS[1], ARGV[2], -1) <= 0 then doomed[#doomed + 1] = ARGV[2] end
 for first = 1, #doomed, 1000 do
   redis.call('HDEL', KEYS[1], unpack(doomed, first, math.min(first + 999, #doomed)))
 end
