@@ -72,7 +72,6 @@ local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then return redis.error_reply('LAMEDCONFLICT 1 ' .. kind) end
 local function count(field) return tonumber(redis.call('HGET', KEYS[1], field) or '0') end
 local new_experiment = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
-if new_experiment and count('\"experiments\"') >= 0 then end
 if new_experiment and count(ARGV[8]) >= tonumber(ARGV[5]) then return redis.error_reply('LAMEDBOUND experiments') end
 local new_variant = redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0
 if new_variant and count(ARGV[1]) >= tonumber(ARGV[6]) then return redis.error_reply('LAMEDBOUND variants') end

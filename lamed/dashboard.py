@@ -45,6 +45,7 @@ HTML_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+
 def _shown(value):
     """Every text the page shows, control characters escaped (names may hold what a stranger sent);
     markup (the tojson of a name a Delete button sends back as it is) passes."""

@@ -9,9 +9,9 @@ persisting under ``~/.lamed/data``, unless the config asks for its own Redis.
 Hostile traffic is bounded (the connections in :mod:`lamed.serve_connections`): a listen
 backlog for bursts, a cap on open connections (at it the longest-idle one is closed for
 the new one; when all are mid-request a new one gets an immediate 503), a deadline for a
-whole request (not per read), request lines and headers cut while they are read, strict framing (one Content-Length, a body that arrives whole) and strict
-decoding (UTF-8 targets, percent-encoding that decodes), and log lines with control
-characters escaped.
+whole request (not per read), request lines and headers cut while they are read, strict
+framing (one Content-Length, a body that arrives whole) and strict decoding (UTF-8
+targets, percent-encoding that decodes), and log lines with control characters escaped.
 """
 
 import base64
@@ -43,6 +43,7 @@ from lamed import dashboard, handlers
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
+from lamed.names import printable
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.serve_connections import Connections, DeadlineReader, HeadReader, HeadTooLarge, RequestTooSlow
@@ -144,14 +145,6 @@ def _key_matches(sent: str | None, api_key: str) -> bool:
     return bool(sent) and hmac.compare_digest(sent.encode("latin-1", "replace"), api_key.encode("utf-8"))
 
 
-_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (escape sequences, bells, newlines) as ``\\xNN``."""
-    return text.translate(_CONTROL_ESCAPES)
-
-
 def _body_text(body: bytes | None) -> tuple[str | None, bool]:
     """A body as an event carries it: UTF-8 text, else base64 with ``isBase64Encoded``."""
     if body is None:
@@ -198,8 +191,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except RequestTooSlow:
             self.send_error(HTTPStatus.REQUEST_TIMEOUT, self._too_slow("the request line and headers"))
         except HeadTooLarge as exc:
-            status = HTTPStatus.REQUEST_URI_TOO_LONG if exc.part == "the request line" else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-            self.send_error(status, f"{exc.part} {'is' if status == HTTPStatus.REQUEST_URI_TOO_LONG else 'are'} {exc}")
+            too_large = HTTPStatus.REQUEST_URI_TOO_LONG if exc.line else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(too_large, str(exc))
 
     def _too_slow(self, what: str) -> str:
         return f"{what} did not arrive within {self.server.request_deadline:g} s"

@@ -23,11 +23,11 @@ class RequestTooSlow(Exception):
 
 
 class HeadTooLarge(Exception):
-    """A request line or its headers passed their budget while being read; ``part`` says which."""
+    """A request line (``line``) or its headers passed their budget while being read."""
 
-    def __init__(self, part: str, limit: int):
-        super().__init__(f"{part} longer than {limit} bytes")
-        self.part, self.limit = part, limit
+    def __init__(self, line: bool, limit: int):
+        super().__init__(f"the {'request line is' if line else 'headers are'} longer than {limit} bytes")
+        self.line = line
 
 
 class DeadlineReader(io.RawIOBase):
@@ -64,10 +64,10 @@ class HeadReader(io.BufferedReader):
     def __init__(self, raw, line_limit: int, headers_limit: int):
         super().__init__(raw)
         self.line_limit, self.headers_limit = line_limit, headers_limit
-        self._left: list[tuple[str, int]] | None = None  # the budgets not yet used: (part, bytes left)
+        self._left: list[tuple[bool, int]] | None = None  # the budgets not yet used: (the request line?, bytes left)
 
     def start_head(self) -> None:
-        self._left = [("the request line", self.line_limit), ("the headers", self.headers_limit)]
+        self._left = [(True, self.line_limit), (False, self.headers_limit)]
 
     def end_head(self) -> None:
         self._left = None
@@ -75,12 +75,12 @@ class HeadReader(io.BufferedReader):
     def readline(self, size=-1) -> bytes:
         if self._left is None:
             return super().readline(size)
-        part, left = self._left[0]
+        request_line, left = self._left[0]
         line = super().readline(left + 1 if size is None or size < 0 else min(size, left + 1))
         left -= len(line)
         if left < 0:
-            raise HeadTooLarge(part, self.line_limit if part == "the request line" else self.headers_limit)
-        self._left[0] = (part, left)
+            raise HeadTooLarge(request_line, self.line_limit if request_line else self.headers_limit)
+        self._left[0] = (request_line, left)
         if len(self._left) == 2:  # the request line is read: the rest are header lines
             self._left.pop(0)
         return line
