@@ -214,11 +214,14 @@ WARNING = "Redis's maxmemory-policy is allkeys-lru: when full, it silently evict
 
 def test_lamed_serve_warns_of_an_evicting_redis_and_takes_its_bounds_from_the_config(tmp_path, evicting_redis):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"redis": {"url": evicting_redis.url}, "max_experiments": 1, "serve": {"use_config_redis": True}}))
+    config.write_text(json.dumps({"redis": {"url": evicting_redis.url}, "max_experiments": 1, "max_goals": 1, "serve": {"use_config_redis": True}}))
     with LamedServe(tmp_path, env={"LAMED_CONFIG": str(config)}) as running:
         track_url = f"{running.url}/prod/track"
         assert requests.get(track_url, params={"experiment": "e", "variant": "a", "event": "participate", "uuid": "u"}, timeout=10).status_code == 200
         assert requests.get(track_url, params={"experiment": "f", "variant": "a", "event": "participate", "uuid": "u"}, timeout=10).status_code == 429
+        assert requests.get(track_url, params={"experiment": "e", "variant": "a", "event": "buy", "uuid": "u"}, timeout=10).status_code == 200
+        junk = requests.get(track_url, params={"experiment": "e", "variant": "a", "event": "junk", "uuid": "u"}, timeout=10)
+        assert (junk.status_code, junk.json()) == (429, {"error": "this experiment already has 1 goals, the most allowed (max_goals); nothing was counted"})
     assert f"lamed serve: warning: {WARNING}" in running.output
 
 
