@@ -43,9 +43,11 @@ BUCKETS = 256
 TAGS = tuple(f"{{lamed-{bucket:02x}}}" for bucket in range(BUCKETS))
 
 # How long a function trusts that a name it admitted is still in the census (a delete elsewhere
-# removes it), and how many namespaces' names it remembers (the namespace is the client's to choose).
+# removes it), how many namespaces' names it remembers (the namespace is the client's to choose),
+# and how many names of one (the bounds allow 1000 x 20 x 21 counters): a few MB at most.
 KNOWN_SECONDS = 10.0
 MAX_KNOWN_NAMESPACES = 8
+MAX_KNOWN_NAMES = 10_000
 EXPERIMENTS_FIELD = '["experiments"]'
 
 # KEYS[1] the flag, KEYS[2] the bucket's counts, KEYS[3] its daily counts; ARGV[1] the field,
@@ -172,7 +174,8 @@ def _json(names) -> str:
 class KnownNames:
     """The names of one namespace that this function admitted into the census lately: their events
     go straight to the track script. Forgotten after ``KNOWN_SECONDS``, so a delete elsewhere is
-    seen; ``uses`` ranks the namespaces, so a flood of new ones cannot push out a busy one."""
+    seen, or when they reach ``MAX_KNOWN_NAMES``; ``uses`` ranks the namespaces, so a flood of new
+    ones cannot push out a busy one."""
 
     def __init__(self):
         self.names: set[tuple[str, str, str]] = set()
@@ -181,7 +184,7 @@ class KnownNames:
 
     def knows(self, name: tuple[str, str, str]) -> bool:
         self.uses += 1
-        if time.monotonic() - self.since > KNOWN_SECONDS:
+        if time.monotonic() - self.since > KNOWN_SECONDS or len(self.names) >= MAX_KNOWN_NAMES:
             self.names.clear()
             self.since = time.monotonic()
         return name in self.names
