@@ -86,6 +86,24 @@ return 1
 """
 ADMIT_SHA = hashlib.sha1(ADMIT_SCRIPT.encode()).hexdigest()
 
+# KEYS[1] the census; ARGV[1] the experiments field, then pairs: an experiment's count field
+# ([E,"variants"] or [E,"goals"]) and a name's field. Records the names counted in the buckets that
+# the census lacks (counted before it existed, or while a delete ran), counts included; no bound.
+RECORD_SCRIPT = """
+local added = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i + 1], 1) == 1 then
+    added = added + 1
+    if redis.call('HINCRBY', KEYS[1], ARGV[i], 1) == 1 and string.sub(ARGV[i], -12) == ',"variants"]' then
+      redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+    end
+  end
+end
+return added
+"""
+RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
+RECORDED_PER_CALL = 1000
+
 # KEYS[1] the census; ARGV[1] the JSON prefix of one experiment's fields, ARGV[2] the experiments field
 # (removed with the last experiment, so an emptied namespace leaves no key).
 FORGET_SCRIPT = """
@@ -253,10 +271,11 @@ class ClusterStore:
             known = self.known[namespace] = KnownNames()
         return known
 
-    def _buckets(self, namespace: str, command: str, kinds: tuple[str, ...] = ("counts",)) -> list:
-        """One command per bucket and kind: one round trip per shard, whatever the experiments."""
+    def _buckets(self, namespace: str, command: str, kinds: tuple[str, ...] = ("counts",), also: tuple = ()) -> list:
+        """One command per bucket and kind, then the commands ``also`` (each ``(key, command)``): one
+        round trip per shard, whatever the experiments."""
         keys = [counts_key(tag, namespace, kind) for tag in TAGS for kind in kinds]
-        return self._per_shard([(key, (command, key)) for key in keys])
+        return self._per_shard([(key, (command, key)) for key in keys] + list(also))
 
     @_no_node_answers_as_connection_error()
     def _per_shard(self, commands: list[tuple[str, tuple]]) -> list:
@@ -315,23 +334,31 @@ class ClusterStore:
             shards.setdefault(node.name, (node, []))[1].append(index)
         return shards
 
-    def _fields(self, namespace: str, kinds: tuple[str, ...]):
-        """``(experiment, event, variant[, day]), value`` of every field of the namespace's ``kinds`` hashes."""
-        for bucket in self._buckets(namespace, "hgetall", kinds):
+    @staticmethod
+    def _fields(buckets: list):
+        """``(experiment, event, variant[, day]), value`` of every field of the ``buckets`` (HGETALL replies)."""
+        for bucket in buckets:
             for field, value in bucket.items():
                 yield tuple(json.loads(text(field))), int(value)
 
     def counts(self, namespace: str, days: bool = False) -> dict[str, dict[tuple, int]]:
         """Every counter of the namespace: ``experiment -> (event, variant) -> count``, and with
         ``days`` also ``(day, event, variant) -> count`` from the daily counts."""
+        return self._counts(namespace, days)[0]
+
+    def _counts(self, namespace: str, days: bool, census: bool = False) -> tuple[dict[str, dict[tuple, int]], set[str]]:
+        """:meth:`counts`, and with ``census`` the fields of the namespace's census, in the same round trips."""
+        key = census_key(namespace)
+        replies = self._buckets(namespace, "hgetall", ("counts", "daily") if days else ("counts",), ((key, ("HKEYS", key)),) if census else ())
+        recorded = {text(field) for field in replies.pop()} if census else set()
         found = {}
-        for (experiment, event, variant, *day), value in self._fields(namespace, ("counts", "daily") if days else ("counts",)):
+        for (experiment, event, variant, *day), value in self._fields(replies):
             found.setdefault(experiment, {})[(*day, event, variant)] = value
-        return found
+        return found, recorded
 
     def migrated(self, namespace: str) -> dict[tuple[str, str, str], int]:
         """What ``lamed migrate`` has put into each counter: ``(experiment, event, variant) -> count``."""
-        return dict(self._fields(namespace, ("migrated",)))
+        return dict(self._fields(self._buckets(namespace, "hgetall", ("migrated",))))
 
     @_no_node_answers_as_connection_error()
     def merge(self, namespace: str, experiment: str, event: str, variant: str, value: int) -> int:
@@ -343,10 +370,34 @@ class ClusterStore:
         return self.client.eval(MERGE_SCRIPT, 2, *keys, field, value)
 
     def results(self, namespace: str, scope: list[str] | None = None, days: bool = False) -> list[dict]:
-        """Every experiment's entry (or only those named in ``scope`` that exist), as in Lamed's layout."""
-        counts = self.counts(namespace, days)
+        """Every experiment's entry (or only those named in ``scope`` that exist), as in Lamed's layout.
+
+        The census is read in the same round trips, and brought up to what the buckets hold if it
+        lacks some of it (:meth:`_record`)."""
+        counts, recorded = self._counts(namespace, days, census=True)
+        self._record(namespace, counts, recorded)
         names = sorted(counts) if scope is None else [name for name in dict.fromkeys(scope) if name in counts]
         return [experiment_entry(name, counts[name], days) for name in names if any(len(key) == 2 for key in counts[name])]
+
+    @_no_node_answers_as_connection_error()
+    def _record(self, namespace: str, counts: dict[str, dict[tuple, int]], recorded: set[str]) -> None:
+        """Add to the census the names the buckets hold and its fields ``recorded`` lack (none, most
+        often: then no round trip), one script per 1,000 names. So a namespace counted before the
+        census existed, or a name counted while a delete ran, is known to the bounds once the owner
+        reads the results."""
+        pairs = []
+        for experiment, found in sorted(counts.items()):
+            names = set()
+            for *_, event, variant in found:  # (event, variant), or (day, event, variant)
+                names.add(("variant", variant))
+                if event != PARTICIPATE:
+                    names.add(("goal", event))
+            for kind, name in sorted(names):
+                if (field := _json((experiment, kind, name))) not in recorded:
+                    pairs += [_json((experiment, f"{kind}s")), field]
+        census = census_key(namespace)
+        for first in range(0, len(pairs), 2 * RECORDED_PER_CALL):
+            self._script(RECORD_SCRIPT, RECORD_SHA, (1, census, EXPERIMENTS_FIELD, *pairs[first : first + 2 * RECORDED_PER_CALL]))
 
     def experiment(self, namespace: str, experiment: str, days: bool = False) -> dict | None:
         entries = self.results(namespace, [experiment], days)

@@ -162,3 +162,28 @@ def test_cluster_a_census_that_cannot_be_read_is_a_retryable_failure(redis_clust
     finally:
         redis_cluster.resume(census)
     assert store.track("ns", "e", "a", "participate", "u") is True
+
+
+def test_cluster_reading_the_results_records_in_the_census_what_it_lacks(redis_cluster):
+    """A namespace counted before the census existed (or a name counted while a delete ran) is
+    known to the bounds once the results are read: in the same round trips, a write only then."""
+    store = cluster_store(redis_cluster, Bounds(max_experiments=3))
+    for name in ("e0", "e1"):
+        store.track("ns", name, "a", "participate", "u")
+    store.track("ns", "e0", "b", "buy", "u")
+    census = census_key("ns")
+    store.client.delete(census)  # as an older lamed left it
+    fresh = cluster_store(redis_cluster, Bounds(max_experiments=3))
+    fresh.track("ns", "e2", "a", "participate", "u")  # the census knows only e2: room for two more
+    assert [entry["experiment"] for entry in fresh.results("ns")] == ["e0", "e1", "e2"]
+    recorded = {key.decode(): int(value) for key, value in store.client.hgetall(census).items()}
+    assert recorded == {
+        '["experiments"]': 3, '["e0","variants"]': 2, '["e0","variant","a"]': 1, '["e0","variant","b"]': 1,
+        '["e0","goals"]': 1, '["e0","goal","buy"]': 1, '["e1","variants"]': 1, '["e1","variant","a"]': 1,
+        '["e2","variants"]': 1, '["e2","variant","a"]': 1,
+    }  # fmt: skip
+    with pytest.raises(BoundReached):
+        fresh.track("ns", "e3", "a", "participate", "u")
+    nodes = [node.client() for node in redis_cluster.nodes]
+    ran = cost(nodes, lambda: fresh.results("ns"))
+    assert "eval" not in ran and "evalsha" not in ran  # nothing lacking: no write
