@@ -59,6 +59,22 @@ def cache_tag(runtime: str) -> str:
     return "cpython-" + runtime.removeprefix("python").replace(".", "")
 
 
+def run_alone(python: str, script: str, folder: Path, config) -> dict:
+    """The JSON ``script`` prints, run by ``python`` in ``folder`` (the unpacked zip) with no site-packages and only
+    the environment ``lamed deploy`` gives the functions."""
+    done = subprocess.run(
+        [python, "-I", "-S", "-c", script, str(folder)],
+        cwd=folder,
+        env={"PATH": "/usr/bin:/bin", **config.runtime_environment()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_zip_holds_the_runtime_and_redis_py_and_no_config(archive):
     names = archive.namelist()
     sources = {name for name in names if "__pycache__" not in name}
@@ -167,22 +183,12 @@ def test_the_handler_imports_from_the_read_only_zip_with_its_runtime_compiling_n
     for path in [*folder.rglob("*"), folder]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     before = sorted(folder.rglob("*"))
-    done = subprocess.run(
-        [interpreter(runtime), "-I", "-S", "-c", IMPORT_SCRIPT, str(folder)],
-        cwd=folder,
-        env={"PATH": "/usr/bin:/bin", **config.runtime_environment()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    output = json.loads(done.stdout)
+    output = run_alone(interpreter(runtime), IMPORT_SCRIPT, folder, config)
     assert output["tracked"]["statusCode"] == 200
     assert output["compiled"] == [] and output["read"] == []
     assert output["modules"] > 50 and all(path.startswith(str(folder)) for path in output["files"])
     tag = cache_tag(runtime)
-    assert all(f"/__pycache__/" in path and path.endswith(f".{tag}.pyc") for path in output["cached"])
+    assert all("/__pycache__/" in path and path.endswith(f".{tag}.pyc") for path in output["cached"])
     for path in output["cached"]:
         header = Path(path).read_bytes()[:8]
         assert int.from_bytes(header[4:8], "little") == UNCHECKED_HASH_FLAGS
@@ -239,17 +245,7 @@ print(json.dumps({
     "files": [lamed.__file__, sys.modules["redis"].__file__],
 }))
 """
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, str(folder)],
-        cwd=folder,
-        env={"PATH": "/usr/bin:/bin", **config.runtime_environment()},  # as lamed deploy sets it
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    output = json.loads(done.stdout)
+    output = run_alone(sys.executable, script, folder, config)
     assert output["stack"] == []
     assert all(path.startswith(str(folder)) for path in output["files"])
     assert output["tracked"]["statusCode"] == 200 and json.loads(output["tracked"]["body"]) == {"counted": True}
