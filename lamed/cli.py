@@ -149,9 +149,8 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
     session = _aws_session(ctx.obj)
     aws = _connect(session)
     code = build_package(config.runtime)
-    desired = desired_state(config, code)  # checks what only a deploy needs (the functions' environment)
-    click.echo(f"package: {len(code)} bytes, bytecode for {config.runtime}")
-    steps = plan_deploy(aws, desired, adopt=adopt)
+    steps = plan_deploy(aws, desired_state(config, code), adopt=adopt)
+    click.echo(f"package: {len(code)} bytes, bytecode for {config.runtime}")  # after the plan, which may fail in one line
     changes = sum(step.changes for step in steps)
     if dry_run:
         show(steps, click.echo)

@@ -19,7 +19,7 @@ import lamed.cli
 from lamed.aws.package import build_package
 from lamed.aws.resources import LAMBDA_TRUST_POLICY, code_sha256
 from lamed.cli import cli
-from lamed.config import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, load_config
+from lamed.config import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, load_config
 from lamed.redis_server import free_port
 
 from aws_faults import LikeAws
@@ -334,6 +334,26 @@ def test_a_second_deploy_changes_nothing(aws, monkeypatch):
     assert progress and all(line.startswith("unchanged") for line in progress)
     assert {name: aws.versions(name) for name in STANDARD} == versions
     assert aws.deployments() == deployments
+
+
+def test_a_new_architecture_uploads_the_same_code_with_it_once_and_rollback_returns_to_the_old_one(aws):
+    """Lambda sets a function's architecture with its code (UpdateFunctionCode's Architectures, botocore's lambda
+    service model); each published version keeps its own, so the alias can go back."""
+    other = next(architecture for architecture in ARCHITECTURES if architecture != DEFAULT_ARCHITECTURE)
+    aws.deploy()
+    aws.write_config(architecture=other)
+    out = aws.deploy()
+    assert out.count("published v2, live -> v2") == len(STANDARD)
+
+    def architectures(qualifier):
+        configs = [aws.lambda_.get_function_configuration(FunctionName=name, Qualifier=qualifier) for name in STANDARD]
+        return {tuple(config["Architectures"]) for config in configs}, {config["CodeSha256"] for config in configs}
+
+    assert architectures("live") == architectures("2") == ({(other,)}, {code_sha256(ZIP)})
+    assert architectures("1") == ({(DEFAULT_ARCHITECTURE,)}, {code_sha256(ZIP)})
+    assert "no changes" in aws.deploy()
+    assert aws.lamed("rollback").output.count("live v2 -> v1") == len(STANDARD)
+    assert architectures("live")[0] == {(DEFAULT_ARCHITECTURE,)}
 
 
 def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(aws):
