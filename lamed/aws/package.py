@@ -115,7 +115,7 @@ def bytecode(python: str, runtime: str, sources: tuple[tuple[str, bytes], ...]) 
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
         done = subprocess.run(
-            [python, "-S", "-s", "-c", COMPILE_SCRIPT],
+            [python, "-S", "-s", "-P", "-c", COMPILE_SCRIPT],  # -P: the sources shadow no module it imports
             input="\n".join(modules),
             cwd=folder,
             env={"PYTHONHASHSEED": "0", "PATH": os.defpath},  # the hash seed orders sets in the bytecode
