@@ -38,6 +38,7 @@ setup(
             "statsmodels>=0.14",
             "trustme>=1.1",
             "hypothesis>=6.100",
+            "tox>=4.0",  # tests/test_tox.py runs tox.ini on one Python
         ],
     },
     entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},
