@@ -20,7 +20,7 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["lamed", "lamed.*"]),
-    package_data={"lamed": ["templates/*"]},
+    package_data={"lamed": ["templates/*", "static/*"]},
     install_requires=[
         "boto3>=1.34",
         "redis>=5.0",

@@ -40,14 +40,14 @@ from urllib.parse import parse_qsl, urlsplit
 import redis
 
 import lamed
-from lamed import dashboard, handlers
+from lamed import dashboard, handlers, static_files
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.serve_state import remove_state, write_state
-from lamed.snippet import render_snippet
+from lamed.snippet import render_csp_snippet, render_snippet
 from lamed.store import Store
 
 logger = logging.getLogger("lamed.serve")
@@ -96,6 +96,7 @@ ROUTES = {
     "/delete": Route(("DELETE",), lamed.delete, api_key_required=True),
     "/": Route(("GET",), dashboard.live_page),  # the live dashboard: asks for the key, shows /dashboard
     "/dashboard": Route(("GET",), dashboard.live_content, api_key_required=True),
+    **{path: Route(("GET",), handler) for path, handler in static_files.HANDLERS.items()},  # the snippet's scripts
 }
 
 
@@ -631,15 +632,18 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
                 f'note: the "redis" of {config.path} is for deploy; serve uses it only with '
                 '"serve": {"use_config_redis": true} in that file'
             )
+        track, bundle = server.endpoint("/track"), f"{server.url}/{static_files.BUNDLE}"
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
-            f"  track:        {server.endpoint('/track')}\n"
+            f"  track:        {track}\n"
             f"  track (2.0):  {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
             f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"
-            f"Paste this into your page (namespace {namespace!r}):\n\n"
-            f"{render_snippet(server.endpoint('/track'), namespace)}\n"
+            f"Paste this into your page (namespace {namespace!r}; AlephBet from this server, no CDN):\n\n"
+            f"{render_snippet(track, namespace, bundle)}\n"
+            "Or, for a page whose Content-Security-Policy refuses inline scripts and styles:\n\n"
+            f"{render_csp_snippet(track, namespace, bundle, f'{server.url}/{static_files.CSP_SCRIPT}')}\n"
             "Ctrl-C stops the server."
         )
         previous = signal.signal(signal.SIGTERM, _raise_stopped)
