@@ -7,9 +7,11 @@ so the zip holds code only); else ``config.json`` in the working directory; else
 the standard library and redis-py.
 """
 
+import difflib
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,8 +159,46 @@ def _parse_json(text: str, path: Path) -> Config:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise ConfigError(_json_problem(text, exc, path)) from None
     return parse_config(raw, path)
+
+
+# json's messages, in words a person editing the file can act on.
+_JSON_PROBLEMS = {
+    "Expecting property name enclosed in double quotes": 'expected a "key" in double quotes',
+    "Expecting value": "expected a value: a number, a \"string\" in double quotes, true, false, null, {...} or [...]",
+    "Expecting ',' delimiter": "a comma is missing between two entries",
+    "Expecting ':' delimiter": 'a colon is missing after the key: "key": value',
+    "Unterminated string starting at": "this string has no closing double quote",
+    "Invalid control character at": "a string holds a line break or tab: write it as \\n or \\t",
+    "Invalid \\escape": "a backslash starts an escape JSON does not know: write \\\\ for a backslash",
+    "Extra data": "more text after the end of the JSON object",
+}
+_SHOWN_COLUMNS = 100
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError, path: Path) -> str:
+    """``{path} line L, column C: <what>`` and that line with a caret under column C."""
+    position, what = exc.pos, _JSON_PROBLEMS.get(exc.msg, exc.msg)
+    before = text[:position].rstrip()
+    if not text.strip():
+        what = "the file is empty: a config is a JSON object, at least {}"
+    elif before.endswith(",") and text[position:position + 1] in "}]":
+        position, what = len(before) - 1, "a comma before the closing bracket: JSON allows none there — fix: remove it"
+    elif text[position:position + 1] == "'":
+        what = "JSON wants double quotes, not single quotes"
+    elif exc.msg == "Expecting value" and re.match(r"(True|False|None)\b", text[position:]):
+        what = "JSON writes true, false and null in lower case"
+    line_number = text.count("\n", 0, position) + 1
+    start = text.rfind("\n", 0, position) + 1
+    line, column = text[start:].partition("\n")[0], position - start
+    shift = max(0, column - _SHOWN_COLUMNS // 2)
+    shown = line[shift:shift + _SHOWN_COLUMNS].replace("\t", " ")
+    margin = " " * len(str(line_number))
+    return (
+        f"{path} line {line_number}, column {column + 1}: not valid JSON: {what}\n"
+        f"  {line_number} | {shown}\n  {margin} | {' ' * (column - shift)}^"
+    )
 
 
 def parse_config(raw, path: Path) -> Config:
@@ -170,7 +210,7 @@ def parse_config(raw, path: Path) -> Config:
     if not isinstance(raw, dict):
         fail("the top level must be a JSON object")
     config = Config(path=path, raw=raw, redis={})
-    config.warnings = [f"{path}: unknown key {key!r} is ignored" for key in sorted(set(raw) - KNOWN_KEYS)]
+    config.warnings = [f"{path}: unknown key {key!r} is ignored{_did_you_mean(key, KNOWN_KEYS)}" for key in sorted(set(raw) - KNOWN_KEYS)]
 
     settings = raw.get("redis", {})
     if not isinstance(settings, dict):
@@ -266,6 +306,12 @@ def _parse_track_settings(config: Config, raw: dict, fail) -> None:
     config.track_rate_limit = {"rate": limit["rate"], "burst": limit["burst"]}
 
 
+def _did_you_mean(key: str, known) -> str:
+    """`` — did you mean 'namespace'?`` when ``key`` is close to one of ``known``; else ''."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" — did you mean {close[0]!r}?" if close else ""
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -278,17 +324,14 @@ def _redis_problem(settings: dict) -> str | None:
     accepted, client = redis_arguments(cluster), "RedisCluster()" if cluster else "Redis()"
     unknown = sorted(set(settings) - accepted - LAMED_REDIS_KEYS)
     if unknown:
-        return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept'
+        hint = _did_you_mean(unknown[0], accepted | LAMED_REDIS_KEYS) if len(unknown) == 1 else ""
+        return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept{hint}'
     url = settings.get("url")
     if "url" in settings:
         if not (isinstance(url, str) and url):
             return '"redis.url" must be a non-empty string such as "redis://host:6379/0"'
         if not url.lower().startswith(URL_SCHEMES):
-            scheme, _, rest = url.partition("://") if "://" in url else ("", "", url)
-            return (
-                f'"redis.url" must start with {", ".join(URL_SCHEMES)}, not {scheme!r} — '
-                f'fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
-            )
+            return _url_scheme_problem(url)
     if "port" in settings and not _is_int(settings["port"]):
         return '"redis.port" must be a whole number'
     if cluster:
@@ -299,6 +342,23 @@ def _redis_problem(settings: dict) -> str | None:
     if "iam" in settings:
         return _iam_problem(settings)
     return None
+
+
+def _url_scheme_problem(url: str) -> str:
+    """What is wrong with the start of ``url``, and the URL to write instead (itself a valid one)."""
+    kinds = f"{', '.join(URL_SCHEMES[:-1])} or {URL_SCHEMES[-1]}"
+    misspelt = re.match(r"(?i)(rediss?)(:/{1,2}|/{1,3})(?=[^/])", url)  # redis//host, redis:/host, rediss/host
+    if misspelt:
+        scheme, rest = misspelt.group(1).lower(), url[misspelt.end():]
+        return f'"redis.url" {json.dumps(url)} has a malformed scheme ({kinds}) — fix: "{scheme}://{rest}"'
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        problem = f'"redis.url" must start with {kinds}, not "{scheme}://"'
+    else:
+        rest = url
+        problem = f'"redis.url" {json.dumps(url)} has no scheme ({kinds})'
+    rest = rest.lstrip("/") or "localhost:6379"
+    return f'{problem} — fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
 
 
 def _url_db(url: str) -> int | None:
