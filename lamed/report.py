@@ -247,13 +247,23 @@ def verdict(row: dict, control: str) -> Verdict:
     if label == control:
         return Verdict("control", f"{label} is the control, the baseline of the others")
     figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
-    if decision == "winner":
-        return Verdict(decision, f"{label} beats {control}: uplift {percent(row['uplift'], signed=True)} {figures}")
-    if decision == "loser":
-        return Verdict(decision, f"{control} beats {label}: uplift {percent(row['uplift'], signed=True)} {figures}")
+    if decision in ("winner", "loser"):
+        return Verdict(decision, f"{label} converts {_how_much(row['uplift'], decision)} than {control} (uplift {figures})")
     if decision == "inconclusive":
         return Verdict(decision, f"{label}: no clear difference yet (uplift {figures})")
     return Verdict(decision, f"{label}: not enough data yet ({_waiting_reason(row)})")
+
+
+def _how_much(uplift: float | None, decision: str) -> str:
+    """``40.2% less``, ``20.0% more``: the uplift's size, its sign in a word."""
+    more = uplift > 0 if uplift is not None else decision == "winner"
+    if uplift is None:
+        size = "—"
+    elif abs(uplift) > LARGEST_SHOWN_UPLIFT:
+        size = f"over {LARGEST_SHOWN_UPLIFT * 100:,.0f}%"
+    else:
+        size = percent(abs(uplift))
+    return f"{size} {'more' if more else 'less'}"
 
 
 def _waiting_reason(row: dict) -> str:

@@ -148,7 +148,7 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
     uplift = report.interval(red["sequential_uplift_ci"], signed=True)
     assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
-    assert "red beats" not in out
+    assert "red converts" not in out
     assert "green: not enough data yet (fewer than 100 participants on a side)" in out
     # An experiment with participants and no goal yet is listed, with its participants.
     assert "pricing  (control: control" in out and "participants: control 3, cheap 2" in out
@@ -292,9 +292,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
     "variant, kind, text",
     [
         (row("red", 500, "winner", 0.003, [0.05, 0.4], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, +40.0%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, +40.0%], always-valid p = 0.003)"),
         (row("red", 500, "loser", 0.0004, [-0.5, -0.1], -0.3), "loser",
-         "control beats red: uplift -30.0% [-50.0%, -10.0%], always-valid p < 0.001"),
+         "red converts 30.0% less than control (uplift [-50.0%, -10.0%], always-valid p < 0.001)"),
         (row("red", 500, "inconclusive", 0.41, [-0.1, 0.3], 0.1), "inconclusive",
          "red: no clear difference yet (uplift [-10.0%, +30.0%], always-valid p = 0.41)"),
         (row("red", 99, "insufficient_data", 0.0001, [0.5, 9.0], 2.0), "insufficient_data",
@@ -304,7 +304,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
         (row("red", 500, "insufficient_data", sequential_p_value="no conversions in either variant"),
          "insufficient_data", "red: not enough data yet (no conversions in either variant)"),
         (row("red", 500, "winner", 0.003, [0.05, 400.0], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, >+10,000%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, >+10,000%], always-valid p = 0.003)"),
+        (row("red", 500, "winner", 0.001, [2.0, 400.0], 150.0), "winner",
+         "red converts over 10,000% more than control (uplift [+200.0%, >+10,000%], always-valid p = 0.001)"),
         (row("control", 500, None), "control", "control is the control, the baseline of the others"),
     ],
 )  # fmt: skip
