@@ -24,7 +24,7 @@ import requests
 
 from conftest import browser_unavailable
 from lamed import static_files
-from lamed.snippet import ALEPHBET_VERSION, render_csp_snippet, render_snippet
+from lamed.snippet import ALEPHBET_CDN_URL, ALEPHBET_VERSION, render_csp_snippet, render_snippet
 from serve_cli import LamedServe
 
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -103,6 +103,7 @@ def page_origin(server):
             "/function-url-page.html": page_with_snippet(f"{server.url}/function-url/", bundle),
             "/csp-page.html": csp_page(f"{server.url}/prod/track", origin),
             "/inline-csp-page.html": page_with_snippet(f"{server.url}/prod/track", f"{origin}/static/{static_files.BUNDLE}"),
+            "/cdn-page.html": page_with_snippet(f"{server.url}/prod/track", ALEPHBET_CDN_URL),
             "/page.css": CSP_STYLE,
             "/favicon.ico": b"",
             **static,
@@ -354,6 +355,17 @@ def test_the_snippet_counts_offline_through_serves_own_bundle(visitors, server):
     await_counts(server, expected)
     assert scripts == [f"{server.url}/{static_files.BUNDLE}"]
     assert visitor.offsite == [] and visitor.errors == []
+
+
+def test_offline_the_cdn_snippet_says_that_alephbet_did_not_load(visitors, server):
+    """Where jsDelivr cannot be reached, the deploy snippet counts nothing, and says why."""
+    expected = experiments(server)
+    visitor = visitors("/cdn-page.html")
+    visitor.page.goto(visitor.url)
+    assert visitor.offsite == [ALEPHBET_CDN_URL]
+    assert any(error.startswith(f"lamed: AlephBet did not load from {ALEPHBET_CDN_URL} (offline, blocked,")
+               for error in visitor.errors), visitor.errors  # fmt: skip
+    assert experiments(server) == expected
 
 
 def test_the_csp_friendly_form_counts_under_a_content_security_policy(visitors, server):
