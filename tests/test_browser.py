@@ -11,6 +11,7 @@ reference that lamed's copy and its integrity hash are checked against.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -40,6 +41,8 @@ QUEUE = "JSON.parse(JSON.parse(localStorage.getItem('alephbet') || '{}')._lamed_
 TIMEOUT_MS = 15000
 SNIPPET_SLOT = "<!-- lamed snippet: tests/test_browser.py serves this page with the snippet lamed prints here -->"
 VARIANT = "document.documentElement.dataset.buttonColour"
+# Any URL but loopback's: a regular expression, which Playwright matches without stopping the others.
+OFFSITE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +184,7 @@ class Visitor:
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.url = f"{page_origin}{page}"
         self.offsite = []  # requests beyond loopback: refused, as offline
-        self.context.route(lambda url: urlsplit(url).hostname != "127.0.0.1", self._refuse)
+        self.context.route(OFFSITE, self._refuse)
 
     def _refuse(self, route) -> None:
         self.offsite.append(route.request.url)
