@@ -20,6 +20,7 @@ DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
 # looks; below MIN_TRIALS participants on a side, a variant is not judged yet.
 ALPHA = 0.05
 MIN_TRIALS = 100
+UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
 
 
 class NotLamedShape(ValueError):
@@ -477,7 +478,8 @@ def _experiment(entry, requested_control: str | None) -> dict:
     goals = _field(entry, "goals", list, where)
     trials = participants(entry)
     labels = sorted(trials)
-    control = _control(labels, requested_control, where)
+    declared = entry.get("declared")  # the owner's declaration (lamed.declared): its control, unless one is requested
+    control = _control(labels, requested_control or (declared or {}).get("control"), where)
     result = {"experiment": name, "control": control}
     try:
         p = srm_p_value([trials[label] for label in labels])
@@ -487,6 +489,9 @@ def _experiment(entry, requested_control: str | None) -> dict:
     order = sorted(labels, key=lambda label: label != control)  # the control first
     result["goals"] = [_goal(goal, order, trials, control, where) for goal in goals]
     _add_sequential(result["goals"])
+    result.update(declared=declared is not None, stopped=bool(declared and declared.get("stopped")))
+    if declared is None:
+        result["declared_note"] = UNDECLARED_NOTE
     return result
 
 
