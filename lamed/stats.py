@@ -20,7 +20,10 @@ DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
 # looks; below MIN_TRIALS participants on a side, a variant is not judged yet.
 ALPHA = 0.05
 MIN_TRIALS = 100
-UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
+UNDECLARED_NOTE = (
+    "not declared in the config: anyone can add variants and goals to it through /track, "
+    "and its goals are assumed unique (AlephBet's default)"
+)
 
 
 class NotLamedShape(ValueError):
@@ -458,8 +461,8 @@ def analyse(entries: list, namespace: str, control: str | None = None, experimen
     """The figures of every experiment in ``entries`` (``GET /experiments``'s list; its
     ``meta`` item is skipped), or of the one named ``experiment``.
 
-    The control is the variant named ``control``, else the first in sorted order, unless
-    ``control`` names one; ValueError when it names none of an experiment's variants.
+    The control is the declared one (lamed's ``declared`` in the entry), else the variant named
+    ``control``, else the first in sorted order, unless ``control`` names one; ValueError when it names none of an experiment's variants.
     Undefined figures are None, with the reason in the row's ``notes`` (``srm_note`` for SRM).
     """
     experiments = [entry for entry in entries if not (isinstance(entry, dict) and "meta" in entry)]

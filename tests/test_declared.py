@@ -267,3 +267,98 @@ def test_daily_counts_of_a_declared_experiment_hold_only_its_declared_names(layo
     assert status == 200
     (day,) = entry["daily"]
     assert entry["daily"][day] == {"participate": {"control": 2}, "signup": {"control": 1}}
+
+
+# -- the real `lamed serve` over HTTP, and the real CLI ------------------------------------------------
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["lamed", "cluster"])
+def test_lamed_serve_and_lamed_results_keep_a_declared_verdict_through_the_attacks(cluster, request, tmp_path):
+    """Issue 17's attacks over HTTP on the real `lamed serve` (its config declaring ``button``
+    and ``hero``; ``twin`` has the same counts, undeclared), read back by the real CLI."""
+    import csv
+    import io
+
+    import requests
+    from click.testing import CliRunner
+
+    from lamed.cli import cli
+    from serve_cli import LamedServe
+
+    if cluster:
+        url = request.getfixturevalue("redis_cluster").url
+    else:
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        url = server.url
+    settings = {"url": url, "cluster": cluster}
+    store = open_store(settings, 86400)
+    for experiment in ("button", "twin"):
+        for label, (participants, goals) in BUTTON.items():
+            for index in range(participants):
+                store.track("alephbet", experiment, label, "participate", f"{label}-{index}")
+                if index < goals["signup"]:
+                    store.track("alephbet", experiment, label, "signup", f"{label}-{index}")
+    config = tmp_path / "config.json"
+    experiments = {**BUTTON_DECLARED, "hero": {"variants": ["blue", "green"], "goals": ["buy"]}}
+    config.write_text(json.dumps({"redis": settings, "serve": {"use_config_redis": True}, "experiments": experiments}))
+    with LamedServe(tmp_path, env={"LAMED_CONFIG": str(config), "LAMED_API_KEY": "k"}) as running:
+        with requests.Session() as session:
+
+            def send(experiment, variant, event, uuid):
+                params = {"experiment": experiment, "variant": variant, "event": event, "uuid": uuid}
+                response = session.get(f"{running.url}/prod/track", params=params, timeout=10)
+                return response.status_code, response.json()
+
+            for index in range(JUNK_GOALS):
+                assert send("button", "red", f"junk{index}", f"j{index}") == (
+                    400, {"error": "parameter 'event' is neither 'participate' nor a goal declared for experiment 'button'"})  # fmt: skip
+                assert send("twin", "red", f"junk{index}", f"j{index}") == (200, {"counted": True})
+            for index in range(3):
+                assert send("hero", "!", "participate", f"j{index}")[0] == 400
+            assert send("hero", "blue", "participate", "v1") == (200, {"counted": True})
+
+        def lamed_results(*args):
+            environment = {"LAMED_CONFIG": None, "LAMED_ENDPOINT": None, "LAMED_API_KEY": None}
+            arguments = ["results", "--endpoint", f"{running.url}/prod/experiments", "--api-key", "k", *args]
+            result = CliRunner().invoke(cli, arguments, env=environment)
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        figures = {experiment["experiment"]: experiment for experiment in json.loads(lamed_results("--format", "json"))["experiments"]}
+        table = lamed_results()
+        rows = list(csv.DictReader(io.StringIO(lamed_results("--format", "csv"))))
+    assert decisions(figures["button"]) == {("signup", "red"): "winner"}
+    assert figures["button"]["declared"] is True and figures["hero"]["control"] == "blue"
+    assert [goal["goal"] for goal in figures["hero"]["goals"]] == ["buy"]
+    assert decisions(figures["twin"])[("signup", "red")] == "inconclusive" and len(figures["twin"]["goals"]) == 1 + JUNK_GOALS
+    assert "note: not declared in the config: anyone can add variants and goals" in table.split("\ntwin  (")[1]
+    assert "note:" not in table.split("\nbutton  (")[1].split("\nhero  (")[0]
+    assert {(row["experiment"], row["declared"]) for row in rows} == {("button", "true"), ("hero", "true"), ("twin", "false")}
+
+
+def test_both_dashboards_mark_a_stopped_experiment_and_an_undeclared_one(redis_server, tmp_path):
+    import requests
+    from click.testing import CliRunner
+
+    from lamed.cli import cli
+    from lamed.serve import make_server
+
+    redis_server.client().flushall()
+    declared = declarations({"button": {**BUTTON_DECLARED["button"], "stopped": True}})
+    with make_server("127.0.0.1", 0, "k", Store(redis_server.client()), declared=declared) as running:
+        running.start()
+        for experiment in ("button", "open"):
+            assert track(experiment, "red") == (200, {"counted": experiment == "open"})
+        output = tmp_path / "dashboard.html"
+        arguments = ["dashboard", "--endpoint", f"{running.url}/prod/experiments", "--api-key", "k", "--output", str(output), "--no-open"]
+        result = CliRunner().invoke(cli, arguments, env={"LAMED_CONFIG": None, "LAMED_ENDPOINT": None, "LAMED_API_KEY": None})
+        assert result.exit_code == 0, result.output
+        live = requests.get(f"{running.url}/prod/dashboard", headers={"x-api-key": "k"}, timeout=10).text
+    handlers.use_store(None)
+    for page in (output.read_text(), live):
+        button, undeclared = page.split('data-experiment="button"')[1].split('data-experiment="open"')
+        assert '<h2>button <span class="tag">stopped</span></h2>' in button
+        assert "<strong>Note:</strong> stopped (declared so in the config): /track counts nothing more" in button
+        assert "<strong>Note:</strong> not declared in the config: anyone can add variants and goals" in undeclared
+        assert "stopped" not in undeclared
