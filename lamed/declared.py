@@ -8,6 +8,7 @@ The declarations are the config's namespace's. Standard library only (the Lambda
 """
 
 from lamed.config import PARTICIPATE, Config
+from lamed.store import experiment_entry
 
 
 class Refused(ValueError):
@@ -63,53 +64,29 @@ class Declarations:
 
     def shape_one(self, namespace: str, experiment: str, entry: dict | None, days: bool = False) -> dict | None:
         """One experiment's entry (None: nothing counted) shaped to its declaration, if declared:
-        exactly its variants and goals, in the declared order, zeros included, and lamed's
-        ``declared`` (``control``, ``weights``, ``stopped``); ``"unique": false`` on a goal
-        declared so. An undeclared experiment's entry is returned as it is."""
+        exactly its variants and goals, zeros included (in the daily counts too, with ``days``),
+        plus lamed's ``declared`` (``control``, ``weights``, ``stopped``) and ``"unique": false``
+        on a goal declared so. An undeclared experiment's entry is returned as it is."""
         declaration = self._declaration(namespace, experiment)
         if declaration is None:
             return entry
-        entry = entry or {"experiment": experiment, "goals": [], "variants": []} | ({"daily": {}} if days else {})
-        trials = {row["label"]: row["trials"] for row in entry.get("variants", [])}
-        successes = {
-            (goal["goal"], row["label"]): row["successes"] for goal in entry["goals"] for row in goal["results"]
-        }
-        for goal in entry["goals"]:  # an original Lamed's entry has participants in its goals only
-            for row in goal["results"]:
-                trials.setdefault(row["label"], row["trials"])
-        variants = list(declaration["variants"])
-        shaped = {
-            "experiment": experiment,
-            "goals": [
-                {
-                    "goal": goal,
-                    "results": [
-                        {"label": label, "successes": successes.get((goal, label), 0), "trials": trials.get(label, 0)}
-                        for label in variants
-                    ],
-                }
-                | ({} if unique else {"unique": False})
-                for goal, unique in declaration["goals"].items()
-            ],
-            "variants": [{"label": label, "trials": trials.get(label, 0)} for label in variants],
-            "declared": {
-                "control": declaration["control"],
-                "weights": dict(declaration["variants"]),
-                "stopped": declaration["stopped"],
-            },
-        }
-        if "daily" in entry:
-            shaped["daily"] = _declared_days(entry["daily"], {PARTICIPATE, *declaration["goals"]}, declaration["variants"])
+        events, variants = [PARTICIPATE, *declaration["goals"]], declaration["variants"]
+        counts = _counts(entry) if entry else {}
+        kept = {(event, variant): counts.get((event, variant), 0) for event in events for variant in variants}
+        kept |= {key: n for key, n in counts.items() if len(key) == 3 and key[1] in events and key[2] in variants}
+        shaped = experiment_entry(experiment, kept, days)
+        for goal in shaped["goals"]:
+            if not declaration["goals"][goal["goal"]]:
+                goal["unique"] = False
+        shaped["declared"] = {"control": declaration["control"], "weights": dict(variants), "stopped": declaration["stopped"]}
         return shaped
 
 
-def _declared_days(daily: dict, events: set, variants: dict) -> dict:
-    """``day -> event -> variant -> count`` with only the declared events and variants (a day
-    or event left empty dropped)."""
-    shaped = {}
-    for day, by_event in daily.items():
-        kept = {event: {label: n for label, n in counts.items() if label in variants} for event, counts in by_event.items() if event in events}
-        kept = {event: counts for event, counts in kept.items() if counts}
-        if kept:
-            shaped[day] = kept
-    return shaped
+def _counts(entry: dict) -> dict[tuple, int]:
+    """``(event, variant) -> count`` and ``(day, event, variant) -> count`` of a lamed entry (the inverse of
+    :func:`lamed.store.experiment_entry`)."""
+    counts = {(PARTICIPATE, row["label"]): row["trials"] for row in entry["variants"]}
+    counts |= {(goal["goal"], row["label"]): row["successes"] for goal in entry["goals"] for row in goal["results"]}
+    for day, by_event in (entry.get("daily") or {}).items():
+        counts |= {(day, event, variant): n for event, by_variant in by_event.items() for variant, n in by_variant.items()}
+    return counts

@@ -243,13 +243,13 @@ def test_results_show_exactly_the_declared_names_zeros_included(layout):
         "experiment": "button",
         "goals": [
             {"goal": "signup", "results": [{"label": "control", "successes": 1, "trials": 2},
-                                           {"label": "red", "successes": 0, "trials": 1},
-                                           {"label": "green", "successes": 0, "trials": 0}]},
+                                           {"label": "green", "successes": 0, "trials": 0},
+                                           {"label": "red", "successes": 0, "trials": 1}]},
             {"goal": "views", "results": [{"label": "control", "successes": 0, "trials": 2},
-                                          {"label": "red", "successes": 0, "trials": 1},
-                                          {"label": "green", "successes": 0, "trials": 0}], "unique": False},
+                                          {"label": "green", "successes": 0, "trials": 0},
+                                          {"label": "red", "successes": 0, "trials": 1}], "unique": False},
         ],
-        "variants": [{"label": "control", "trials": 2}, {"label": "red", "trials": 1}, {"label": "green", "trials": 0}],
+        "variants": [{"label": "control", "trials": 2}, {"label": "green", "trials": 0}, {"label": "red", "trials": 1}],
         "declared": {"control": "red", "weights": {"control": 1.0, "red": 1.0, "green": 1.0}, "stopped": False},
     }  # fmt: skip
     assert waiting["experiment"] == "waiting" and waiting["variants"] == [{"label": "a", "trials": 0}, {"label": "b", "trials": 0}]

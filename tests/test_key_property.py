@@ -253,8 +253,8 @@ def run_declared(experiment, declaration, batch, snapshot):
     assert status == 200
     assert counted("alephbet", body[1:]) == {key: n for key, n in model.items() if key[0] == "alephbet"}
     (entry,) = [entry for entry in body[1:] if entry["experiment"] == experiment]
-    assert [row["label"] for row in entry["variants"]] == declaration["variants"]
-    assert [goal["goal"] for goal in entry["goals"]] == declaration["goals"]
+    assert [row["label"] for row in entry["variants"]] == sorted(declaration["variants"])
+    assert [goal["goal"] for goal in entry["goals"]] == sorted(declaration["goals"])
     assert entry["declared"]["stopped"] is declaration["stopped"] and entry["declared"]["control"] == declaration["variants"][0]
 
 
