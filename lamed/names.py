@@ -2,7 +2,7 @@
 parameters, the config to the names it declares. Standard library only (the Lambda path).
 
 They are the narrowest rules under which no two requests address one key for different
-purposes (the docs' data model derives each): Lamed's keys are ":"-joined names, its flags
+purposes (docs/data-model.md derives each): Lamed's keys are ":"-joined names, its flags
 hash "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
 """
 
