@@ -337,7 +337,7 @@ def test_lamed_serve_and_lamed_results_keep_a_declared_verdict_through_the_attac
     assert {(row["experiment"], row["declared"]) for row in rows} == {("button", "true"), ("hero", "true"), ("twin", "false")}
 
 
-def test_both_dashboards_mark_a_stopped_experiment_and_an_undeclared_one(redis_server, tmp_path):
+def test_the_table_and_both_dashboards_mark_a_stopped_experiment_and_an_undeclared_one(redis_server, tmp_path):
     import requests
     from click.testing import CliRunner
 
@@ -355,6 +355,8 @@ def test_both_dashboards_mark_a_stopped_experiment_and_an_undeclared_one(redis_s
         result = CliRunner().invoke(cli, arguments, env={"LAMED_CONFIG": None, "LAMED_ENDPOINT": None, "LAMED_API_KEY": None})
         assert result.exit_code == 0, result.output
         live = requests.get(f"{running.url}/prod/dashboard", headers={"x-api-key": "k"}, timeout=10).text
+        table = CliRunner().invoke(cli, ["results", *arguments[1:5]], env={"LAMED_CONFIG": None, "LAMED_ENDPOINT": None}).output
+    assert "  STOPPED: stopped (declared so in the config): /track counts nothing more for it, so these counts are frozen" in table
     handlers.use_store(None)
     for page in (output.read_text(), live):
         button, undeclared = page.split('data-experiment="button"')[1].split('data-experiment="open"')
