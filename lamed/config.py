@@ -253,7 +253,8 @@ def _parse_declarations(config: Config, raw: dict, fail) -> None:
     if not isinstance(experiments, dict):
         fail('"experiments" must be an object {"<experiment>": {"variants": [...], "goals": [...]}}')
     if len(experiments) > config.bounds.max_experiments:
-        fail(f'"experiments" declares {len(experiments)} experiments, more than "max_experiments" ({config.bounds.max_experiments})')
+        most = config.bounds.max_experiments
+        fail(f'"experiments" declares {len(experiments)} experiments, more than "max_experiments" ({most})')
     for name, declaration in experiments.items():
         problem = _name_problem("experiment", name)
         if problem:

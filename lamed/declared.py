@@ -10,6 +10,8 @@ The declarations are the config's namespace's. Standard library only (the Lambda
 from lamed.config import PARTICIPATE, Config
 from lamed.store import experiment_entry
 
+ONLY_DECLARED = "this backend counts declared experiments only"
+
 
 class Refused(ValueError):
     """/track names what the declarations do not allow (HTTP 400; nothing was written)."""
@@ -38,9 +40,9 @@ class Declarations:
         declaration = self._declaration(namespace, experiment)
         if declaration is None:
             if self.declared_only and namespace != self.namespace:
-                raise Refused(f"parameter 'namespace' must be '{self.namespace}': this backend counts declared experiments only")
+                raise Refused(f"parameter 'namespace' must be '{self.namespace}': {ONLY_DECLARED}")
             if self.declared_only:
-                raise Refused("parameter 'experiment' names no declared experiment: this backend counts declared experiments only")
+                raise Refused(f"parameter 'experiment' names no declared experiment: {ONLY_DECLARED}")
             return True
         if variant not in declaration["variants"]:
             raise Refused(f"parameter 'variant' is not a variant declared for experiment '{experiment}'")

@@ -545,7 +545,8 @@ def make_server(
     **limits,
 ) -> LamedServer:
     """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``)
-    and the ``declared`` experiments (none by default); ``limits`` are :class:`LamedServer`'s ``max_connections`` and ``request_deadline``.
+    and the ``declared`` experiments (none by default); ``limits`` are :class:`LamedServer`'s
+    ``max_connections`` and ``request_deadline``.
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.

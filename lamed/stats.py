@@ -462,7 +462,8 @@ def analyse(entries: list, namespace: str, control: str | None = None, experimen
     ``meta`` item is skipped), or of the one named ``experiment``.
 
     The control is the declared one (lamed's ``declared`` in the entry), else the variant named
-    ``control``, else the first in sorted order, unless ``control`` names one; ValueError when it names none of an experiment's variants.
+    ``control``, else the first in sorted order, unless ``control`` names one; ValueError when it
+    names none of an experiment's variants.
     Undefined figures are None, with the reason in the row's ``notes`` (``srm_note`` for SRM).
     """
     experiments = [entry for entry in entries if not (isinstance(entry, dict) and "meta" in entry)]
