@@ -183,6 +183,9 @@ def analyse_entries(
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    declarations = {entry["experiment"]: entry.get("declared") for entry in entries}
+    for figures in analysis["experiments"]:
+        figures |= declaration_fields(declarations[figures["experiment"]])
     controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
     counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
               for entry in entries if entry["experiment"] in controls}  # fmt: skip
@@ -304,6 +307,15 @@ def srm_warning(experiment: dict) -> str | None:
 
 
 STOPPED_TEXT = "stopped (declared so in the config): /track counts nothing more for it, so these counts are frozen"
+UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
+
+
+def declaration_fields(declared: dict | None) -> dict:
+    """An experiment's ``declared`` and ``stopped`` from its entry's lamed ``declared`` (None:
+    not declared, and then ``declared_note``)."""
+    if not isinstance(declared, dict):
+        return {"declared": False, "stopped": False, "declared_note": UNDECLARED_NOTE}
+    return {"declared": True, "stopped": declared.get("stopped") is True}
 
 
 def declaration_text(experiment: dict) -> str | None:

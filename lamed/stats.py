@@ -20,10 +20,6 @@ DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
 # looks; below MIN_TRIALS participants on a side, a variant is not judged yet.
 ALPHA = 0.05
 MIN_TRIALS = 100
-UNDECLARED_NOTE = (
-    "not declared in the config: anyone can add variants and goals to it through /track, "
-    "and its goals are assumed unique (AlephBet's default)"
-)
 
 
 class NotLamedShape(ValueError):
@@ -461,9 +457,8 @@ def analyse(entries: list, namespace: str, control: str | None = None, experimen
     """The figures of every experiment in ``entries`` (``GET /experiments``'s list; its
     ``meta`` item is skipped), or of the one named ``experiment``.
 
-    The control is the declared one (lamed's ``declared`` in the entry), else the variant named
-    ``control``, else the first in sorted order, unless ``control`` names one; ValueError when it
-    names none of an experiment's variants.
+    The control is the variant named ``control``, else the first in sorted order, unless
+    ``control`` names one; ValueError when it names none of an experiment's variants.
     Undefined figures are None, with the reason in the row's ``notes`` (``srm_note`` for SRM).
     """
     experiments = [entry for entry in entries if not (isinstance(entry, dict) and "meta" in entry)]
@@ -482,7 +477,7 @@ def _experiment(entry, requested_control: str | None) -> dict:
     goals = _field(entry, "goals", list, where)
     trials = participants(entry)
     labels = sorted(trials)
-    declared = entry.get("declared")  # the owner's declaration (lamed.declared): its control, unless one is requested
+    declared = entry.get("declared") if isinstance(entry.get("declared"), dict) else None
     control = _control(labels, requested_control or (declared or {}).get("control"), where)
     result = {"experiment": name, "control": control}
     try:
@@ -493,9 +488,6 @@ def _experiment(entry, requested_control: str | None) -> dict:
     order = sorted(labels, key=lambda label: label != control)  # the control first
     result["goals"] = [_goal(goal, order, trials, control, where) for goal in goals]
     _add_sequential(result["goals"])
-    result.update(declared=declared is not None, stopped=bool(declared and declared.get("stopped")))
-    if declared is None:
-        result["declared_note"] = UNDECLARED_NOTE
     return result
 
 

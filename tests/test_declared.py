@@ -7,7 +7,7 @@ import json
 import pytest
 
 import lamed
-from lamed import handlers, stats
+from lamed import handlers, report, stats
 from lamed.aws.resources import function_environment
 from lamed.config import ConfigError, parse_config
 from lamed.connection import open_store
@@ -140,7 +140,7 @@ def seed(experiment: str, variants: dict) -> None:
 def analysis(experiment="button", namespace="alephbet") -> dict:
     status, body = call(lamed.all, {"namespace": namespace}, path="/experiments")
     assert status == 200
-    (found,) = stats.analyse(body, namespace, experiment=experiment)["experiments"]
+    (found,) = report.analyse_entries(body[1:], namespace, "the handlers", experiment=experiment).analysis["experiments"]
     return found
 
 

@@ -231,7 +231,7 @@ def test_analyse_gives_the_issue_format_with_every_figure():
     result = stats.analyse(entries, "alephbet")
     assert list(result) == ["namespace", "experiments"] and result["namespace"] == "alephbet"
     (experiment,) = result["experiments"]
-    assert list(experiment) == ["experiment", "control", "srm_p_value", "srm", "goals", "declared", "stopped", "declared_note"]
+    assert list(experiment) == ["experiment", "control", "srm_p_value", "srm", "goals"]
     assert experiment["control"] == "control" and experiment["srm"] is False
     assert close(experiment["srm_p_value"], scipy_stats.chisquare([200, 210]).pvalue)
     (goal,) = experiment["goals"]
