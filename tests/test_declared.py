@@ -316,6 +316,9 @@ def test_lamed_serve_and_lamed_results_keep_a_declared_verdict_through_the_attac
                 assert send("twin", "red", f"junk{index}", f"j{index}") == (200, {"counted": True})
             for index in range(3):
                 assert send("hero", "!", "participate", f"j{index}")[0] == 400
+            junk = {"experiment": "button", "variant": "red", "event": "junk", "uuid": "j"}  # as a function URL's 2.0 event
+            refused = session.get(f"{running.url}/function-url/", params=junk, timeout=10)
+            assert (refused.status_code, refused.json()["error"]) == (400, "parameter 'event' is neither 'participate' nor a goal declared for experiment 'button'")
             assert send("hero", "blue", "participate", "v1") == (200, {"counted": True})
 
         def lamed_results(*args):
