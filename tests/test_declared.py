@@ -367,3 +367,14 @@ def test_the_table_and_both_dashboards_mark_a_stopped_experiment_and_an_undeclar
         assert "<strong>Note:</strong> stopped (declared so in the config): /track counts nothing more" in button
         assert "<strong>Note:</strong> not declared in the config: anyone can add variants and goals" in undeclared
         assert "stopped" not in undeclared
+
+
+def test_the_documented_example_is_a_valid_config():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    example = re.search(r"```json\n(.*?)```", page[page.index("## Declared experiments") :], re.S).group(1)
+    config = config_of(json.loads(example))
+    assert config.declared_only and config.experiments["button colour"]["variants"] == {"control": 1.0, "red": 1.0, "green": 2.0}
+    assert config.experiments["button colour"]["goals"] == {"signup": True, "page views": False}
