@@ -397,7 +397,7 @@ def _discover_endpoint(obj) -> tuple[str, str]:
 @cli.command()
 @_results_source
 @click.option("--experiment", metavar="NAME", help="Show only this experiment.")
-@click.option("--control", metavar="NAME", help="The variant to compare with [default: 'control', else the first by name].")
+@click.option("--control", metavar="NAME", help="The variant to compare with [default: the declared control, else 'control', else the first by name].")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
 @click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
 @click.pass_context

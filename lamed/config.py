@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamed import names
+
 CONFIG_ENV = "LAMED_CONFIG"
 CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
 CONFIG_NAME = "config.json"
@@ -37,7 +39,7 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
     "max_experiments", "max_variants", "serve", "log_retention_days",
-    "track_function_url", "track_max_concurrency", "track_rate_limit",
+    "track_function_url", "track_max_concurrency", "track_rate_limit", "experiments", "declared_only",
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 DEFAULT_LOG_RETENTION_DAYS = 30
@@ -48,7 +50,9 @@ DEFAULT_TRACK_RATE_LIMIT = {"rate": 100, "burst": 200}
 # The retention periods CloudWatch Logs accepts, in days
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
-RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
+RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants", "experiments", "declared_only")
+DECLARATION_KEYS = {"variants", "goals", "control", "stopped"}  # an experiment's keys in "experiments"
+GOAL_KEYS = {"name", "unique"}  # a goal declared as an object
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 IAM_KEYS = {"user", "cache", "serverless"}
@@ -112,6 +116,10 @@ class Config:
     track_function_url: bool = True
     track_max_concurrency: int | None = DEFAULT_TRACK_MAX_CONCURRENCY  # None: no reservation
     track_rate_limit: dict = field(default_factory=lambda: dict(DEFAULT_TRACK_RATE_LIMIT))
+    # Declared experiments, normalised: name -> {"variants": {variant: weight}, "goals": {goal: unique},
+    # "control": variant, "stopped": bool}, each in the order written.
+    experiments: dict = field(default_factory=dict)
+    declared_only: bool = False
     warnings: list = field(default_factory=list)
 
     @property
@@ -122,6 +130,8 @@ class Config:
     def runtime_environment(self) -> dict[str, str]:
         """The environment variables that carry this config's runtime settings to a function."""
         runtime = {key: self.raw[key] for key in RUNTIME_KEYS if key in self.raw}
+        if self.experiments or self.declared_only:  # the declarations are the config's namespace's
+            runtime["namespace"] = self.namespace
         return {CONFIG_JSON_ENV: json.dumps(runtime, sort_keys=True, separators=(",", ":"))}
 
 
@@ -278,7 +288,97 @@ def parse_config(raw, path: Path) -> Config:
         fail(f'"log_retention_days" must be one of CloudWatch Logs\' periods: {", ".join(map(str, LOG_RETENTION_DAYS))}')
     config.log_retention_days = retention
     _parse_track_settings(config, raw, fail)
+    _parse_declarations(config, raw, fail)
     return config
+
+
+def _parse_declarations(config: Config, raw: dict, fail) -> None:
+    """"experiments" (what the owner declares each experiment to be) and "declared_only"."""
+    experiments = raw.get("experiments", {})
+    if not isinstance(experiments, dict):
+        fail('"experiments" must be an object {"<experiment>": {"variants": [...], "goals": [...]}}')
+    if len(experiments) > config.bounds.max_experiments:
+        most = config.bounds.max_experiments
+        fail(f'"experiments" declares {len(experiments)} experiments, more than "max_experiments" ({most})')
+    for name, declaration in experiments.items():
+        problem = _name_problem("experiment", name)
+        if problem:
+            fail(f'"experiments": the experiment name {name!r} {problem}')
+        try:
+            config.experiments[name] = _declaration(declaration, config.bounds)
+        except ValueError as exc:
+            fail(f'"experiments"."{name}": {exc}')
+    declared_only = raw.get("declared_only", False)
+    if not isinstance(declared_only, bool):
+        fail('"declared_only" must be true (/track counts declared experiments only) or false')
+    if declared_only and not experiments:
+        fail('"declared_only" is true but "experiments" declares none: /track would refuse every event')
+    config.declared_only = declared_only
+
+
+def _declaration(declaration, bounds: Bounds) -> dict:
+    """One experiment's declaration, normalised; ValueError says what is wrong."""
+    if not isinstance(declaration, dict) or not {"variants", "goals"} <= set(declaration) <= DECLARATION_KEYS:
+        raise ValueError('must be an object {"variants": ..., "goals": [...]} with optional "control" and "stopped"')
+    variants = _variants(declaration["variants"], bounds)
+    goals = _goals(declaration["goals"])
+    control = declaration.get("control", next(iter(variants)))
+    if control not in variants:
+        raise ValueError(f'"control" must be one of its variants ({", ".join(variants)}), not {control!r}')
+    stopped = declaration.get("stopped", False)
+    if not isinstance(stopped, bool):
+        raise ValueError('"stopped" must be true (counting stopped, results frozen) or false')
+    return {"variants": variants, "goals": goals, "control": control, "stopped": stopped}
+
+
+def _variants(variants, bounds: Bounds) -> dict[str, float]:
+    """``{variant: weight}`` from a list of names (equal weights) or an object of positive weights."""
+    shape = '"variants" must be a list of names or an object {"<variant>": <weight>} of at least two'
+    if isinstance(variants, list):
+        if not all(isinstance(name, str) for name in variants) or len(set(variants)) != len(variants):
+            raise ValueError(f"{shape}, each named once")
+        variants = dict.fromkeys(variants, 1)
+    if not isinstance(variants, dict) or len(variants) < 2:
+        raise ValueError(shape)
+    if len(variants) > bounds.max_variants:
+        raise ValueError(f'declares {len(variants)} variants, more than "max_variants" ({bounds.max_variants})')
+    for name, weight in variants.items():
+        problem = _name_problem("variant", name)
+        if problem:
+            raise ValueError(f"the variant name {name!r} {problem}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < float("inf"):
+            raise ValueError(f'the weight of variant {name!r} must be a positive number (its share of visitors)')
+    return {name: float(weight) for name, weight in variants.items()}
+
+
+def _goals(goals) -> dict[str, bool]:
+    """``{goal: unique}`` from a list of names and ``{"name": ..., "unique": false}`` objects."""
+    if not isinstance(goals, list):
+        raise ValueError('"goals" must be a list of goal names (or {"name": "<goal>", "unique": false} objects)')
+    found = {}
+    for goal in goals:
+        if isinstance(goal, dict):
+            if not (set(goal) <= GOAL_KEYS and isinstance(goal.get("name"), str) and isinstance(goal.get("unique", True), bool)):
+                raise ValueError('a goal object must be {"name": "<goal>", "unique": false} ("unique": true is the default)')
+            name, unique = goal["name"], goal.get("unique", True)
+        elif isinstance(goal, str):
+            name, unique = goal, True
+        else:
+            raise ValueError('"goals" must be a list of goal names (or {"name": "<goal>", "unique": false} objects)')
+        problem = "is the participation event, not a goal" if name == PARTICIPATE else _name_problem("event", name)
+        if problem:
+            raise ValueError(f"the goal name {name!r} {problem}")
+        if name in found:
+            raise ValueError(f"the goal {name!r} is declared twice")
+        found[name] = unique
+    return found
+
+
+def _name_problem(kind: str, name: str) -> str | None:
+    """Why a declared name is refused: /track's rules (it could never be tracked), and it must be printable text."""
+    if not name:
+        return "is empty"
+    return names.problem(kind, name) or (None if name.isprintable() else "has control characters")
 
 
 def _parse_track_settings(config: Config, raw: dict, fail) -> None:

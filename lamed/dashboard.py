@@ -245,6 +245,8 @@ def view(results: report.Results) -> dict:
             "srm_p_value": experiment["srm_p_value"],
             "srm_warning": report.srm_warning(experiment),
             "srm_note": experiment.get("srm_note"),
+            "stopped": experiment["stopped"],
+            "declaration": report.declaration_text(experiment),
             "participants": participants,
             "total": sum(row["trials"] for row in participants),
             "goals": goals,

@@ -183,6 +183,9 @@ def analyse_entries(
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    declarations = {entry["experiment"]: entry.get("declared") for entry in entries}
+    for figures in analysis["experiments"]:
+        figures |= declaration_fields(declarations[figures["experiment"]])
     controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
     counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
               for entry in entries if entry["experiment"] in controls}  # fmt: skip
@@ -313,6 +316,26 @@ def srm_warning(experiment: dict) -> str | None:
     )
 
 
+STOPPED_TEXT = "stopped (declared so in the config): /track counts nothing more for it, so these counts are frozen"
+UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
+
+
+def declaration_fields(declared: dict | None) -> dict:
+    """An experiment's ``declared`` and ``stopped`` from its entry's lamed ``declared`` (None:
+    not declared, and then ``declared_note``)."""
+    if not isinstance(declared, dict):
+        return {"declared": False, "stopped": False, "declared_note": UNDECLARED_NOTE}
+    return {"declared": True, "stopped": declared.get("stopped") is True}
+
+
+def declaration_text(experiment: dict) -> str | None:
+    """What the declaration says of the experiment: stopped, or not declared (its names are
+    open to anyone); None for a declared experiment still counting."""
+    if experiment["stopped"]:
+        return STOPPED_TEXT
+    return experiment.get("declared_note")
+
+
 # -- formats -------------------------------------------------------------------------------
 
 
@@ -328,7 +351,7 @@ CSV_COLUMNS = (
     "namespace", "experiment", "goal", "variant", "is_control", "trials", "successes",
     "rate", "rate_ci_low", "rate_ci_high", "uplift", "uplift_ci_low", "uplift_ci_high",
     "p_value", "chance_to_beat_control", "sequential_p_value", "sequential_uplift_ci_low",
-    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes",
+    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes", "declared", "stopped",
 )  # fmt: skip
 
 
@@ -340,7 +363,8 @@ def render_csv(results: Results) -> str:
     writer.writerow(CSV_COLUMNS)
     for experiment in results.analysis["experiments"]:
         common = {"namespace": results.namespace, "experiment": experiment["experiment"],
-                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"]}  # fmt: skip
+                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"],
+                  "declared": experiment["declared"], "stopped": experiment["stopped"]}  # fmt: skip
         if not experiment["goals"]:
             for row in results.participants.get(experiment["experiment"], []):
                 values = {**common, "variant": row["label"], "trials": row["trials"],
@@ -465,6 +489,9 @@ def render_table(results: Results) -> str:
         lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
         counts = ", ".join(f"{row['label']} {row['trials']:,}" for row in results.participants.get(name, []))
         lines.append(f"  participants: {counts or 'none'}")
+        declaration = declaration_text(experiment)
+        if declaration:
+            lines.append(f"  {'STOPPED' if experiment['stopped'] else 'note'}: {declaration}")
         warning = srm_warning(experiment)
         if warning:
             lines.append(f"  WARNING: {warning}")

@@ -44,6 +44,7 @@ from lamed import dashboard, handlers, static_files
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
+from lamed.declared import Declarations
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.serve_state import remove_state, write_state
@@ -541,15 +542,17 @@ def make_server(
     store: Store | ClusterStore,
     routes: dict | None = None,
     settings: dict | None = None,
+    declared: Declarations | None = None,
     **limits,
 ) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``);
-    ``limits`` are :class:`LamedServer`'s ``max_connections`` and ``request_deadline``.
+    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``)
+    and the ``declared`` experiments (none by default); ``limits`` are :class:`LamedServer`'s
+    ``max_connections`` and ``request_deadline``.
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.
     """
-    handlers.use_store(store, settings)
+    handlers.use_store(store, settings, declared)
     return LamedServer((host, port), api_key, routes, **limits)
 
 
@@ -617,7 +620,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
     with ExitStack() as stack:
         store, settings, redis_description = _open_store(stack, config)
         try:
-            server = make_server(host, port, api_key, store, settings=settings)
+            declared = Declarations.of(config) if config else None
+            server = make_server(host, port, api_key, store, settings=settings, declared=declared)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; {_listen_fix(exc)}") from exc
         stack.callback(server.server_close)

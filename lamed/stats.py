@@ -477,7 +477,8 @@ def _experiment(entry, requested_control: str | None) -> dict:
     goals = _field(entry, "goals", list, where)
     trials = participants(entry)
     labels = sorted(trials)
-    control = _control(labels, requested_control, where)
+    declared = entry.get("declared") if isinstance(entry.get("declared"), dict) else None
+    control = _control(labels, requested_control or (declared or {}).get("control"), where)
     result = {"experiment": name, "control": control}
     try:
         p = srm_p_value([trials[label] for label in labels])
