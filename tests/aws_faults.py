@@ -33,6 +33,7 @@ from botocore.exceptions import ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
+from iam_policy import PolicyCheck
 
 READ_PREFIXES = ("Get", "List", "Describe")
 BUSY_OPERATIONS = {"UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "DeleteFunction"}
@@ -86,8 +87,11 @@ class LikeAws:
 
     added_permissions: list = field(default_factory=list)
     url_calls: list = field(default_factory=list)
+    policy: PolicyCheck | None = None  # when set, every call is held to that IAM policy
 
     def attach(self, session) -> None:
+        if self.policy is not None:
+            self.policy.attach(session)
         session.events.register("before-parameter-build.lambda.*", self._before_call)
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
 

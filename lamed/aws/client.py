@@ -32,8 +32,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 from botocore.regions import EndpointResolver
 
-from lamed.aws.resources import Place
-from lamed.aws.session import THROTTLED
+from lamed.aws.resources import Place, function_arn
+from lamed.aws.session import ACCESS_DENIED, THROTTLED
 
 NOT_FOUND = ("ResourceNotFoundException", "NotFoundException", "NoSuchEntity")
 ROLE_NOT_READY = re.compile(r"cannot be assumed|does not have permissions to call", re.IGNORECASE)
@@ -72,6 +72,10 @@ FUNCTION_UPDATES = {"create_function", "update_function_code", "update_function_
 
 class AwsWaitError(Exception):
     """Something AWS does asynchronously did not finish in time; one line with the fix."""
+
+
+class MissingPermission(Exception):
+    """These credentials lack a permission lamed needs to tell what is there; one line naming it."""
 
 
 def error_code(exc: ClientError) -> str:
@@ -227,6 +231,27 @@ class Aws:
         return None
 
     # -- Lambda functions --------------------------------------------------------------
+
+    def function_tags(self, name: str, found: dict) -> dict:
+        """The tags of function ``name`` whose GetFunction answer is ``found``.
+
+        GetFunction returns ``Tags`` only to callers allowed ``lambda:ListTags`` (botocore's Lambda
+        model, GetFunctionResponse.Tags): without them, ListTags says whether there are none or
+        the permission is missing, which is named rather than taken for a function not lamed's.
+        """
+        if "Tags" in found:
+            return found["Tags"] or {}
+        arn = function_arn(name, self.place)
+        try:
+            return self.lambda_.list_tags(Resource=arn).get("Tags") or {}
+        except ClientError as exc:
+            if error_code(exc) in ACCESS_DENIED:
+                raise MissingPermission(
+                    f"these AWS credentials may not read function {name}'s tags (lambda:ListTags), so lamed "
+                    f"cannot tell whether it created it — fix: allow lambda:ListTags on {arn} "
+                    "(docs/iam-policy.json has every permission lamed needs)"
+                ) from exc
+            raise
 
     def lambda_call(self, function: str, operation: str, **kwargs) -> dict:
         """A Lambda call that changes ``function``, made once the function is ready for it."""

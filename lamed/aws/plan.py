@@ -167,7 +167,7 @@ class FoundFunction:
         if found is None:
             return cls(None, {}, {}, None)
         versions = function_versions(aws.lambda_, name) or {}
-        return cls(found["Configuration"], found.get("Tags") or {}, versions, live_alias(aws.lambda_, name))
+        return cls(found["Configuration"], aws.function_tags(name, found), versions, live_alias(aws.lambda_, name))
 
 
 def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[Step]:
@@ -800,7 +800,7 @@ def plan_destroy(aws: Aws, names: list[str], keep_logs: bool = False) -> list[St
     for name in names:
         found = read(aws.lambda_.get_function, FunctionName=name)
         delete_function = _request("lambda", "delete_function", FunctionName=name)
-        lamed_s(f"function {name}", found, (found or {}).get("Tags"), "all versions", delete_function)
+        lamed_s(f"function {name}", found, found and aws.function_tags(name, found), "all versions", delete_function)
     if not keep_logs:
         for name in names:
             group = find_log_group(aws.logs, name)
