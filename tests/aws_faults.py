@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ParamValidationError
+import requests
+from botocore.exceptions import ConnectionClosedError, ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
@@ -137,6 +138,10 @@ class FaultyAws:
     propagation_seconds: float = 9.0  # a new role (or policy) unusable by Lambda
     abort_before: int | None = None  # interrupt before this call (0-based), None: never
     conflicts: int = 0  # this many changes to functions meet a concurrent update first (ResourceConflictException)
+    api_conflicts: int = 0  # this many API Gateway changes meet a concurrent modification first (ConflictException)
+    lost: set = field(default_factory=set)  # operations whose first answer is lost after AWS acted on it
+    failing_updates: dict = field(default_factory=dict)  # function -> reason its next update fails with
+    versions_pending: dict = field(default_factory=dict)  # (function, version) -> until when reads show it Pending
     failed: set = field(default_factory=set)  # functions whose reads show State Failed until recreated
     reactions: dict = field(default_factory=dict)  # operation -> callable(layer), run after each successful call
     now: float = 0.0
@@ -196,13 +201,30 @@ class FaultyAws:
         self.current = (service, model.name, dict(params))
         self.calls.append(self.current)
 
-    def _before_send(self, **_):
+    def _before_send(self, request, **_):
         self.now += self.latency
         service, operation, params = self.current
+        if operation in self.lost:
+            self._lose_answer(operation, request)
         if service == "lambda":
             return self._lambda_fault(operation, params)
         if service == "api-gateway":
-            return self._throttle(operation) or self._tag(operation, params)
+            return self._throttle(operation) or self._api_conflict(operation) or self._tag(operation, params)
+        return None
+
+    def _lose_answer(self, operation: str, request) -> None:
+        """AWS acts on the request, and its answer never arrives (a dropped connection)."""
+        self.lost.discard(operation)
+        self.events.append(("lost", operation))
+        body = request.body.read() if hasattr(request.body, "read") else request.body
+        requests.request(request.method, request.url, headers=dict(request.headers), data=body, timeout=30)
+        raise ConnectionClosedError(endpoint_url=request.url)
+
+    def _api_conflict(self, operation: str):
+        if self.api_conflicts and not is_read(operation):
+            self.api_conflicts -= 1
+            self.events.append(("concurrent modification", operation))
+            return _error("ConflictException", 409, "Unable to complete operation due to concurrent modification. Please try again later.")
         return None
 
     def _tag(self, operation: str, params: dict):
@@ -214,7 +236,7 @@ class FaultyAws:
 
     def _lambda_fault(self, operation: str, params: dict):
         name = params.get("FunctionName", "")
-        state, until = self.busy.get(name, (None, 0.0))
+        state, until, *_ = self.busy.get(name, (None, 0.0))
         if operation in BUSY_OPERATIONS and self.conflicts:
             self.conflicts -= 1
             self.events.append(("conflict", operation))
@@ -281,11 +303,19 @@ class FaultyAws:
             self.failed.discard(name)
         elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
             self.busy[name] = ("InProgress", self.now + self.update_seconds)
+            if name in self.failing_updates:
+                self.busy[name] = ("Failed", self.now + self.update_seconds, self.failing_updates.pop(name))
+        elif operation == "PublishVersion":
+            self.versions_pending[(name, parsed["Version"])] = self.now + self.pending_seconds
         elif operation in STATE_READS:
-            state, until = self.busy.get(name, (None, 0.0))
+            state, until, *reason = self.busy.get(name, (None, 0.0))
             configuration = parsed.get("Configuration", parsed)
-            if self.now < until:
+            if self.now < self.versions_pending.get((name, params.get("Qualifier")), 0.0):
+                configuration["State"] = "Pending"
+            elif self.now < until:
                 configuration["State"] = "Pending" if state == "Pending" else "Active"
                 configuration["LastUpdateStatus"] = "InProgress"
+            elif state == "Failed":
+                configuration["LastUpdateStatus"], configuration["LastUpdateStatusReason"] = "Failed", reason[0]
             if name in self.failed:
                 configuration["State"], configuration["StateReason"] = "Failed", "fault layer: ENI limit reached"

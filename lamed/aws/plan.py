@@ -356,6 +356,7 @@ def _function_step(
             settings = {key: value for key, value in wanted.items() if key != "Architectures"}  # set with the code
             aws.lambda_call(name, "update_function_configuration", FunctionName=name, **settings)
         version = aws.lambda_call(name, "publish_version", FunctionName=name, CodeSha256=desired.code_sha256)["Version"]
+        aws.wait_function(name, version)
         _point_alias(aws, name, alias, version)
         for number in obsolete:
             aws.lambda_call(name, "delete_function", FunctionName=name, Qualifier=str(number))
@@ -377,19 +378,33 @@ def _settings(version: dict) -> dict:
 
 
 def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str:
-    created = aws.lambda_call(
-        function.name,
-        "create_function",
-        FunctionName=function.name,
-        Code={"ZipFile": desired.package},
-        Description=DESCRIPTION,
-        Publish=True,
-        Tags=MANAGED_TAG,
-        **function.configuration(role_arn(aws.place)),
-    )
-    version = created["Version"]
-    aws.lambda_call(function.name, "create_alias", FunctionName=function.name, Name=ALIAS, FunctionVersion=version)
+    name = function.name
+
+    def create():
+        return aws.lambda_call(
+            name,
+            "create_function",
+            FunctionName=name,
+            Code={"ZipFile": desired.package},
+            Description=DESCRIPTION,
+            Publish=True,
+            Tags=MANAGED_TAG,
+            **function.configuration(role_arn(aws.place)),
+        )
+
+    def find():  # what a CreateFunction whose answer was lost made: lamed's, with its version 1
+        found = read(aws.lambda_.get_function, FunctionName=name)
+        numbers = published(function_versions(aws.lambda_, name) or {}) if found else []
+        return {"Version": str(numbers[-1])} if numbers and owned(aws.function_tags(name, found)) else None
+
+    version = aws.create_once("CreateFunction", create, find)["Version"]
+    aws.lambda_call(name, "create_alias", FunctionName=name, Name=ALIAS, FunctionVersion=version)
     return f"v{version}, {ALIAS} -> v{version}"
+
+
+def _lamed_s(found: dict | None) -> dict | None:
+    """``found`` (an API Gateway resource) when it carries lamed's tag, else None."""
+    return found if found is not None and owned(found.get("tags")) else None
 
 
 def _point_alias(aws: Aws, name: str, alias: dict | None, version: str) -> None:
@@ -404,8 +419,12 @@ def _api_steps(aws: Aws, desired: DesiredState, api: dict | None, ownership: Own
     if api is None:
 
         def create_api(aws):
-            created = aws.apigateway.create_rest_api(
-                name=API_NAME, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
+            created = aws.create_once(
+                "CreateRestApi",
+                lambda: aws.apigateway.create_rest_api(
+                    name=API_NAME, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
+                ),
+                lambda: _lamed_s(find_rest_api(aws.apigateway)),
             )
             aws.values["api_id"] = created["id"]
             aws.values["resources"] = {item["path"]: item["id"] for item in _resources(aws)}
@@ -685,8 +704,12 @@ def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
     def ensure_plan(aws):
         wanted = {"apiId": aws.values["api_id"], "stage": STAGE}
         if plan is None:
-            created = aws.apigateway.create_usage_plan(
-                name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+            created = aws.create_once(
+                "CreateUsagePlan",
+                lambda: aws.apigateway.create_usage_plan(
+                    name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+                ),
+                lambda: _lamed_s(find_usage_plan(aws.apigateway)),
             )
             aws.values["usage_plan_id"] = created["id"]
             return
@@ -719,7 +742,11 @@ def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
         if key:
             key_id = key["id"]
         else:
-            key_id = aws.apigateway.create_api_key(name=API_KEY_NAME, enabled=True, tags=MANAGED_TAG)["id"]
+            key_id = aws.create_once(
+                "CreateApiKey",
+                lambda: aws.apigateway.create_api_key(name=API_KEY_NAME, enabled=True, tags=MANAGED_TAG),
+                lambda: _lamed_s(find_api_key(aws.apigateway)),
+            )["id"]
         aws.apigateway.create_usage_plan_key(usagePlanId=aws.values["usage_plan_id"], keyId=key_id, keyType="API_KEY")
 
     detail = "; ".join([ADOPTED] * key_adopting + [f"in usage plan {USAGE_PLAN_NAME}"])
