@@ -88,13 +88,42 @@ class LikeAws:
 
     added_permissions: list = field(default_factory=list)
     url_calls: list = field(default_factory=list)
+    concurrency_asked: tuple = ()
     policy: PolicyCheck | None = None  # when set, every call is held to that IAM policy
+    concurrency_limit: int = 1000  # the account's Lambda concurrency quota (AWS's default; new accounts: 10)
 
     def attach(self, session) -> None:
         if self.policy is not None:
             self.policy.attach(session)
+        checker = boto3.Session(region_name=session.region_name).client("lambda")
         session.events.register("before-parameter-build.lambda.*", self._before_call)
+        session.events.register("before-send.lambda.*", lambda event_name, **_: self._concurrency(checker, event_name))
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
+
+    def _concurrency(self, checker, event_name: str):
+        """moto has no GetAccountSettings and reserves without limit: answer both as AWS does, keeping
+        min(100, limit) unreserved (docs: configuration-concurrency; "[10]" at a limit of 10:
+        aws-samples/one-observability-demo#278, "[50]" at 50: milliHQ/terraform-aws-next-js#251)."""
+        operation = event_name.rsplit(".", 1)[1]
+        if operation not in ("GetAccountSettings", "PutFunctionConcurrency"):
+            return None
+        reserved = {}
+        for function in checker.list_functions()["Functions"]:
+            name = function["FunctionName"]
+            reserved[name] = checker.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") or 0
+        if operation == "GetAccountSettings":
+            limit = {"ConcurrentExecutions": self.concurrency_limit, "UnreservedConcurrentExecutions": self.concurrency_limit - sum(reserved.values())}
+            body = {"AccountLimit": limit, "AccountUsage": {"FunctionCount": len(reserved), "TotalCodeSize": 0}}
+            return AWSResponse("https://fault.layer/", 200, {"content-type": "application/json"}, _Body(json.dumps(body).encode()))
+        name, wanted = self.concurrency_asked
+        minimum = min(100, self.concurrency_limit)
+        if self.concurrency_limit - sum(v for k, v in reserved.items() if k != name) - wanted < minimum:
+            message = (
+                "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+                f"below its minimum value of [{minimum}]."
+            )
+            return _error("InvalidParameterValueException", 400, message)
+        return None
 
     def install(self, patch) -> "LikeAws":
         """Attach to every session the CLI makes from now on (a :class:`FaultyAws` attaches its own)."""
@@ -108,6 +137,8 @@ class LikeAws:
         return self
 
     def _before_call(self, params, model, **_):
+        if model.name == "PutFunctionConcurrency":
+            self.concurrency_asked = (params["FunctionName"], params["ReservedConcurrentExecutions"])
         if model.name == "AddPermission":
             self.added_permissions.append(dict(params))
         if model.name in URL_OPERATIONS:

@@ -43,7 +43,7 @@ def test_every_call_of_every_command_is_allowed_by_the_documented_policy(held, e
     every_command(held)
     assert held.policy.denied == []
     actions = {action for action, _ in held.policy.checked}
-    assert {"iam:PassRole", "lambda:ListTags"} <= actions
+    assert {"iam:PassRole", "lambda:ListTags", "lambda:GetAccountSettings"} <= actions
 
 
 def test_through_the_fault_layer_too(aws, monkeypatch):

@@ -622,8 +622,24 @@ def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
     return Step("create" if statement is None else "update", subject, detail, grant)
 
 
+# Lambda keeps min(100, the account's concurrency limit) executions unreserved: "You can reserve up to the
+# Unreserved account concurrency value minus 100" (docs: configuration-concurrency); an account whose limit is
+# 10 is refused "... below its minimum value of [10]" (aws-samples/one-observability-demo#278).
+UNRESERVED_MINIMUM = 100
+
+
+def _reservable(aws: Aws, current: int | None) -> tuple[int, str]:
+    """How much lamed-track may reserve in this account (its own reservation counted back), and why."""
+    limit = aws.lambda_.get_account_settings()["AccountLimit"]
+    total, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+    minimum = min(UNRESERVED_MINIMUM, total)
+    most = max(0, unreserved + (current or 0) - minimum)
+    return most, f"the account's concurrency limit is {total}, {unreserved} unreserved, of which Lambda keeps {minimum}"
+
+
 def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> Step:
-    """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved)."""
+    """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved).
+    A reservation the account cannot make is skipped, in one line, before anything is written."""
     name, wanted = TRACK_FUNCTION, desired.track_max_concurrency
     subject = f"reserved concurrency {name}"
     current = None
@@ -634,6 +650,15 @@ def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> St
         return Step("unchanged", subject, detail)
     if wanted is None:
         return Step("delete", subject, detail, _lambda_request(name, "delete_function_concurrency", FunctionName=name))
+    most, why = _reservable(aws, current)
+    if wanted > most:
+        kept = f"{current} kept" if current is not None else "none reserved"
+        lower = f'set "track_max_concurrency" to at most {most}, or null' if most else 'set "track_max_concurrency": null'
+        return Step(
+            "unchanged", subject,
+            f"skipped {wanted}, {kept}: {why}, so at most {most} can be reserved — fix: {lower}, or ask AWS "
+            "(Service Quotas: Lambda, Concurrent executions) for a higher limit",
+        )  # fmt: skip
 
     def reserve(aws):
         try:
@@ -643,8 +668,8 @@ def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> St
                 raise
             raise ConfigError(
                 f'"track_max_concurrency": {wanted} would leave this account fewer unreserved concurrent executions '
-                "than Lambda's minimum of 100 — fix: set a lower \"track_max_concurrency\" (or null: no reservation), "
-                "or ask AWS (Service Quotas) for a higher Lambda concurrency quota"
+                "than Lambda keeps (another reservation was made meanwhile) — fix: run `lamed deploy` again, or set "
+                'a lower "track_max_concurrency" (or null: no reservation)'
             ) from None
 
     return Step("create" if current is None else "update", subject, detail, reserve)
