@@ -22,6 +22,9 @@ parameters of AddPermission and the function-URL calls (moto ignores their ``Qua
 
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
 so botocore parses them, and lamed's retries see them, as they would AWS's.
+
+Each behaviour added here is an entry of tests/aws_behaviours.py's catalogue, with its source:
+an event kind of :attr:`FaultyAws.events`, or a ``behaviour: NAME`` comment where it is modelled.
 """
 
 import json
@@ -100,7 +103,7 @@ class LikeAws:
         session.events.register("before-send.lambda.*", lambda event_name, **_: self._concurrency(checker, event_name))
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
 
-    def _concurrency(self, checker, event_name: str):
+    def _concurrency(self, checker, event_name: str):  # behaviour: account concurrency
         """moto has no GetAccountSettings and reserves without limit: answer both as AWS does, keeping
         min(100, limit) unreserved (docs: configuration-concurrency; "[10]" at a limit of 10:
         aws-samples/one-observability-demo#278, "[50]" at 50: milliHQ/terraform-aws-next-js#251)."""
@@ -143,11 +146,12 @@ class LikeAws:
             self.added_permissions.append(dict(params))
         if model.name in URL_OPERATIONS:
             self.url_calls.append((model.name, dict(params)))
+            # behaviour: cors methods
             too_long = [m for m in (params.get("Cors") or {}).get("AllowMethods", []) if len(m) > CORS_METHOD_MAX]
             if too_long:
                 raise ParamValidationError(report=f"Cors.AllowMethods {too_long}: at most {CORS_METHOD_MAX} characters each")
 
-    def _policy_as_aws_writes_it(self, parsed, **_):
+    def _policy_as_aws_writes_it(self, parsed, **_):  # behaviour: policy conditions
         if "Policy" not in parsed:
             return
         policy = json.loads(parsed["Policy"])
@@ -258,7 +262,7 @@ class FaultyAws:
             return _error("ConflictException", 409, "Unable to complete operation due to concurrent modification. Please try again later.")
         return None
 
-    def _tag(self, operation: str, params: dict):
+    def _tag(self, operation: str, params: dict):  # behaviour: tags
         if operation != "TagResource" or "/stages/" in params["resourceArn"]:
             return None
         resource = params["resourceArn"].rsplit("/", 1)[1]
@@ -329,14 +333,14 @@ class FaultyAws:
         if service != "lambda":
             return
         name = params.get("FunctionName", "")
-        if operation == "CreateFunction":
+        if operation == "CreateFunction":  # behaviour: pending
             self.busy[name] = ("Pending", self.now + self.pending_seconds)
             self.failed.discard(name)
         elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
             self.busy[name] = ("InProgress", self.now + self.update_seconds)
-            if name in self.failing_updates:
+            if name in self.failing_updates:  # behaviour: failed update
                 self.busy[name] = ("Failed", self.now + self.update_seconds, self.failing_updates.pop(name))
-        elif operation == "PublishVersion":
+        elif operation == "PublishVersion":  # behaviour: version pending
             self.versions_pending[(name, parsed["Version"])] = self.now + self.pending_seconds
         elif operation in STATE_READS:
             state, until, *reason = self.busy.get(name, (None, 0.0))
@@ -348,5 +352,5 @@ class FaultyAws:
                 configuration["LastUpdateStatus"] = "InProgress"
             elif state == "Failed":
                 configuration["LastUpdateStatus"], configuration["LastUpdateStatusReason"] = "Failed", reason[0]
-            if name in self.failed:
+            if name in self.failed:  # behaviour: failed state
                 configuration["State"], configuration["StateReason"] = "Failed", "fault layer: ENI limit reached"

@@ -176,7 +176,7 @@ class PolicyCheck:
                 service = model.service_model
                 _VERBS.update({name: service.operation_model(name).http["method"] for name in service.operation_names})
 
-        def authorise(request, **_):
+        def authorise(request, **_):  # behaviour: access denied
             service, operation, params = current["call"]
             if (service, operation) in UNCHECKED:
                 return None
@@ -187,7 +187,7 @@ class PolicyCheck:
                     return _access_denied(service, action, resource)
             return None
 
-        def tags_only_where_listable(parsed, **_):
+        def tags_only_where_listable(parsed, **_):  # behaviour: tags need list tags
             _, _, params = current["call"]
             listing = ("lambda:ListTags", function_arn(params["FunctionName"], region))
             self.checked.append(listing)
