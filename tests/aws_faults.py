@@ -31,12 +31,13 @@ import json
 from dataclasses import dataclass, field
 
 import boto3
-from botocore.awsrequest import AWSResponse
 import requests
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
+from aws_answers import answer
 from iam_policy import PolicyCheck
 
 READ_PREFIXES = ("Get", "List", "Describe")
@@ -56,19 +57,11 @@ class Interrupted(BaseException):
     """The run was stopped (as by Ctrl-C) before an AWS call."""
 
 
-class _Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
-
-
 def _error(code: str, status: int, message: str) -> AWSResponse:
     """An error answer in the rest-json format Lambda and API Gateway use."""
     headers = {"x-amzn-errortype": code, "content-type": "application/json", "x-amzn-requestid": "fault-layer"}
     body = json.dumps({"Type": "User", "message": message}).encode()
-    return AWSResponse("https://fault.layer/", status, headers, _Body(body))
+    return answer(status, headers, body)
 
 
 def is_read(operation: str) -> bool:
@@ -117,7 +110,7 @@ class LikeAws:
         if operation == "GetAccountSettings":
             limit = {"ConcurrentExecutions": self.concurrency_limit, "UnreservedConcurrentExecutions": self.concurrency_limit - sum(reserved.values())}
             body = {"AccountLimit": limit, "AccountUsage": {"FunctionCount": len(reserved), "TotalCodeSize": 0}}
-            return AWSResponse("https://fault.layer/", 200, {"content-type": "application/json"}, _Body(json.dumps(body).encode()))
+            return answer(200, {"content-type": "application/json"}, json.dumps(body).encode())
         name, wanted = self.concurrency_asked
         minimum = min(100, self.concurrency_limit)
         if self.concurrency_limit - sum(v for k, v in reserved.items() if k != name) - wanted < minimum:
@@ -267,7 +260,7 @@ class FaultyAws:
             return None
         resource = params["resourceArn"].rsplit("/", 1)[1]
         self.apigateway_tags.setdefault(resource, {}).update(params["tags"])
-        return AWSResponse("https://fault.layer/", 204, {"x-amzn-requestid": "fault-layer"}, _Body(b""))
+        return answer(204, {"x-amzn-requestid": "fault-layer"}, b"")
 
     def _lambda_fault(self, operation: str, params: dict):
         name = params.get("FunctionName", "")

@@ -32,6 +32,8 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
+from aws_answers import answer
+
 POLICY_FILE = Path(__file__).resolve().parent.parent / "docs" / "iam-policy.json"
 ACCOUNT = "123456789012"  # moto's
 UNCHECKED = {("sts", "GetCallerIdentity")}
@@ -136,25 +138,17 @@ def required(service: str, operation: str, params: dict, region: str, url: str) 
 _VERBS: dict[str, str] = {}  # API Gateway operation -> HTTP method, filled from botocore's model on first use
 
 
-class _Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
-
-
 def _access_denied(service: str, action: str, resource: str) -> AWSResponse:
     message = f"User: arn:aws:iam::{ACCOUNT}:user/deployer is not authorized to perform: {action} on resource: {resource}"
     code = "AccessDeniedException"
     if service == "iam":  # the query protocol's XML error
         body = f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error></ErrorResponse>"
-        return AWSResponse("https://policy.check/", 403, {"content-type": "text/xml"}, _Body(body.encode()))
+        return answer(403, {"content-type": "text/xml"}, body.encode())
     if service == "ec2":
         body = f"<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>{message}</Message></Error></Errors></Response>"
-        return AWSResponse("https://policy.check/", 403, {"content-type": "text/xml"}, _Body(body.encode()))
+        return answer(403, {"content-type": "text/xml"}, body.encode())
     headers = {"x-amzn-errortype": code, "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "policy-check"}
-    return AWSResponse("https://policy.check/", 403, headers, _Body(json.dumps({"__type": code, "message": message}).encode()))
+    return answer(403, headers, json.dumps({"__type": code, "message": message}).encode())
 
 
 @dataclass
