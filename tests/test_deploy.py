@@ -23,6 +23,7 @@ from lamed.config import load_config
 from lamed.redis_server import free_port
 
 from aws_faults import LikeAws
+from iam_policy import PolicyCheck
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account
@@ -132,7 +133,7 @@ def _fresh_aws(moto_server, patch, folder):
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)
     account = Account(config_path)
-    account.like_aws = LikeAws().install(patch)
+    account.like_aws = LikeAws(policy=PolicyCheck()).install(patch)  # every call held to docs/iam-policy.json
     return account
 
 

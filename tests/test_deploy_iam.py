@@ -4,16 +4,15 @@ with `vpc`, with `redis.iam`, and through the fault layer; a permission it lacks
 
 import pytest
 
-from aws_faults import FaultyAws, LikeAws
+from aws_faults import FaultyAws
 from iam_policy import Policy, PolicyCheck, arn_matches
 from test_deploy import EXTRA, IAM_REDIS, STANDARD, _fresh_aws, _network, aws  # noqa: F401 (aws is a fixture)
 
 
 @pytest.fixture
-def held(aws, monkeypatch):
-    """The account, its CLI held to the documented policy."""
-    aws.policy = PolicyCheck()
-    aws.like_aws = LikeAws(policy=aws.policy).install(monkeypatch)
+def held(aws):
+    """The account, its CLI held to the documented policy (as in every test of test_deploy.py)."""
+    aws.policy = aws.like_aws.policy
     return aws
 
 
