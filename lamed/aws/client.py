@@ -78,6 +78,10 @@ FUNCTION_WAIT = RetryRule(base=1, cap=5, budget=600)  # Pending / InProgress, re
 ENI_WAIT = RetryRule(base=5, cap=30, budget=2700)
 ENI_DESCRIPTION = "AWS Lambda VPC ENI-{function}*"
 PROGRESS_EVERY_SECONDS = 30
+# Lambda keeps min(100, the account's concurrency limit) executions unreserved: "You can reserve up to the
+# Unreserved account concurrency value minus 100" (docs: configuration-concurrency); an account whose limit is
+# 10 is refused "... below its minimum value of [10]" (aws-samples/one-observability-demo#278).
+UNRESERVED_MINIMUM = 100
 # Operations after which a function is being updated (LastUpdateStatus InProgress, or State Pending)
 FUNCTION_UPDATES = {"create_function", "update_function_code", "update_function_configuration"}
 
@@ -268,6 +272,15 @@ class Aws:
                 waited, retry = waited + delay, retry + 1
 
     # -- Lambda functions --------------------------------------------------------------
+
+    def reservable_concurrency(self, current: int | None) -> tuple[int, str]:
+        """How much one function may reserve in this account (its ``current`` reservation counted
+        back), and why: the account's limit and unreserved executions, from GetAccountSettings."""
+        limit = self.lambda_.get_account_settings()["AccountLimit"]
+        total, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+        minimum = min(UNRESERVED_MINIMUM, total)
+        most = max(0, unreserved + (current or 0) - minimum)
+        return most, f"the account's concurrency limit is {total}, {unreserved} unreserved, of which Lambda keeps {minimum}"
 
     def function_tags(self, name: str, found: dict) -> dict:
         """The tags of function ``name`` whose GetFunction answer is ``found``.

@@ -622,21 +622,6 @@ def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
     return Step("create" if statement is None else "update", subject, detail, grant)
 
 
-# Lambda keeps min(100, the account's concurrency limit) executions unreserved: "You can reserve up to the
-# Unreserved account concurrency value minus 100" (docs: configuration-concurrency); an account whose limit is
-# 10 is refused "... below its minimum value of [10]" (aws-samples/one-observability-demo#278).
-UNRESERVED_MINIMUM = 100
-
-
-def _reservable(aws: Aws, current: int | None) -> tuple[int, str]:
-    """How much lamed-track may reserve in this account (its own reservation counted back), and why."""
-    limit = aws.lambda_.get_account_settings()["AccountLimit"]
-    total, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
-    minimum = min(UNRESERVED_MINIMUM, total)
-    most = max(0, unreserved + (current or 0) - minimum)
-    return most, f"the account's concurrency limit is {total}, {unreserved} unreserved, of which Lambda keeps {minimum}"
-
-
 def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> Step:
     """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved).
     A reservation the account cannot make is skipped, in one line, before anything is written."""
@@ -650,7 +635,7 @@ def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> St
         return Step("unchanged", subject, detail)
     if wanted is None:
         return Step("delete", subject, detail, _lambda_request(name, "delete_function_concurrency", FunctionName=name))
-    most, why = _reservable(aws, current)
+    most, why = aws.reservable_concurrency(current)
     if wanted > most:
         kept = f"{current} kept" if current is not None else "none reserved"
         lower = f'set "track_max_concurrency" to at most {most}, or null' if most else 'set "track_max_concurrency": null'
