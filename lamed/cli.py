@@ -25,6 +25,7 @@ ONE_LINE_FAILURES = (
     ("lamed.migrate", "MigrateError"),
     ("lamed.aws.plan", "OwnershipError"),
     ("lamed.aws.client", "AwsWaitError"),
+    ("lamed.aws.client", "MissingPermission"),
 )
 AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
 

@@ -2,7 +2,9 @@
 
 Each handler accepts an API Gateway REST proxy event, or a Lambda function URL's event
 (payload format 2.0, ``"version": "2.0"``), and returns ``{statusCode, headers, body}``,
-the same for both; given Lamed's flat event dict (old wiring with a
+the same for both, except that a function URL's answers carry no ``Access-Control-*``
+header: the URL's ``Cors`` configuration adds those and answers preflights itself (AWS
+keeps the function's own beside them, and a browser refuses ``*, *``). Given Lamed's flat event dict (old wiring with a
 mapping template) it returns the plain value and raises on errors, as Lamed did.
 The store is built once per warm container from the config and reused, so warm
 invocations open no new Redis connection. Only the standard library and redis-py.
@@ -24,11 +26,8 @@ from lamed.store import BoundReached, ContentionError, KeyConflict, Store
 logger = logging.getLogger("lamed")
 
 FUNCTION_URL_VERSION = "2.0"
-PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET,OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
-}
+FUNCTION_URL_ALLOW = "GET,OPTIONS"
+CORS_PREFIX = "access-control-"
 RESPONSE_HEADERS = {
     "Content-Type": "application/json",
     "Access-Control-Allow-Origin": "*",
@@ -146,23 +145,35 @@ def _response(status: int, body) -> dict:
 
 
 def _function_url_method(event) -> dict | None:
-    """A function URL passes every method: answer the CORS preflight and refuse all but GET."""
+    """A function URL passes every method but the preflights its ``Cors`` answers: an OPTIONS
+    that is no preflight gets the methods, and all but GET are refused."""
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
     if method == "OPTIONS":
-        return {"statusCode": 200, "headers": dict(PREFLIGHT_HEADERS), "body": ""}
+        return {"statusCode": 200, "headers": {"Allow": FUNCTION_URL_ALLOW}, "body": ""}
     if method != "GET":
         response = _response(405, {"error": f"{method} is not allowed here: send GET"})
-        response["headers"]["Allow"] = "GET,OPTIONS"
+        response["headers"]["Allow"] = FUNCTION_URL_ALLOW
         return response
     return None
+
+
+def _without_cors(response: dict) -> dict:
+    """A function URL's answer: its ``Cors`` configuration adds the CORS headers, once."""
+    response["headers"] = {name: value for name, value in response["headers"].items() if not name.lower().startswith(CORS_PREFIX)}
+    return response
 
 
 def _handle(event, action):
     """Run ``action(parameters)`` and shape its value or error for the event's kind."""
     if not _is_proxy_event(event):
         return action(_parameters(event))
-    if _is_function_url_event(event) and (refusal := _function_url_method(event)):
-        return refusal
+    if _is_function_url_event(event):
+        return _without_cors(_function_url_method(event) or _answer(event, action))
+    return _answer(event, action)
+
+
+def _answer(event, action) -> dict:
+    """The proxy response for ``action(parameters)``: its value, or its error as a status."""
     try:
         return _response(200, action(_parameters(event)))
     except (BadRequest, Refused) as exc:
