@@ -18,7 +18,7 @@ DECIDED = ("winner", "loser")
 
 def sequential_rule(successes: list[int], trials: int) -> list[str]:
     """lamed's decisions: the always-valid family of :func:`lamed.stats.sequential_family`."""
-    family = stats.sequential_family([(s, trials, successes[0], trials) for s in successes[1:]])
+    family = stats.sequential_family([(s, trials, successes[0], trials) for s in successes[1:]], intervals=False)
     return [figures["decision"] for figures in family]
 
 
