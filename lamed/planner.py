@@ -101,3 +101,32 @@ def growth_to_decide(z: float, info: float, comparisons: int = 1) -> float:
         middle = (low + high) / 2
         low, high = (low, middle) if decided(middle) else (middle, high)
     return high
+
+
+def percentage(text: str, option: str) -> float:
+    """``"10%"`` as 0.1; :class:`Unplannable` naming ``option`` for anything else."""
+    number = text.strip().removesuffix("%")
+    try:
+        value = float(number) / 100
+    except ValueError:
+        value = math.nan
+    if not text.strip().endswith("%") or not math.isfinite(value):
+        raise Unplannable(f"{option} {text!r} is not a percentage: write it like 10%")
+    return value
+
+
+def plan_text(baseline: float, uplift: float, variants: int = 2, daily: int | None = None) -> str:
+    """What ``lamed plan`` prints: participants per variant (and days at ``daily`` participants
+    a day over all variants) for POWER to decide on a relative ``uplift`` over ``baseline``,
+    each variant against the control at level ALPHA / (variants - 1)."""
+    comparisons = variants - 1
+    per_variant = participants_per_variant(baseline, uplift, comparisons)
+    lines = [
+        f"baseline {baseline:.2%}, effect {uplift * 100:+.4g}% ({baseline:.2%} -> {baseline * (1 + uplift):.2%}), "
+        f"{variants} variants ({comparisons} comparison{'s' if comparisons > 1 else ''} with the control)",
+        f"{per_variant:,} participants per variant ({per_variant * variants:,} in all) for a {POWER:.0%} chance "
+        f"that lamed's always-valid test decides (family-wise error {ALPHA:.0%}, however often you look)",
+    ]
+    if daily is not None:
+        lines.append(f"{math.ceil(per_variant * variants / daily):,} days at {daily:,} participants a day")
+    return "\n".join(lines)

@@ -173,12 +173,18 @@ def participants(entry: dict, control: str | None) -> list[dict]:
 
 
 def analyse_entries(
-    entries: list, namespace: str, source: str, experiment: str | None = None, control: str | None = None
+    entries: list,
+    namespace: str,
+    source: str,
+    experiment: str | None = None,
+    control: str | None = None,
+    mde: float | None = None,
 ) -> Results:
-    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`;
-    entries not in Lamed's shape, an unknown experiment or control are a ReportError."""
+    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`,
+    undecided comparisons sized for ``mde`` when given; entries not in Lamed's shape, an unknown
+    experiment or control are a ReportError."""
     try:
-        analysis = stats.analyse(entries, namespace, control=control, experiment=experiment)
+        analysis = stats.analyse(entries, namespace, control=control, experiment=experiment, mde=mde)
     except stats.NotLamedShape as exc:
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
@@ -198,12 +204,12 @@ def load_results(
     experiment: str | None = None,
     control: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    days: bool = False,
+    mde: float | None = None,
 ) -> Results:
-    """Read ``url`` and compute the figures: what ``lamed results`` and ``lamed dashboard`` show
-    (with ``days``, also the results over time)."""
-    entries = fetch_entries(url, api_key, namespace, timeout, days)
-    return analyse_entries(entries, namespace, url, experiment, control)
+    """Read ``url`` with its daily counts and compute the figures: what ``lamed results`` and
+    ``lamed dashboard`` show, the results over time and the days remaining included."""
+    entries = fetch_entries(url, api_key, namespace, timeout, days=True)
+    return analyse_entries(entries, namespace, url, experiment, control, mde)
 
 
 # -- plain language -----------------------------------------------------------------------
@@ -242,24 +248,31 @@ class Verdict:
 
 
 def verdict(row: dict, control: str) -> Verdict:
-    """The plain verdict of one variant row, from its always-valid ``decision`` alone."""
+    """The plain verdict of one variant row, from its always-valid ``decision`` alone, with
+    what an undecided one still needs."""
     label, decision = row["label"], row["decision"]
     if label == control:
         return Verdict("control", f"{label} is the control, the baseline of the others")
+    if "events_per_participant" in row:
+        per = "—" if row["events_per_participant"] is None else f"{row['events_per_participant']:.3g}"
+        return Verdict("events", f"{label}: {per} events per participant (a non-unique goal: counted, never decided)")
     figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
     if decision == "winner":
         return Verdict(decision, f"{label} beats {control}: uplift {percent(row['uplift'], signed=True)} {figures}")
     if decision == "loser":
         return Verdict(decision, f"{control} beats {label}: uplift {percent(row['uplift'], signed=True)} {figures}")
     if decision == "inconclusive":
-        return Verdict(decision, f"{label}: no clear difference yet (uplift {figures})")
-    return Verdict(decision, f"{label}: not enough data yet ({_waiting_reason(row)})")
+        return Verdict(decision, f"{label}: no clear difference yet (uplift {figures}){waiting_text(row)}")
+    reason = (row.get("notes") or {}).get("sequential_p_value") or stats.FEW
+    return Verdict(decision, f"{label}: not enough data yet ({reason}){waiting_text(row)}")
 
 
-def _waiting_reason(row: dict) -> str:
-    """Why there is no decision: the statistic's missing reason, else too few participants."""
-    reason = (row.get("notes") or {}).get("sequential_p_value")
-    return reason or f"fewer than {stats.MIN_TRIALS} participants on a side"
+def waiting_text(row: dict) -> str:
+    """``; about 1,200 more participants per variant (~3 days)`` where it is known, else empty."""
+    needed, days = row.get("needed_per_variant"), row.get("days_remaining")
+    if needed is None:
+        return ""
+    return f"; about {needed:,} more participants per variant" + (f" (~{days:,} days)" if days is not None else "")
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:
@@ -275,6 +288,9 @@ FIGURE_NAMES = {
     "uplift_ci": "fixed-horizon uplift interval",
     "p_value": "fixed-horizon p-value",
     "chance_to_beat_control": "chance to beat control",
+    "needed_per_variant": "participants still needed",
+    "days_remaining": "days remaining",
+    "events_per_participant": "events per participant",
     "sequential_p_value": "always-valid p-value",
     "sequential_uplift_ci": "always-valid uplift interval",
 }
@@ -298,8 +314,9 @@ def srm_warning(experiment: dict) -> str | None:
     if not experiment.get("srm"):
         return None
     return (
-        f"sample ratio mismatch ({p_text(experiment['srm_p_value'])}): the variants did not get an even share "
-        "of participants, so check how variants are assigned before trusting these figures"
+        f"sample ratio mismatch (always-valid {p_text(experiment['srm_p_value'])}): the variants did not get the "
+        "share of participants they should (equal shares, or the declared weights), so check how variants are "
+        "assigned before trusting these figures"
     )
 
 
@@ -319,6 +336,7 @@ CSV_COLUMNS = (
     "rate", "rate_ci_low", "rate_ci_high", "uplift", "uplift_ci_low", "uplift_ci_high",
     "p_value", "chance_to_beat_control", "sequential_p_value", "sequential_uplift_ci_low",
     "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes",
+    "needed_per_variant", "days_remaining", "events_per_participant",
 )  # fmt: skip
 
 
@@ -397,18 +415,22 @@ COLUMNS = (
     ("sequential_uplift_ci", "seq. uplift CI", "Always-valid uplift interval"),
     ("p_value", "fixed p", "Fixed-horizon p-value"),
     ("uplift_ci", "fixed uplift 95% CI", "Fixed-horizon uplift 95% interval"),
-    ("chance_to_beat_control", "chance to beat", "Chance to beat control"),
+    ("chance_to_beat_control", "fixed chance to beat", "Fixed-horizon chance to beat control"),
+    ("needed_per_variant", "still needed/variant", "Participants still needed per variant"),
+    ("days_remaining", "days left", "Days remaining at current traffic"),
 )
 TABLE_HEADINGS = ("variant", *(terminal for _, terminal, _ in COLUMNS))
 TABLE_KEY = (
     "(seq. = always valid: holds however often you look, and the verdicts follow it;",
-    " fixed = fixed horizon: holds only for one look at a sample size set in advance)",
+    " fixed = fixed horizon: holds only for one look at a sample size set in advance, never a verdict;",
+    " still needed: participants per variant until an undecided comparison would decide, days at current traffic)",
 )
-COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control"}
+COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control",
+            "needed_per_variant", "days_remaining"}  # fmt: skip
 
 
 def _figure_text(field: str, value) -> str:
-    if field in ("trials", "successes"):
+    if field in ("trials", "successes", "needed_per_variant", "days_remaining"):
         return f"{value:,}"
     if field == "rate":
         return percent(value, 2)
@@ -458,6 +480,8 @@ def render_table(results: Results) -> str:
         warning = srm_warning(experiment)
         if warning:
             lines.append(f"  WARNING: {warning}")
+        if experiment.get("goals_note"):
+            lines.append(f"  goals: {experiment['goals_note']}")
         if not experiment["goals"]:
             lines.append("  no goal reached yet")
         for goal in experiment["goals"]:

@@ -452,7 +452,7 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
-FEW = f"fewer than {MIN_TRIALS} participants on a side: not judged yet"
+FEW = f"fewer than {MIN_TRIALS} participants on a side"
 
 
 def sequential_family(
