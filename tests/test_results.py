@@ -4,6 +4,7 @@ failures, and a moto server for finding the deployed API through AWS."""
 import csv
 import io
 import json
+import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from lamed import report, stats
+from lamed import planner, report, stats
 from lamed.cli import cli
 from lamed.redis_server import free_port
 from lamed.store import Store
@@ -202,6 +203,24 @@ def test_experiment_and_control_choose_what_is_compared(experiments_url):
     assert body["experiments"][0]["control"] == "red"
     control_row = next(r for r in body["experiments"][0]["goals"][0]["variants"] if r["label"] == "control")
     assert control_row["uplift"] == pytest.approx(-0.5)
+
+
+def test_mde_sizes_the_undecided_comparisons_and_days_come_from_the_daily_counts(experiments_url, seeded):
+    """The seeded counts were all tracked today: one day of traffic, so the days remaining are
+    the participants still needed over today's participants (the slower side's)."""
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour",
+                 "--format", "json", "--mde", "5%")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    red = next(r for r in json.loads(result.output)["experiments"][0]["goals"][0]["variants"] if r["label"] == "red")
+    expected = planner.participants_per_variant(0.1, 0.05, comparisons=2) - 200
+    assert red["decision"] == "inconclusive" and red["needed_per_variant"] == expected
+    assert red["days_remaining"] == math.ceil(expected / 200)
+    observed = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
+    assert observed["goals"][0]["variants"][2]["needed_per_variant"] != expected  # sized for the observed +100%
+    table = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour", "--mde", "5%")
+    assert "red: no clear difference yet" in table.output and f"about {expected:,} more participants per variant" in table.output
+    bad = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "five")
+    assert bad.exit_code == 1 and bad.output == "Error: --mde 'five' is not a percentage: write it like 10%\n"
 
 
 def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):

@@ -18,9 +18,16 @@ from statsmodels.stats.proportion import (
 )
 from statsmodels.stats.proportion import test_proportions_2indep as score_test
 
-from lamed import mixture, stats
+from lamed import mixture, stats, timeline
 from lamed.stats import Undefined
-from sequential_simulation import fixed_horizon_rule, sequential_rule, simulate
+from sequential_simulation import (
+    decision_times,
+    fixed_horizon_rule,
+    sequential_rule,
+    simulate,
+    srm_alarms,
+    timeline_decisions,
+)
 
 MILLION = 10**6
 
@@ -576,3 +583,88 @@ def test_a_four_arm_aa_test_keeps_the_family_wise_error():
 def test_a_true_uplift_from_10_to_12_percent_is_found_by_10000_a_side():
     found = simulate(sequential_rule, [0.1, 0.12], runs=1000, seed=3)
     assert found.first_winner >= 0.8 and found.final_winner >= 0.8
+
+
+def test_a_broken_variant_is_found_as_a_loser_within_500_a_side():
+    """10% -> 0%, looked at every 100 a side: every run finds the loser by 500 a side (the
+    issue's audit found it in none of 2,000 runs by 10,000); the median is in benchmarks/."""
+    times = decision_times([0.1, 0.0], 300, 100, 10_000, "loser", seed=5)
+    assert times[-1] <= 500
+    (experiment,) = stats.analyse([entry("e", {"g": {"control": 1000, "b": 0}}, {"control": 10_000, "b": 10_000})],
+                                  "ns")["experiments"]  # fmt: skip
+    broken = experiment["goals"][0]["variants"][1]
+    assert broken["decision"] == "loser" and broken["sequential_p_value"] < 1e-100
+    assert broken["sequential_uplift_ci"][0] == -1.0 and broken["sequential_uplift_ci"][1] < -0.95
+
+
+def test_a_90_10_timeline_aa_test_keeps_its_false_decisions_below_5_percent():
+    """50% both sides, 20 visitors a day split 90 / 10, 150 days of results over time (the
+    issue's audit: 6.15% before the floor entered the running minimum)."""
+    assert timeline_decisions([0.5, 0.5], [0.9, 0.1], daily=20, days=150, runs=200, seed=7) <= 0.05
+
+
+def test_the_srm_check_raises_no_alarm_over_daily_looks_and_finds_a_48_52_split():
+    assert srm_alarms([0.5, 0.5], None, daily=1000, days=30, runs=300, seed=3) == 0
+    assert srm_alarms([0.9, 0.1], [0.9, 0.1], daily=1000, days=30, runs=300, seed=4) == 0
+    assert srm_alarms([0.48, 0.52], None, daily=2000, days=20, runs=100, seed=5) >= 0.9  # 20,000 a side by day 20
+
+
+def test_non_unique_goals_never_decide_and_stay_out_of_the_family():
+    """A non-unique goal with twice the events per participant: no decision, no p-value, and
+    the unique goal beside it is corrected over m = 1."""
+    goals = {"signup": {"control": 1000, "b": 1140}, "clicks": {"control": 3000, "b": 6000}}
+    item = entry("e", goals, {"control": 10_000, "b": 10_000})
+    item["goals"][1]["unique"] = False
+    item["declared"] = {"control": "control", "weights": {"control": 1, "b": 1}, "stopped": False}
+    (experiment,) = stats.analyse([item], "ns")["experiments"]
+    assert "goals_note" not in experiment
+    signup, clicks = experiment["goals"]
+    assert (signup["unique"], clicks["unique"]) == (True, False)
+    assert signup["variants"][1]["sequential_p_value"] == stats.always_valid_p_value(1140, 10_000, 1000, 10_000)
+    assert signup["variants"][1]["decision"] == "winner"
+    control, b = clicks["variants"]
+    assert (control["events_per_participant"], b["events_per_participant"]) == (0.3, 0.6)
+    assert all(b[field] is None for field in ("rate", "p_value", "sequential_p_value", "decision", "needed_per_variant"))
+    assert b["notes"]["sequential_p_value"] == stats.NOT_UNIQUE
+    assert timeline_decisions_of(item)["clicks"] == [None, None]
+
+
+def timeline_decisions_of(item: dict) -> dict:
+    series = timeline.over_time(item | {"daily": {"2026-01-01": {}}}, "control")
+    return {goal["goal"]: [row.get("decision") for row in goal["variants"]] for goal in series["goals"]}
+
+
+def test_the_declared_control_and_a_stopped_experiment():
+    item = entry("e", {"g": {"a": 100, "b": 104}}, {"a": 1000, "b": 1000})
+    item["declared"] = {"control": "b", "weights": {"a": 1, "b": 1}, "stopped": True}
+    item["daily"] = {"2026-01-01": {"participate": {"a": 500, "b": 500}}, "2026-01-02": {"participate": {"a": 500, "b": 500}}}
+    (experiment,) = stats.analyse([item], "ns")["experiments"]
+    assert experiment["control"] == "b"
+    row = experiment["goals"][0]["variants"][1]
+    assert row["label"] == "a" and row["needed_per_variant"] > 0
+    assert (row["days_remaining"], row["notes"]["days_remaining"]) == (None, "the experiment is stopped")
+    item["declared"]["stopped"] = False
+    row = stats.analyse([item], "ns")["experiments"][0]["goals"][0]["variants"][1]
+    assert row["days_remaining"] == math.ceil(row["needed_per_variant"] / 500)  # the first day's traffic, not today's
+
+
+def test_the_issue_day_1_day_2_timeline_gives_no_loser():
+    """Day 1: 55 / 60 against 30 / 60 (fixed-horizon p 0.0027, below the 100 floor); day 2:
+    135 / 260 on both sides. The running minimum only starts at day 2: no decision."""
+    item = entry("e", {"g": {"control": 135, "b": 135}}, {"control": 260, "b": 260})
+    item["daily"] = {"2026-01-01": {"participate": {"control": 60, "b": 60}, "g": {"control": 55, "b": 30}},
+                     "2026-01-02": {"participate": {"control": 200, "b": 200}, "g": {"control": 80, "b": 105}}}  # fmt: skip
+    series = timeline.over_time(item, "control")
+    b = series["goals"][0]["variants"][1]
+    assert [point["decision"] for point in b["points"]] == ["insufficient_data", "inconclusive"]
+    assert b["decision_day"] is None
+
+
+def test_a_decision_keeps_the_direction_of_the_look_that_set_its_running_minimum():
+    """Holm lets the first comparison's earlier p of 0.03 (a rise) decide only once the second
+    comparison's p falls: the decision is then a winner, though today's counts point down."""
+    family = stats.sequential_family([(990, 10_000, 1000, 10_000), (1300, 10_000, 1000, 10_000)], earlier=[(0.03, 1), None])
+    assert [figures["decision"] for figures in family] == ["winner", "winner"]
+    assert family[0]["evidence"] == (0.03, 1)
+    below_floor = stats.sequential_family([(55, 60, 30, 60)], earlier=None)
+    assert below_floor[0]["evidence"] is None and below_floor[0]["decision"] == "insufficient_data"
