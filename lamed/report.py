@@ -419,7 +419,20 @@ COLUMNS = (
     ("needed_per_variant", "still needed/variant", "Participants still needed per variant"),
     ("days_remaining", "days left", "Days remaining at current traffic"),
 )
-TABLE_HEADINGS = ("variant", *(terminal for _, terminal, _ in COLUMNS))
+# A non-unique goal's columns: what it counts, never a comparison.
+EVENT_COLUMNS = (
+    ("trials", "trials", "Participants"),
+    ("successes", "events", "Events"),
+    ("events_per_participant", "events per participant", "Events per participant"),
+)
+
+
+def goal_columns(goal: dict) -> tuple:
+    """COLUMNS, or EVENT_COLUMNS for a goal declared non-unique."""
+    return COLUMNS if goal.get("unique", True) else EVENT_COLUMNS
+
+
+
 TABLE_KEY = (
     "(seq. = always valid: holds however often you look, and the verdicts follow it;",
     " fixed = fixed horizon: holds only for one look at a sample size set in advance, never a verdict;",
@@ -442,15 +455,17 @@ def _figure_text(field: str, value) -> str:
         return interval(value, signed=True)
     if field in ("p_value", "sequential_p_value"):
         return f"{value:.4f}" if value >= 0.0001 else "<0.0001"
+    if field == "events_per_participant":
+        return f"{value:,.3g}"
     return percent(value)
 
 
-def figure_cells(row: dict, is_control: bool) -> list[tuple[str, str]]:
-    """The row's figures as ``(text, note)`` in COLUMNS' order; a null figure reads "—" and
+def figure_cells(row: dict, is_control: bool, columns: tuple = COLUMNS) -> list[tuple[str, str]]:
+    """The row's figures as ``(text, note)`` in ``columns``' order; a null figure reads "—" and
     its note says why; the control's comparisons are "baseline" then blank."""
     notes = row.get("notes") or {}
     cells = []
-    for figure, _, _ in COLUMNS:
+    for figure, _, _ in columns:
         if is_control and figure in COMPARED:
             cells.append(("baseline" if figure == "uplift" else "", ""))
         elif row[figure] is None:
@@ -493,16 +508,17 @@ def render_table(results: Results) -> str:
 def _goal_table(experiment: dict, goal: dict) -> list[str]:
     """The goal's aligned table, then its footnotes: each reason once, numbered."""
     footnotes: dict[str, str] = {}
-    rows = [TABLE_HEADINGS]
+    columns = goal_columns(goal)
+    rows = [("variant", *(terminal for _, terminal, _ in columns))]
     for row in goal["variants"]:
         texts = [row["label"]]
-        for text, note in figure_cells(row, row["label"] == experiment["control"]):
+        for text, note in figure_cells(row, row["label"] == experiment["control"], columns):
             if note:
                 marker = footnotes.setdefault(note, str(len(footnotes) + 1).translate(SUPERSCRIPTS))
                 text += marker
             texts.append(text)
         rows.append(texts)
-    widths = [max(len(cells[i]) for cells in rows) for i in range(len(TABLE_HEADINGS))]
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(rows[0]))]
     lines = []
     for cells in rows:
         aligned = [cells[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]
