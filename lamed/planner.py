@@ -124,7 +124,7 @@ def plan_text(baseline: float, uplift: float, variants: int = 2, daily: int | No
     lines = [
         f"baseline {baseline:.2%}, effect {uplift * 100:+.4g}% ({baseline:.2%} -> {baseline * (1 + uplift):.2%}), "
         f"{variants} variants ({comparisons} comparison{'s' if comparisons > 1 else ''} with the control)",
-        f"{per_variant:,} participants per variant ({per_variant * variants:,} in all) for a {POWER:.0%} chance "
+        f"{per_variant:,} participants per variant ({per_variant * variants:,} in all) for an {POWER:.0%} chance "
         f"that lamed's always-valid test decides (family-wise error {ALPHA:.0%}, however often you look)",
     ]
     if daily is not None:

@@ -272,7 +272,8 @@ def waiting_text(row: dict) -> str:
     needed, days = row.get("needed_per_variant"), row.get("days_remaining")
     if needed is None:
         return ""
-    return f"; about {needed:,} more participants per variant" + (f" (~{days:,} days)" if days is not None else "")
+    when = "" if days is None else f" (~{days:,} day{'' if days == 1 else 's'})"
+    return f"; about {needed:,} more participants per variant{when}"
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:
