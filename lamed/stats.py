@@ -3,7 +3,7 @@ always-valid sample-ratio check, the always-valid decisions (a mixture SPRT on t
 statistic of the rate ratio per comparison, Holm over each experiment) and what an undecided
 comparison still needs.
 
-Pure Python (``math`` and ``statistics`` only), so it runs wherever lamed runs.
+Pure Python (``math``, ``statistics`` and lamed's own modules), so it runs wherever lamed runs.
 :func:`analyse` turns the entries of ``GET /experiments`` into the figures of
 ``lamed results --format json``; the functions above it compute one figure each and
 raise :class:`Undefined`, whose message says why, where a figure does not exist.
@@ -586,42 +586,36 @@ def _traffic(entry: dict, labels: list[str]) -> dict[str, float] | None:
 
 
 def _add_sequential(goals: list, mde: float | None, traffic: dict | None, stopped: bool) -> None:
-    """Every row of a unique goal gets the always-valid figures, the decision and the
-    participants and days still needed, corrected over the experiment's whole family (each
-    unique goal's rows after its first, the control's, which gets None); ``notes`` stays the
-    row's last key."""
+    """Every row gets the always-valid figures, the decision and the participants and days still
+    needed (WAITING), the comparisons of the unique goals corrected together as one family (each
+    unique goal's rows after its first, the control's, which gets None; a non-unique goal's rows
+    get None, with the reason); ``notes`` stays the row's last key."""
     compared = [(row, goal["variants"][0]) for goal in goals if goal["unique"] for row in goal["variants"][1:]]
     family = sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared])
     found = {id(row): figures for (row, _), figures in zip(compared, family)}
     for goal in goals:
-        for index, row in enumerate(goal["variants"]):
+        control_row = goal["variants"][0]
+        for row in goal["variants"]:
             figures = found.get(id(row), {"notes": {}})
             notes = row.pop("notes", {}) | figures["notes"]
-            row.update({field: figures.get(field) for field in SEQUENTIAL})
+            row.update({field: figures.get(field) for field in (*SEQUENTIAL, *WAITING)})
             if id(row) in found:
-                control_row = goal["variants"][0]
                 notes |= _waiting(row, control_row, figures, len(family), mde, traffic, stopped)
-            elif not goal["unique"]:
-                row.update(needed_per_variant=None, days_remaining=None)
-                if index:
-                    notes |= dict.fromkeys(("sequential_p_value", "sequential_uplift_ci", "needed_per_variant",
-                                            "days_remaining"), NOT_UNIQUE)  # fmt: skip
-            else:
-                row.update(needed_per_variant=None, days_remaining=None)
+            elif row is not control_row:  # a non-unique goal's
+                notes |= dict.fromkeys(("sequential_p_value", "sequential_uplift_ci", *WAITING), NOT_UNIQUE)
             if notes:
                 row["notes"] = notes
 
 
 def _waiting(row: dict, control_row: dict, figures: dict, comparisons: int, mde, traffic, stopped: bool) -> dict:
-    """Sets the row's ``needed_per_variant`` and ``days_remaining``; the notes of the null ones."""
-    row.update(needed_per_variant=None, days_remaining=None)
+    """Sets the row's ``needed_per_variant`` and ``days_remaining`` where they exist; the notes
+    of those that do not."""
     if figures["decision"] in ("winner", "loser"):
-        return {"needed_per_variant": DECIDED_NOTE, "days_remaining": DECIDED_NOTE}
-    counts = (*_counts(row), *_counts(control_row))
+        return dict.fromkeys(WAITING, DECIDED_NOTE)
     try:
-        needed = _needed(counts, comparisons, mde)
+        needed = _needed((*_counts(row), *_counts(control_row)), comparisons, mde)
     except (Undefined, planner.Unplannable) as reason:
-        return {"needed_per_variant": str(reason), "days_remaining": str(reason)}
+        return dict.fromkeys(WAITING, str(reason))
     row["needed_per_variant"] = needed
     if stopped:
         return {"days_remaining": "the experiment is stopped"}
