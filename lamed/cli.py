@@ -393,12 +393,12 @@ def _discover_endpoint(obj) -> tuple[str, str]:
 @click.pass_context
 def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt, days, mde):
     """Print each experiment's figures: decisions, rates, intervals, uplift, p-values, what is still needed."""
-    from lamed.planner import percentage
+    from lamed.planner import effect
 
     if days and fmt != "csv":
         raise click.UsageError("--days exports the daily series as CSV: add --format csv")
-    effect = None if mde is None else percentage(mde, "--mde")
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, mde=effect)
+    size_for = None if mde is None else effect(mde)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, mde=size_for)
     click.echo(report.render_days_csv(found) if days else report.render(found, fmt))
 
 
@@ -411,7 +411,7 @@ def plan(baseline, mde, variants, daily):
     """Print the participants per variant (and days) for an 80% chance that lamed's always-valid test decides."""
     from lamed import planner
 
-    click.echo(planner.plan_text(planner.percentage(baseline, "--baseline"), planner.percentage(mde, "--mde"), variants, daily))
+    click.echo(planner.plan_text(planner.percentage(baseline, "--baseline"), planner.effect(mde), variants, daily))
 
 
 @cli.command()

@@ -115,6 +115,14 @@ def percentage(text: str, option: str) -> float:
     return value
 
 
+def effect(text: str, option: str = "--mde") -> float:
+    """A relative effect such as ``"5%"`` or ``"-20%"``: a percentage, not 0, above -100%."""
+    value = percentage(text, option)
+    if value == 0 or value < -1:
+        raise Unplannable(f"{option} {text!r} is no effect to size for: give a relative change such as 5% or -20%")
+    return value
+
+
 def plan_text(baseline: float, uplift: float, variants: int = 2, daily: int | None = None) -> str:
     """What ``lamed plan`` prints: participants per variant (and days at ``daily`` participants
     a day over all variants) for POWER to decide on a relative ``uplift`` over ``baseline``,

@@ -62,7 +62,8 @@ def test_lamed_plan_prints_participants_and_days(arguments, expected):
     [
         (["--baseline", "10", "--mde", "10%"], "--baseline '10' is not a percentage: write it like 10%"),
         (["--baseline", "0%", "--mde", "10%"], "a baseline rate of 0 is not between 0% and 100%"),
-        (["--baseline", "10%", "--mde", "0%"], "an effect of 0 can never be detected"),
+        (["--baseline", "10%", "--mde", "0%"], "--mde '0%' is no effect to size for: give a relative change such as 5% or -20%"),
+        (["--baseline", "10%", "--mde", "-150%"], "--mde '-150%' is no effect to size for: give a relative change such as 5% or -20%"),
         (["--baseline", "60%", "--mde", "80%"], "a 60.00% baseline with a +80.00% effect is not a rate between 0% and 100%"),
         (["--baseline", "10%", "--mde", "0.0001%"], f"more than {planner.LARGEST:,} participants per variant"),
         (["--baseline", "10%", "--mde", "nan%"], "--mde 'nan%' is not a percentage: write it like 10%"),

@@ -221,6 +221,8 @@ def test_mde_sizes_the_undecided_comparisons_and_days_come_from_the_daily_counts
     assert "red: no clear difference yet" in table.output and f"about {expected:,} more participants per variant" in table.output
     bad = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "five")
     assert bad.exit_code == 1 and bad.output == "Error: --mde 'five' is not a percentage: write it like 10%\n"
+    none = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "0%")
+    assert none.exit_code == 1 and "is no effect to size for" in none.output
 
 
 def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):
