@@ -299,9 +299,11 @@ FIGURE_NAMES = {
 
 def note_sentences(row: dict) -> list[str]:
     """The row's notes as sentences, one per reason: ``No uplift or fixed-horizon uplift
-    interval for red: the control has a 0% rate.``"""
+    interval for red: the control has a 0% rate.`` (not ``already decided``: the verdict says it)"""
     by_reason: dict[str, list[str]] = {}
     for figure, reason in (row.get("notes") or {}).items():
+        if reason == stats.DECIDED_NOTE:  # the verdict says it
+            continue
         by_reason.setdefault(reason, []).append(FIGURE_NAMES.get(figure, figure.replace("_", " ")))
     sentences = []
     for reason, names in by_reason.items():
@@ -463,12 +465,15 @@ def _figure_text(field: str, value) -> str:
 
 def figure_cells(row: dict, is_control: bool, columns: tuple = COLUMNS) -> list[tuple[str, str]]:
     """The row's figures as ``(text, note)`` in ``columns``' order; a null figure reads "—" and
-    its note says why; the control's comparisons are "baseline" then blank."""
+    its note says why; the control's comparisons are "baseline" then blank, and so is what a
+    decided comparison no longer needs."""
     notes = row.get("notes") or {}
     cells = []
     for figure, _, _ in columns:
         if is_control and figure in COMPARED:
             cells.append(("baseline" if figure == "uplift" else "", ""))
+        elif notes.get(figure) == stats.DECIDED_NOTE:  # nothing more needed: the verdict says it
+            cells.append(("", ""))
         elif row[figure] is None:
             cells.append(("—", notes.get(figure, "")))
         else:

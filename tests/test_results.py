@@ -368,3 +368,17 @@ def test_the_deployed_api_and_its_key_are_found_through_aws(aws):
     assert url in line
     misuse = run_in(region, "--api-key", "k")
     assert misuse.exit_code == 2 and "Error: --api-key goes with --endpoint URL" in misuse.output
+
+
+def test_a_decided_comparison_leaves_what_is_still_needed_blank():
+    """Its needed_per_variant and days_remaining are null with the note `already decided` in the
+    JSON; the table and the sentences leave them out, since the verdict says it."""
+    trials = {"control": 10_000, "red": 10_000}
+    entry = {"experiment": "e", "variants": [{"label": label, "trials": n} for label, n in trials.items()],
+             "goals": [{"goal": "g", "results": [{"label": "control", "successes": 1000, "trials": 10_000},
+                                                 {"label": "red", "successes": 1200, "trials": 10_000}]}]}  # fmt: skip
+    found = report.analyse_entries([entry], "ns", "src")
+    red = found.analysis["experiments"][0]["goals"][0]["variants"][1]
+    assert red["decision"] == "winner" and red["notes"] == dict.fromkeys(stats.WAITING, stats.DECIDED_NOTE)
+    assert report.figure_cells(red, False)[-2:] == [("", ""), ("", "")]
+    assert report.note_sentences(red) == [] and "already decided" not in report.render_table(found)
