@@ -9,6 +9,9 @@ import math
 
 # Family-wise error of the decisions per experiment, whenever and however often anyone looks.
 ALPHA = 0.05
+# Below MIN_TRIALS participants on a side, a comparison is not judged yet (the normal
+# approximation behind the test needs a sample first).
+MIN_TRIALS = 100
 
 
 def _widest_gap_ratio(alpha: float) -> float:

@@ -16,7 +16,7 @@ simulation.
 import math
 from statistics import NormalDist
 
-from lamed.mixture import ALPHA, information, log_mixture_likelihood_ratio, z_boundary
+from lamed.mixture import ALPHA, MIN_TRIALS, information, log_mixture_likelihood_ratio, z_boundary
 
 POWER = 0.8
 LARGEST = 10**10  # participants a side beyond which a plan is not worth a number
@@ -67,9 +67,10 @@ def _checked(control_rate: float, uplift: float) -> None:
 
 
 def participants_per_variant(control_rate: float, uplift: float, comparisons: int = 1, power: float = POWER) -> int:
-    """The fewest participants a side with at least ``power`` chance to decide (module doc):
-    bisection, the chance growing with n. :class:`Unplannable` for an effect of 0, rates
-    outside 0..1, or more than LARGEST a side."""
+    """The fewest participants a side with at least ``power`` chance to decide (module doc),
+    and at least MIN_TRIALS, below which nothing is decided: bisection, the chance growing
+    with n. :class:`Unplannable` for an effect of 0, rates outside 0..1, or more than LARGEST
+    a side."""
     _checked(control_rate, uplift)
     if chance_to_decide(control_rate, uplift, LARGEST, comparisons) < power:
         raise Unplannable(f"more than {LARGEST:,} participants per variant")
@@ -77,7 +78,7 @@ def participants_per_variant(control_rate: float, uplift: float, comparisons: in
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if chance_to_decide(control_rate, uplift, middle, comparisons) >= power else (middle, high)
-    return high
+    return max(high, MIN_TRIALS)
 
 
 def growth_to_decide(z: float, info: float, comparisons: int = 1) -> float:

@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 from lamed import days, planner
 from lamed.config import PARTICIPATE
-from lamed.mixture import ALPHA, information, log_mixture_likelihood_ratio, z_boundary
+from lamed.mixture import ALPHA, MIN_TRIALS, information, log_mixture_likelihood_ratio, z_boundary
 
 Z_95 = NormalDist().inv_cdf(0.975)
 SRM_THRESHOLD = 0.001
@@ -23,8 +23,6 @@ COMPARISONS = ("uplift", "uplift_ci", "p_value", "chance_to_beat_control")
 SEQUENTIAL = ("sequential_p_value", "sequential_uplift_ci", "decision")
 WAITING = ("needed_per_variant", "days_remaining")
 DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
-# Below MIN_TRIALS participants on a side, a variant is not judged yet.
-MIN_TRIALS = 100
 
 
 class NotLamedShape(ValueError):

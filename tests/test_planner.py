@@ -28,8 +28,9 @@ def test_more_comparisons_need_more_participants_and_the_chance_grows_with_them(
     assert chances == sorted(chances) and chances[2] == pytest.approx(0.8, abs=0.001)
 
 
-def test_a_broken_variant_needs_a_few_hundred():
+def test_a_broken_variant_needs_a_few_hundred_and_no_plan_goes_below_the_floor():
     assert 100 < planner.participants_per_variant(0.1, -1.0) < 500
+    assert planner.participants_per_variant(0.01, 50.0) == stats.MIN_TRIALS  # 1% -> 51%: decided at the floor
 
 
 def test_an_observed_effect_is_sized_until_its_statistic_reaches_the_boundary():
