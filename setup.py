@@ -27,7 +27,7 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["lamed", "lamed.*"]),
-    package_data={"lamed": ["templates/*"]},
+    package_data={"lamed": ["templates/*", "static/*"]},
     install_requires=[
         "boto3>=1.34",
         "redis>=5.0",
@@ -46,6 +46,7 @@ setup(
             "statsmodels>=0.14",
             "trustme>=1.1",
             "hypothesis>=6.100",
+            "tox>=4.0",  # tests/test_tox.py runs tox.ini on one Python
         ],
     },
     entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},

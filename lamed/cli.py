@@ -276,7 +276,7 @@ def destroy(obj, yes, keep_logs):
 
 
 @cli.command()
-@click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor.")
+@click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor (the default without a terminal).")
 def configure(no_edit):
     """Create the config file from the template if there is none, then open it in your editor."""
     from lamed.config import load_config
@@ -287,12 +287,18 @@ def configure(no_edit):
         click.echo(f"created {path} (readable by you only)")
     else:
         click.echo(f"using the existing config {path}")
-    if not no_edit:
+    if not no_edit and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo("not a terminal: no editor opened (as with --no-edit); edit the file, then run `lamed configure` again")
+    elif not no_edit:
         click.edit(filename=str(path))
     config = load_config(path)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{path} is valid; next: `lamed preflight`, then `lamed deploy`")
+    if config.warnings:
+        count = len(config.warnings)
+        click.echo(f"{path} loads, with {count} warning{'s' * (count > 1)} above to fix; then `lamed preflight`, then `lamed deploy`")
+    else:
+        click.echo(f"{path} is valid; next: `lamed preflight`, then `lamed deploy`")
 
 
 @cli.command()
@@ -383,15 +389,16 @@ def _discover_endpoint(obj) -> tuple[str, str]:
     except (AwsSetupError, BotoCoreError, ClientError) as exc:
         reason = str(exc) if isinstance(exc, AwsSetupError) else aws_error_message(exc)
         raise click.ClickException(
-            f"no running `lamed serve`, and no deployed API found through AWS: {reason} — or pass "
-            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)"
+            "no running `lamed serve` to read — fix: start one (`lamed serve`, in another terminal), or pass "
+            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)\n"
+            f"and no deployed API found through AWS: {reason}"
         ) from exc
 
 
 @cli.command()
 @_results_source
 @click.option("--experiment", metavar="NAME", help="Show only this experiment.")
-@click.option("--control", metavar="NAME", help="The variant to compare with [default: 'control', else the first by name].")
+@click.option("--control", metavar="NAME", help="The variant to compare with [default: the declared control, else 'control', else the first by name].")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
 @click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
 @click.option("--mde", metavar="UPLIFT", help="Size undecided comparisons for this relative effect, e.g. 5% [default: the observed one].")

@@ -14,20 +14,15 @@ from urllib.parse import parse_qsl
 
 import redis
 
+from lamed import names
 from lamed.cluster_store import ClusterStore
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
 from lamed.connection import explain, is_retryable, open_store
+from lamed.declared import Declarations, Refused
 from lamed.store import BoundReached, ContentionError, KeyConflict, Store
 
 logger = logging.getLogger("lamed")
 
-MAX_PARAMETER_LENGTH = 256
-# The narrowest rules under which no two requests address one key for different purposes
-# (docs/data-model.md derives each): Lamed's keys are ":"-joined names, its flags hash
-# "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
-NO_COLON = ("namespace", "event", "variant")
-NO_SPACE = ("uuid",)
-RESERVED = {"variant": "counter_keys"}
 FUNCTION_URL_VERSION = "2.0"
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -42,6 +37,7 @@ RESPONSE_HEADERS = {
 
 _store: Store | ClusterStore | None = None
 _settings: dict = {}  # the Redis settings of the config, to explain failures
+_declared = Declarations(DEFAULT_NAMESPACE)  # the config's declared experiments
 _logged_setup_problems: set[str] = set()
 
 
@@ -53,22 +49,29 @@ class NotFound(LookupError):
     """The named experiment does not exist (HTTP 404)."""
 
 
-def use_store(store: Store | ClusterStore | None, settings: dict | None = None) -> None:
-    """Make the handlers use ``store`` (``lamed serve`` and tests); None reloads the config."""
-    global _store, _settings
-    _store, _settings = store, settings or {}
+def use_store(store: Store | ClusterStore | None, settings: dict | None = None, declared: Declarations | None = None) -> None:
+    """Make the handlers use ``store`` and the ``declared`` experiments (none by default) (``lamed
+    serve`` and tests); None reloads both from the config."""
+    global _store, _settings, _declared
+    _store, _settings, _declared = store, settings or {}, declared or Declarations(DEFAULT_NAMESPACE)
 
 
 def get_store() -> Store | ClusterStore:
-    """The store of this container, built from the config on first use."""
-    global _store, _settings
+    """The store of this container, built from the config on first use (with its declarations)."""
+    global _store, _settings, _declared
     if _store is None:
         config = load_config()
         for warning in config.warnings:
             logger.warning(warning)
-        _settings = config.redis
+        _settings, _declared = config.redis, Declarations.of(config)
         _store = open_store(config.redis, config.uuid_expiry_seconds, config.bounds)
     return _store
+
+
+def declarations() -> Declarations:
+    """The declared experiments of this container's config (read with its store)."""
+    get_store()
+    return _declared
 
 
 def _redis_failure(exc: redis.RedisError) -> dict:
@@ -117,26 +120,10 @@ def _parameter(parameters: dict, name: str, default: str | None = None) -> str:
         raise BadRequest(f"missing required parameter '{name}'")
     if not isinstance(value, str):
         raise BadRequest(f"parameter '{name}' must be a string")
-    if len(value) > MAX_PARAMETER_LENGTH:
-        raise BadRequest(f"parameter '{name}' is longer than {MAX_PARAMETER_LENGTH} characters")
-    if not value.isprintable() and not _encodable(value):
-        raise BadRequest(f"parameter '{name}' is not valid Unicode text")
-    if name in NO_COLON and ":" in value:
-        raise BadRequest(f"parameter '{name}' must not contain ':'")
-    if name in NO_SPACE and " " in value:
-        raise BadRequest(f"parameter '{name}' must not contain a space")
-    if RESERVED.get(name) == value:
-        raise BadRequest(f"parameter '{name}' must not be '{value}', a name Lamed's keys reserve")
+    problem = names.problem(name, value)
+    if problem:
+        raise BadRequest(f"parameter '{name}' {problem}")
     return value
-
-
-def _encodable(value: str) -> bool:
-    """False for text with lone surrogates, which cannot become UTF-8 (nor a Redis key)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _namespace(parameters: dict) -> str:
@@ -178,7 +165,7 @@ def _handle(event, action):
         return refusal
     try:
         return _response(200, action(_parameters(event)))
-    except BadRequest as exc:
+    except (BadRequest, Refused) as exc:
         return _response(400, {"error": str(exc)})
     except NotFound as exc:
         return _response(404, {"error": str(exc)})
@@ -211,7 +198,8 @@ def track(event, context=None):
             "namespace": _namespace(parameters),
             **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
         }
-        counted = get_store().track(**request)
+        admitted = declarations().admit(*(request[key] for key in ("namespace", "experiment", "variant", "event")))
+        counted = admitted and get_store().track(**request)
         return {"counted": counted} if _is_proxy_event(event) else None
 
     return _handle(event, action)
@@ -223,10 +211,11 @@ def all_experiments(event, context=None):
 
     def action(parameters):
         raw_scope = parameters.get("scope") or None
-        if raw_scope is not None and not (isinstance(raw_scope, str) and _encodable(raw_scope)):
+        if raw_scope is not None and not (isinstance(raw_scope, str) and names.encodable(raw_scope)):
             raise BadRequest("parameter 'scope' must be a comma-separated string of experiment names")
         scope = [name.strip() for name in raw_scope.split(",") if name.strip()] if raw_scope else None
-        entries = get_store().results(_namespace(parameters), scope, _days(parameters))
+        namespace, days = _namespace(parameters), _days(parameters)
+        entries = declarations().shape(namespace, get_store().results(namespace, scope, days), scope, days)
         return [{"meta": {"scope": raw_scope}}, *entries]
 
     return _handle(event, action)
@@ -251,7 +240,12 @@ def _named_experiment(event, operate):
 
 def experiment(event, context=None):
     """One experiment's counts: namespace, experiment (and ``days``)."""
-    return _named_experiment(event, lambda store, namespace, name, parameters: store.experiment(namespace, name, _days(parameters)))
+
+    def read(store, namespace, name, parameters):
+        days = _days(parameters)
+        return declarations().shape_one(namespace, name, store.experiment(namespace, name, days), days)
+
+    return _named_experiment(event, read)
 
 
 def delete(event, context=None):

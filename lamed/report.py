@@ -189,6 +189,9 @@ def analyse_entries(
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    declarations = {entry["experiment"]: entry.get("declared") for entry in entries}
+    for figures in analysis["experiments"]:
+        figures |= declaration_fields(declarations[figures["experiment"]])
     controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
     counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
               for entry in entries if entry["experiment"] in controls}  # fmt: skip
@@ -257,10 +260,8 @@ def verdict(row: dict, control: str) -> Verdict:
         per = "—" if row["events_per_participant"] is None else f"{row['events_per_participant']:.3g}"
         return Verdict("events", f"{label}: {per} events per participant (a non-unique goal: counted, never decided)")
     figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
-    if decision == "winner":
-        return Verdict(decision, f"{label} beats {control}: uplift {percent(row['uplift'], signed=True)} {figures}")
-    if decision == "loser":
-        return Verdict(decision, f"{control} beats {label}: uplift {percent(row['uplift'], signed=True)} {figures}")
+    if decision in ("winner", "loser"):
+        return Verdict(decision, f"{label} converts {_how_much(row['uplift'], decision)} than {control} (uplift {figures})")
     if decision == "inconclusive":
         return Verdict(decision, f"{label}: no clear difference yet (uplift {figures}){waiting_text(row)}")
     reason = (row.get("notes") or {}).get("sequential_p_value") or stats.FEW
@@ -274,6 +275,18 @@ def waiting_text(row: dict) -> str:
         return ""
     when = "" if days is None else f" (~{days:,} day{'' if days == 1 else 's'})"
     return f"; about {needed:,} more participants per variant{when}"
+
+
+def _how_much(uplift: float | None, decision: str) -> str:
+    """``40.2% less``, ``20.0% more``: the uplift's size, its sign in a word."""
+    more = uplift > 0 if uplift is not None else decision == "winner"
+    if uplift is None:
+        size = "—"
+    elif abs(uplift) > LARGEST_SHOWN_UPLIFT:
+        size = f"over {LARGEST_SHOWN_UPLIFT * 100:,.0f}%"
+    else:
+        size = percent(abs(uplift))
+    return f"{size} {'more' if more else 'less'}"
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:
@@ -323,6 +336,26 @@ def srm_warning(experiment: dict) -> str | None:
     )
 
 
+STOPPED_TEXT = "stopped (declared so in the config): /track counts nothing more for it, so these counts are frozen"
+UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
+
+
+def declaration_fields(declared: dict | None) -> dict:
+    """An experiment's ``declared`` and ``stopped`` from its entry's lamed ``declared`` (None:
+    not declared, and then ``declared_note``)."""
+    if not isinstance(declared, dict):
+        return {"declared": False, "stopped": False, "declared_note": UNDECLARED_NOTE}
+    return {"declared": True, "stopped": declared.get("stopped") is True}
+
+
+def declaration_text(experiment: dict) -> str | None:
+    """What the declaration says of the experiment: stopped, or not declared (its names are
+    open to anyone); None for a declared experiment still counting."""
+    if experiment["stopped"]:
+        return STOPPED_TEXT
+    return experiment.get("declared_note")
+
+
 # -- formats -------------------------------------------------------------------------------
 
 
@@ -338,7 +371,7 @@ CSV_COLUMNS = (
     "namespace", "experiment", "goal", "variant", "is_control", "trials", "successes",
     "rate", "rate_ci_low", "rate_ci_high", "uplift", "uplift_ci_low", "uplift_ci_high",
     "p_value", "chance_to_beat_control", "sequential_p_value", "sequential_uplift_ci_low",
-    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes",
+    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes", "declared", "stopped",
     "needed_per_variant", "days_remaining", "events_per_participant",
 )  # fmt: skip
 
@@ -351,7 +384,8 @@ def render_csv(results: Results) -> str:
     writer.writerow(CSV_COLUMNS)
     for experiment in results.analysis["experiments"]:
         common = {"namespace": results.namespace, "experiment": experiment["experiment"],
-                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"]}  # fmt: skip
+                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"],
+                  "declared": experiment["declared"], "stopped": experiment["stopped"]}  # fmt: skip
         if not experiment["goals"]:
             for row in results.participants.get(experiment["experiment"], []):
                 values = {**common, "variant": row["label"], "trials": row["trials"],
@@ -498,6 +532,9 @@ def render_table(results: Results) -> str:
         lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
         counts = ", ".join(f"{row['label']} {row['trials']:,}" for row in results.participants.get(name, []))
         lines.append(f"  participants: {counts or 'none'}")
+        declaration = declaration_text(experiment)
+        if declaration:
+            lines.append(f"  {'STOPPED' if experiment['stopped'] else 'note'}: {declaration}")
         warning = srm_warning(experiment)
         if warning:
             lines.append(f"  WARNING: {warning}")

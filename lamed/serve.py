@@ -40,14 +40,15 @@ from urllib.parse import parse_qsl, urlsplit
 import redis
 
 import lamed
-from lamed import dashboard, handlers
+from lamed import dashboard, handlers, static_files
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
+from lamed.declared import Declarations
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.serve_state import remove_state, write_state
-from lamed.snippet import render_snippet
+from lamed.snippet import render_csp_snippet, render_snippet
 from lamed.store import Store
 
 logger = logging.getLogger("lamed.serve")
@@ -96,6 +97,7 @@ ROUTES = {
     "/delete": Route(("DELETE",), lamed.delete, api_key_required=True),
     "/": Route(("GET",), dashboard.live_page),  # the live dashboard: asks for the key, shows /dashboard
     "/dashboard": Route(("GET",), dashboard.live_content, api_key_required=True),
+    **{path: Route(("GET",), handler) for path, handler in static_files.HANDLERS.items()},  # the snippet's scripts
 }
 
 
@@ -540,15 +542,17 @@ def make_server(
     store: Store | ClusterStore,
     routes: dict | None = None,
     settings: dict | None = None,
+    declared: Declarations | None = None,
     **limits,
 ) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``);
-    ``limits`` are :class:`LamedServer`'s ``max_connections`` and ``request_deadline``.
+    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``)
+    and the ``declared`` experiments (none by default); ``limits`` are :class:`LamedServer`'s
+    ``max_connections`` and ``request_deadline``.
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.
     """
-    handlers.use_store(store, settings)
+    handlers.use_store(store, settings, declared)
     return LamedServer((host, port), api_key, routes, **limits)
 
 
@@ -616,7 +620,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
     with ExitStack() as stack:
         store, settings, redis_description = _open_store(stack, config)
         try:
-            server = make_server(host, port, api_key, store, settings=settings)
+            declared = Declarations.of(config) if config else None
+            server = make_server(host, port, api_key, store, settings=settings, declared=declared)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; {_listen_fix(exc)}") from exc
         stack.callback(server.server_close)
@@ -631,15 +636,18 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
                 f'note: the "redis" of {config.path} is for deploy; serve uses it only with '
                 '"serve": {"use_config_redis": true} in that file'
             )
+        track, bundle = server.endpoint("/track"), f"{server.url}/{static_files.BUNDLE}"
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
-            f"  track:        {server.endpoint('/track')}\n"
+            f"  track:        {track}\n"
             f"  track (2.0):  {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
             f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"
-            f"Paste this into your page (namespace {namespace!r}):\n\n"
-            f"{render_snippet(server.endpoint('/track'), namespace)}\n"
+            f"Paste this into your page (namespace {namespace!r}; AlephBet from this server, no CDN):\n\n"
+            f"{render_snippet(track, namespace, bundle)}\n"
+            "Or, for a page whose Content-Security-Policy refuses inline scripts and styles:\n\n"
+            f"{render_csp_snippet(track, namespace, bundle, f'{server.url}/{static_files.CSP_SCRIPT}')}\n"
             "Ctrl-C stops the server."
         )
         previous = signal.signal(signal.SIGTERM, _raise_stopped)

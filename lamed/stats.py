@@ -519,7 +519,7 @@ def _statistic_or_reason(counts: tuple[int, int, int, int]) -> tuple[float, floa
 
 # -- results of GET /experiments -> figures ---------------------------------------------------
 
-UNDECLARED = "not declared: each goal is assumed unique (AlephBet's default), counted once per participant"
+UNDECLARED = "each goal is assumed unique (AlephBet's default), counted once per participant"
 NOT_UNIQUE = "a non-unique goal counts events, not participants: no rate, comparison or decision"
 DECIDED_NOTE = "already decided"
 RECENT_DAYS = 7  # the traffic behind days_remaining: the participants of the last complete days

@@ -731,7 +731,7 @@ def test_a_redis_only_change_updates_configuration_and_publishes_once_without_up
     aws.deploy()
     aws.write_config(redis=SECRET_REDIS)
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
-    assert "update     function lamed-track (Redis settings; publish a version)" in plan
+    assert "update     function lamed-track (runtime settings; publish a version)" in plan
     calls = record_calls(monkeypatch)
     out = aws.deploy()
     assert out.count("published v2, live -> v2") == len(STANDARD)
@@ -746,6 +746,20 @@ def test_a_redis_only_change_updates_configuration_and_publishes_once_without_up
         assert PASSWORD not in output
     assert "Redis: redis://redis.example.com:6379, ACL user lamed\n" in text
     assert json.loads(status)["redis"]["address"] == "redis://redis.example.com:6379"
+    assert "no changes" in aws.deploy()
+
+
+def test_declaring_and_stopping_an_experiment_updates_the_configuration_without_uploading_code(aws, monkeypatch):
+    aws.deploy()
+    for stopped in (False, True):
+        aws.write_config(experiments={"button": {"variants": ["control", "red"], "goals": ["signup"], "stopped": stopped}})
+        assert "update     function lamed-track (runtime settings; publish a version)" in aws.lamed("deploy", "--no-preflight", "--dry-run").output
+        calls = record_calls(monkeypatch)
+        aws.deploy()
+        assert calls.count("UpdateFunctionConfiguration") == len(STANDARD)
+        assert "UpdateFunctionCode" not in calls and "CreateFunction" not in calls
+        deployed = json.loads(aws.environment("lamed-track")["LAMED_CONFIG_JSON"])
+        assert deployed["experiments"]["button"]["stopped"] is stopped and deployed["namespace"] == "alephbet"
     assert "no changes" in aws.deploy()
 
 

@@ -48,6 +48,13 @@ def seeded(server, redis_server):
     return {ns: stats.analyse(store.results(ns, days=True), ns) for ns in ("alephbet", "shop")}
 
 
+def as_reported(analysis: dict) -> dict:
+    """lamed.stats' figures as `lamed results` reports them: with lamed.report's declaration fields
+    (none of the seeded experiments is declared)."""
+    undeclared = report.declaration_fields(None)
+    return analysis | {"experiments": [experiment | undeclared for experiment in analysis["experiments"]]}
+
+
 @pytest.fixture
 def experiments_url(server, seeded):
     return f"{server.url}/prod/experiments"
@@ -109,7 +116,7 @@ def test_json_is_exactly_the_figures_of_lamed_stats(experiments_url, seeded):
     result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--format", "json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert body == json.loads(json.dumps(seeded["alephbet"]))
+    assert body == json.loads(json.dumps(as_reported(seeded["alephbet"])))
     button = next(e for e in body["experiments"] if e["experiment"] == "button colour")
     assert button["control"] == "control"
     rows = {row["label"]: row for row in button["goals"][0]["variants"]}
@@ -149,7 +156,7 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
     uplift = report.interval(red["sequential_uplift_ci"], signed=True)
     assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
-    assert "red beats" not in out
+    assert "red converts" not in out
     assert "green: not enough data yet (fewer than 100 participants on a side)" in out
     # An experiment with participants and no goal yet is listed, with its participants.
     assert "pricing  (control: control" in out and "participants: control 3, cheap 2" in out
@@ -227,7 +234,7 @@ def test_mde_sizes_the_undecided_comparisons_and_days_come_from_the_daily_counts
 
 def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):
     by_option = run("--endpoint", experiments_url, "--api-key", API_KEY, "--namespace", "shop", "--format", "json")
-    assert json.loads(by_option.output) == json.loads(json.dumps(seeded["shop"]))
+    assert json.loads(by_option.output) == json.loads(json.dumps(as_reported(seeded["shop"])))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"namespace": "shop"}))
     by_config = run("--endpoint", experiments_url, "--api-key", API_KEY, env={"LAMED_CONFIG": str(config)})
@@ -243,7 +250,7 @@ def test_an_original_lamed_answer_is_read_too(stub):
     assert "participants: a 140, b 150" in result.output
     assert "headline  (control: a" in result.output
     body = json.loads(run("--endpoint", f"{stub}/200/lamed", "--format", "json").output)
-    assert body == json.loads(json.dumps(stats.analyse(LAMED_BODY[1:], "alephbet")))
+    assert body == json.loads(json.dumps(as_reported(stats.analyse(LAMED_BODY[1:], "alephbet"))))
 
 
 # -- one line for each failure ----------------------------------------------------------------
@@ -314,9 +321,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
     "variant, kind, text",
     [
         (row("red", 500, "winner", 0.003, [0.05, 0.4], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, +40.0%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, +40.0%], always-valid p = 0.003)"),
         (row("red", 500, "loser", 0.0004, [-0.5, -0.1], -0.3), "loser",
-         "control beats red: uplift -30.0% [-50.0%, -10.0%], always-valid p < 0.001"),
+         "red converts 30.0% less than control (uplift [-50.0%, -10.0%], always-valid p < 0.001)"),
         (row("red", 500, "inconclusive", 0.41, [-0.1, 0.3], 0.1), "inconclusive",
          "red: no clear difference yet (uplift [-10.0%, +30.0%], always-valid p = 0.41)"),
         (row("red", 99, "insufficient_data", 0.0001, [0.5, 9.0], 2.0), "insufficient_data",
@@ -326,7 +333,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
         (row("red", 500, "insufficient_data", sequential_p_value="no conversions in either variant"),
          "insufficient_data", "red: not enough data yet (no conversions in either variant)"),
         (row("red", 500, "winner", 0.003, [0.05, 400.0], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, >+10,000%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, >+10,000%], always-valid p = 0.003)"),
+        (row("red", 500, "winner", 0.001, [2.0, 400.0], 150.0), "winner",
+         "red converts over 10,000% more than control (uplift [+200.0%, >+10,000%], always-valid p = 0.001)"),
         (row("control", 500, None), "control", "control is the control, the baseline of the others"),
     ],
 )  # fmt: skip

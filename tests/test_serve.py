@@ -290,7 +290,7 @@ def test_lamed_serve_uses_the_configured_redis_and_key(tmp_path, redis_server, r
     [
         ({"redis": {"port": 1}, "serve": {"use_config_redis": True}}, "cannot use the Redis configured in"),
         ({"redis": []}, '"redis" must be an object'),
-        ({"redis": {"url": "htp://localhost:6379"}}, '"redis.url" must start with redis://, rediss://, unix://, not \'htp\' — fix: "redis://localhost:6379"'),
+        ({"redis": {"url": "htp://localhost:6379"}}, '"redis.url" must start with redis://, rediss:// or unix://, not "htp://" — fix: "redis://localhost:6379"'),
     ],
 )
 def test_lamed_serve_reports_a_bad_redis_config_in_one_line(tmp_path, config, message):

@@ -76,8 +76,9 @@ REMOVED_AFTER_FUNCTIONS = {
     VPC_POLICY_NAME: "no kept function version is in the VPC",
     ELASTICACHE_POLICY_NAME: "Redis no longer uses IAM auth",
 }
-# How progress lines name a changed setting; the environment holds the Redis password, so only its name shows.
-SETTING_NAMES = {"Environment": "Redis settings"}
+# How progress lines name a changed setting; the environment (the runtime settings: Redis, bounds,
+# declared experiments) holds the Redis password, so only its name shows.
+SETTING_NAMES = {"Environment": "runtime settings"}
 DESCRIPTION = "lamed: A/B-testing backend for AlephBet"
 TAG_LIST = [{"Key": key, "Value": value} for key, value in MANAGED_TAG.items()]
 ADOPTED = "adopted: tagged managed-by=lamed"

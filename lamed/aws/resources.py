@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from lamed.config import Config, ConfigError
+from lamed.config import RUNTIME_KEYS, Config, ConfigError
 
 ROLE_NAME = "lamed"
 LOGS_POLICY_NAME = "lamed-logs"
@@ -267,9 +267,9 @@ def function_environment(config: Config) -> dict[str, str]:
     size = sum(len(key.encode()) + len(value.encode()) for key, value in environment.items())
     if size > ENVIRONMENT_LIMIT_BYTES:
         raise ConfigError(
-            f'{config.path}: "redis" and "uuid_expiry_seconds" take {size} bytes in the functions\' environment, '
-            f"over Lambda's {ENVIRONMENT_LIMIT_BYTES}-byte limit — fix: shorten the \"redis\" settings "
-            "(drop arguments left at their defaults)"
+            f"{config.path}: the runtime settings ({', '.join(RUNTIME_KEYS)}) take {size} bytes in the functions' "
+            f"environment, over Lambda's {ENVIRONMENT_LIMIT_BYTES}-byte limit — fix: shorten the \"redis\" settings "
+            '(drop arguments left at their defaults) or the "experiments" declared (shorter names, fewer experiments)'
         )
     return environment
 
