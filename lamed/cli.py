@@ -26,6 +26,7 @@ ONE_LINE_FAILURES = (
     ("lamed.aws.plan", "OwnershipError"),
     ("lamed.aws.client", "AwsWaitError"),
     ("lamed.aws.client", "MissingPermission"),
+    ("lamed.planner", "Unplannable"),
 )
 AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
 
@@ -401,13 +402,29 @@ def _discover_endpoint(obj) -> tuple[str, str]:
 @click.option("--control", metavar="NAME", help="The variant to compare with [default: the declared control, else 'control', else the first by name].")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
 @click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
+@click.option("--mde", metavar="UPLIFT", help="Size undecided comparisons for this relative effect, e.g. 5% [default: the observed one].")
 @click.pass_context
-def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt, days):
-    """Print each experiment's figures: rates, intervals, uplift, p-value, chance to beat control."""
+def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt, days, mde):
+    """Print each experiment's figures: decisions, rates, intervals, uplift, p-values, what is still needed."""
+    from lamed.planner import effect
+
     if days and fmt != "csv":
         raise click.UsageError("--days exports the daily series as CSV: add --format csv")
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, days=days)
+    size_for = None if mde is None else effect(mde)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, mde=size_for)
     click.echo(report.render_days_csv(found) if days else report.render(found, fmt))
+
+
+@cli.command()
+@click.option("--baseline", required=True, metavar="RATE", help="The control's conversion rate, e.g. 10%.")
+@click.option("--mde", required=True, metavar="UPLIFT", help="The smallest relative effect worth finding, e.g. 10% (10% -> 11%).")
+@click.option("--variants", default=2, show_default=True, type=click.IntRange(2, 1000), help="Variants, the control included.")
+@click.option("--daily", type=click.IntRange(1), metavar="N", help="Participants a day over all variants: also print the days.")
+def plan(baseline, mde, variants, daily):
+    """Print the participants per variant (and days) for an 80% chance that lamed's always-valid test decides."""
+    from lamed import planner
+
+    click.echo(planner.plan_text(planner.percentage(baseline, "--baseline"), planner.effect(mde), variants, daily))
 
 
 @cli.command()
@@ -425,7 +442,7 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
 
     from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
 
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, days=True)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout)
     path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")

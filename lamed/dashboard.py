@@ -226,33 +226,36 @@ def view(results: report.Results) -> dict:
         goals = []
         for goal in experiment["goals"]:
             verdicts = report.goal_verdicts(experiment, goal)
+            columns = report.goal_columns(goal)
             rows = [
                 {
                     "label": row["label"],
                     "is_control": row["label"] == experiment["control"],
-                    "cells": report.figure_cells(row, row["label"] == experiment["control"]),
+                    "cells": report.figure_cells(row, row["label"] == experiment["control"], columns),
                 }
                 for row in goal["variants"]
             ]
-            notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)]
-            figures = chart(goal, experiment, verdicts, colours)
+            unique = columns is report.COLUMNS
+            notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)] if unique else []
+            figures = chart(goal, experiment, verdicts, colours) if unique else None
             series = results.timelines.get(name)
             over_time = next((trend_chart(series, line, colours) for line in series["goals"] if line["goal"] == goal["goal"]), None) if series else None
-            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time})
+            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time,
+                          "unique": unique, "headings": [dashboard for _, _, dashboard in columns]})  # fmt: skip
         experiments.append({
             "name": name,
             "control": experiment["control"],
             "srm_p_value": experiment["srm_p_value"],
             "srm_warning": report.srm_warning(experiment),
             "srm_note": experiment.get("srm_note"),
+            "goals_note": experiment.get("goals_note"),
             "stopped": experiment["stopped"],
             "declaration": report.declaration_text(experiment),
             "participants": participants,
             "total": sum(row["trials"] for row in participants),
             "goals": goals,
         })  # fmt: skip
-    headings = [dashboard for _, _, dashboard in report.COLUMNS]
-    return {"namespace": results.namespace, "experiments": experiments, "headings": headings}
+    return {"namespace": results.namespace, "experiments": experiments}
 
 
 def _now() -> str:

@@ -19,7 +19,7 @@ from serve_cli import lamed_command
 
 ISOLATED = {"LAMED_API_KEY": None, "LAMED_ENDPOINT": None, "LAMED_CONFIG": None}
 HOSTILE = '<img src=x onerror="document.title=\'owned\'">'
-SRM = {"a": (300, {"click": 30}), "b": (200, {"click": 20})}
+SRM = {"a": (350, {"click": 35}), "b": (150, {"click": 15})}  # always-valid SRM p = 1.5e-10
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +105,13 @@ def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page)
     assert button.locator("svg.chart g.legend text").all_text_contents() == ["95% interval of the rate", "the control's rate"]
     assert "one UTC day so far" in button.locator("p.trend-note").inner_text()  # no chart over time of a single day
     split = page.locator("section.card", has_text="split").inner_text()
-    assert "sample ratio mismatch (p < 0.001)" in split
+    assert "sample ratio mismatch (always-valid p < 0.001)" in split
     waiting = page.locator("section.card", has_text="waiting").inner_text()
     assert "No goal reached yet" in waiting and "control 4" in waiting
     # Notes are sentences; participants list the control first.
     banner = page.locator("section.card", has_text="banner")
-    assert banner.locator("p.note").all_inner_texts() == [
-        "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."]
+    assert banner.locator("p.note").all_inner_texts()[0] == (
+        "No uplift, fixed-horizon uplift interval or always-valid uplift interval for big: the control has a 0% rate.")
     assert banner.locator(".pill").all_inner_texts()[0].startswith("control")
     assert page.locator("section.card", has_text="headline").locator(".pill").all_inner_texts() == [
         "control 400", "bold 400", "quiet 400"]
@@ -146,7 +146,7 @@ def test_the_dashboard_screenshot_shows_each_variant_in_its_colour_and_unique_he
     page.goto(path.as_uri())
     for table in page.locator("table").all():
         headers = [text.strip() for text in table.locator("thead th").all_inner_texts() if text.strip()]
-        assert len(headers) == len(set(headers)) == 13, headers
+        assert len(headers) == len(set(headers)) == 16, headers
     goal = page.locator("section.card", has_text="headline").locator(".goal")
     goal.scroll_into_view_if_needed()
     shot = goal.screenshot(path=str(tmp_path / "headline.png"))

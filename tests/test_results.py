@@ -4,6 +4,7 @@ failures, and a moto server for finding the deployed API through AWS."""
 import csv
 import io
 import json
+import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from lamed import report, stats
+from lamed import planner, report, stats
 from lamed.cli import cli
 from lamed.redis_server import free_port
 from lamed.store import Store
@@ -37,14 +38,14 @@ LAMED_BODY = [
 
 @pytest.fixture(scope="module")
 def seeded(server, redis_server):
-    """Experiments in two namespaces; the expected figures straight from lamed.stats."""
+    """Experiments in two namespaces; the expected figures straight from lamed.stats (daily counts included, as `lamed results` reads them)."""
     redis_server.client().flushall()
     seed(server.url, "button colour", BUTTON)
     seed(server.url, "pricing", {"control": (3, {}), "cheap": (2, {})})
     seed(server.url, "banner", {"control": (20, {}), "big": (20, {"click": 3})})  # the control never converts
     seed(server.url, "layout", {"wide": (120, {"buy": 12}), "narrow": (110, {"buy": 9})}, namespace="shop")
     store = Store(redis_server.client())
-    return {ns: stats.analyse(store.results(ns), ns) for ns in ("alephbet", "shop")}
+    return {ns: stats.analyse(store.results(ns, days=True), ns) for ns in ("alephbet", "shop")}
 
 
 def as_reported(analysis: dict) -> dict:
@@ -151,7 +152,7 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     assert report.interval(red["rate_ci"]) in out and report.interval(red["sequential_uplift_ci"], signed=True) in out
     header = next(line.split() for line in out.splitlines() if line.strip().startswith("variant"))
     assert header == ("variant trials successes rate rate 95% CI uplift seq. p seq. uplift CI "
-                      "fixed p fixed uplift 95% CI chance to beat").split()  # fmt: skip
+                      "fixed p fixed uplift 95% CI fixed chance to beat still needed/variant days left").split()  # fmt: skip
     # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
     uplift = report.interval(red["sequential_uplift_ci"], signed=True)
     assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
@@ -190,13 +191,14 @@ def test_csv_has_one_row_per_variant_and_goal_at_full_precision(experiments_url,
         else:
             assert float(row["p_value"]) == expected["p_value"]
             assert float(row["chance_to_beat_control"]) == expected["chance_to_beat_control"]
-            assert float(row["sequential_p_value"]) == expected["sequential_p_value"]
+            assert (float(row["sequential_p_value"]) if row["sequential_p_value"] else None) == expected["sequential_p_value"]
             bounds = [float(row["sequential_uplift_ci_low"]), float(row["sequential_uplift_ci_high"])]
             assert bounds == expected["sequential_uplift_ci"] and row["decision"] == expected["decision"]
     pricing = [r for r in rows if r["experiment"] == "pricing"]
     assert [(r["variant"], r["goal"], r["trials"]) for r in pricing] == [("control", "", "3"), ("cheap", "", "2")]
     big = next(r for r in rows if r["experiment"] == "banner" and r["variant"] == "big")
-    assert big["notes"] == "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."
+    assert big["notes"].startswith("No uplift, fixed-horizon uplift interval or always-valid uplift interval for big: "
+                                   "the control has a 0% rate.")  # fmt: skip
 
 
 def test_experiment_and_control_choose_what_is_compared(experiments_url):
@@ -208,6 +210,26 @@ def test_experiment_and_control_choose_what_is_compared(experiments_url):
     assert body["experiments"][0]["control"] == "red"
     control_row = next(r for r in body["experiments"][0]["goals"][0]["variants"] if r["label"] == "control")
     assert control_row["uplift"] == pytest.approx(-0.5)
+
+
+def test_mde_sizes_the_undecided_comparisons_and_days_come_from_the_daily_counts(experiments_url, seeded):
+    """The seeded counts were all tracked today: one day of traffic, so the days remaining are
+    the participants still needed over today's participants (the slower side's)."""
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour",
+                 "--format", "json", "--mde", "5%")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    red = next(r for r in json.loads(result.output)["experiments"][0]["goals"][0]["variants"] if r["label"] == "red")
+    expected = planner.participants_per_variant(0.1, 0.05, comparisons=2) - 200
+    assert red["decision"] == "inconclusive" and red["needed_per_variant"] == expected
+    assert red["days_remaining"] == math.ceil(expected / 200)
+    observed = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
+    assert observed["goals"][0]["variants"][2]["needed_per_variant"] != expected  # sized for the observed +100%
+    table = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour", "--mde", "5%")
+    assert "red: no clear difference yet" in table.output and f"about {expected:,} more participants per variant" in table.output
+    bad = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "five")
+    assert bad.exit_code == 1 and bad.output == "Error: --mde 'five' is not a percentage: write it like 10%\n"
+    none = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "0%")
+    assert none.exit_code == 1 and "is no effect to size for" in none.output
 
 
 def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):
@@ -355,3 +377,17 @@ def test_the_deployed_api_and_its_key_are_found_through_aws(aws):
     assert url in line
     misuse = run_in(region, "--api-key", "k")
     assert misuse.exit_code == 2 and "Error: --api-key goes with --endpoint URL" in misuse.output
+
+
+def test_a_decided_comparison_leaves_what_is_still_needed_blank():
+    """Its needed_per_variant and days_remaining are null with the note `already decided` in the
+    JSON; the table and the sentences leave them out, since the verdict says it."""
+    trials = {"control": 10_000, "red": 10_000}
+    entry = {"experiment": "e", "variants": [{"label": label, "trials": n} for label, n in trials.items()],
+             "goals": [{"goal": "g", "results": [{"label": "control", "successes": 1000, "trials": 10_000},
+                                                 {"label": "red", "successes": 1200, "trials": 10_000}]}]}  # fmt: skip
+    found = report.analyse_entries([entry], "ns", "src")
+    red = found.analysis["experiments"][0]["goals"][0]["variants"][1]
+    assert red["decision"] == "winner" and red["notes"] == dict.fromkeys(stats.WAITING, stats.DECIDED_NOTE)
+    assert report.figure_cells(red, False)[-2:] == [("", ""), ("", "")]
+    assert report.note_sentences(red) == [] and "already decided" not in report.render_table(found)
