@@ -22,8 +22,7 @@ import redis
 from lamed.cluster_store import ClusterStore
 from lamed.config import PARTICIPATE, Bounds
 from lamed.connection import address, explain, redis_client
-from lamed.handlers import track_name_problem
-from lamed.names import printable
+from lamed.names import printable, track_problem
 from lamed.store import Store, counter_key
 
 Counter = tuple[str, str, str]  # experiment, event, variant
@@ -161,9 +160,9 @@ def _types(client: redis.Redis, keys: list[bytes]) -> list:
 def _counter_problem(counter: Counter, value: bytes | None, kind) -> str | None:
     """Why a counter cannot be copied, or None (a key that is gone has nothing to copy)."""
     for parameter, name in zip(("experiment", "event", "variant"), counter):
-        problem = track_name_problem(parameter, name)
+        problem = track_problem(parameter, name)
         if problem:
-            return f"/track refuses its names: {problem}"
+            return f"/track refuses its names: parameter '{parameter}' {problem}"
     if value is None:
         return None if _text(kind) == "none" else f"a {_text(kind)}, not a counter"
     if not re.fullmatch(rb"-?[0-9]+", value):
