@@ -17,8 +17,9 @@ layer keeps the tags TagResource puts on REST APIs, usage plans and API keys, an
 them in the reads that list those.
 
 :class:`LikeAws` (installed by the deploy tests, and by the layer) makes moto's Lambda answer
-function-URL permissions as AWS does, checks the URL's CORS as AWS does, and records the
-parameters of AddPermission and the function-URL calls (moto ignores their ``Qualifier``).
+function-URL permissions as AWS does, checks the URL's CORS as AWS does, refuses every
+function-URL call in the regions that have none, and records the parameters of AddPermission
+and the function-URL calls (moto ignores their ``Qualifier``).
 
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
 so botocore parses them, and lamed's retries see them, as they would AWS's.
@@ -33,6 +34,7 @@ from botocore.exceptions import ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
+from lamed.aws.resources import NO_FUNCTION_URL_REGIONS
 
 READ_PREFIXES = ("Get", "List", "Describe")
 BUSY_OPERATIONS = {"UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "DeleteFunction"}
@@ -70,6 +72,10 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
+def _no_function_urls(**_) -> AWSResponse:
+    return _error("AccessDeniedException", 403, NO_FUNCTION_URL_MESSAGE)
+
+
 # moto keeps AddPermission's condition parameters as raw keys; AWS writes them as policy conditions
 POLICY_CONDITIONS = {
     "FunctionUrlAuthType": lambda value: {"StringEquals": {"lambda:FunctionUrlAuthType": value}},
@@ -77,6 +83,14 @@ POLICY_CONDITIONS = {
 }
 URL_OPERATIONS = ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", "GetFunctionUrlConfig", "DeleteFunctionUrlConfig")
 CORS_METHOD_MAX = 6  # Lambda's Cors.AllowMethods entries: at most 6 characters (botocore checks no maximum)
+# Regions without function URLs: AWS's "Creating and managing Lambda function URLs" page
+# (https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html, "Function URLs are not
+# supported in the following AWS Regions", the list lamed keeps as NO_FUNCTION_URL_REGIONS). There
+# Lambda refuses the function-URL operations, reads included, with AccessDeniedException "Unable to
+# determine service/operation name to be authorized" (zappa/Zappa#1425: ListFunctionUrlConfigs in
+# eu-south-2, eu-central-2, il-central-1; anomalyco/sst#5327: eu-central-2, ap-southeast-4, eu-south-2).
+NO_FUNCTION_URL_OPERATIONS = (*URL_OPERATIONS, "ListFunctionUrlConfigs")
+NO_FUNCTION_URL_MESSAGE = "Unable to determine service/operation name to be authorized"
 
 
 @dataclass
@@ -90,6 +104,9 @@ class LikeAws:
     def attach(self, session) -> None:
         session.events.register("before-parameter-build.lambda.*", self._before_call)
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
+        if session.region_name in NO_FUNCTION_URL_REGIONS:
+            for operation in NO_FUNCTION_URL_OPERATIONS:
+                session.events.register(f"before-send.lambda.{operation}", _no_function_urls)
 
     def install(self, patch) -> "LikeAws":
         """Attach to every session the CLI makes from now on (a :class:`FaultyAws` attaches its own)."""
