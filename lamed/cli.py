@@ -206,7 +206,8 @@ def deploy(ctx, dry_run, no_preflight, force, adopt, stage):
     found = find_deployment(session, names, clients=aws, with_function_url=True)  # lamed's paced clients: AWS may still throttle
     click.echo("")
     _track_lines(found.function_url, found.rest_track_url)
-    click.echo(f"experiments URL: {found.experiments_url}  (API key: `lamed status --show-key`)")
+    status_command = f"lamed status --stage {stage} --show-key" if stage else "lamed status --show-key"
+    click.echo(f"experiments URL: {found.experiments_url}  (API key: `{status_command}`)")
     click.echo("\nPaste into your page:\n")
     click.echo(render_snippet(found.track_url, config.namespace))
 

@@ -222,7 +222,7 @@ def test_a_role_from_before_regions_keeps_its_policies_for_their_region_until_th
 
 def test_status_and_rollback_act_on_their_stage_only(aws):
     deploy(REGION)
-    deploy(REGION, "--stage", "dev")
+    assert "(API key: `lamed status --stage dev --show-key`)\n" in deploy(REGION, "--stage", "dev")
     aws.write_config(uuid_expiry_seconds=3600)
     assert deploy(REGION, "--stage", "dev").count("published v2, live -> v2") == len(STANDARD)
 

@@ -7,7 +7,9 @@ resource. A function's ``live`` version is compared with the zip's CodeSha256 an
 configuration, and an older version that matches (after a rollback) is pointed at again
 rather than published anew. The stage's deployment carries a digest of the API it
 serves; any other digest redeploys. Resources with lamed's names that are not tagged as
-lamed's stop a deploy (unless ``adopt``) and are left alone by destroy.
+lamed's stop a deploy (unless ``adopt``) and are left alone by destroy. Every name is the
+stage's (:class:`~lamed.aws.resources.Names`); of the global role, a region's deploy and
+destroy touch only that region's policies.
 """
 
 import json
