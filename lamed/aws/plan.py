@@ -60,6 +60,7 @@ from lamed.aws.resources import (
     role_arn,
     role_policies,
 )
+from lamed.aws.role import current_policy, policy_regions, remove_permissions, role_destroy_step, role_permissions
 from lamed.aws.steps import Step
 from lamed.config import ConfigError
 
@@ -231,8 +232,8 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
         return Step("create", subject, f"{summary} only", create), []
 
     adopting = ownership.needs_tag(subject, role["Role"].get("Tags"))
-    inline, attached = _role_permissions(aws, role_name)
-    regions = _policy_regions(aws, names, inline)
+    inline, attached = role_permissions(aws, role_name)
+    regions = policy_regions(aws, names, inline)
     others = [name for name in inline if name not in regions]  # not lamed's: the role serves lamed only
     legacy = [name for name in inline if names.legacy_policy(name) and regions[name] == names.region]
     leftover = []
@@ -244,7 +245,7 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
     stale = [
         kind for kind in policies
-        if names.policy(kind) not in inline or _current_policy(aws, role_name, names.policy(kind)) != policies[kind]
+        if names.policy(kind) not in inline or current_policy(aws, role_name, names.policy(kind)) != policies[kind]
     ]  # fmt: skip
     removed = others + legacy
     if trusted and not stale and not removed and not attached and not adopting:
@@ -259,52 +260,9 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
         if not trusted:
             aws.iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
         put_policies(aws, stale)
-        _remove_permissions(aws, role_name, removed, attached)
+        remove_permissions(aws, role_name, removed, attached)
 
     return Step("update", subject, "; ".join(changes), update), leftover
-
-
-def _policy_regions(aws: Aws, names: Names, inline: list[str]) -> dict[str, str]:
-    """The region of each of lamed's inline policies on the role. Policies named as before regions
-    (``lamed-logs``…, written together by one deploy) are the region's that their logs policy names."""
-    regions = {name: region for name in inline if (region := names.policy_region(name))}
-    legacy = [name for name in inline if names.legacy_policy(name)]
-    if legacy:
-        logs = _current_policy(aws, names.app, LOGS_POLICY_NAME) if LOGS_POLICY_NAME in legacy else None
-        regions |= dict.fromkeys(legacy, _arn_region(logs) or names.region)
-    return regions
-
-
-def _arn_region(policy: dict | None) -> str | None:
-    """The region of the first regional ARN a policy document names, or None."""
-    for statement in (policy or {}).get("Statement", []):
-        resources = statement.get("Resource", [])
-        for arn in [resources] if isinstance(resources, str) else resources:
-            parts = arn.split(":")
-            if len(parts) > 5 and parts[3]:
-                return parts[3]
-    return None
-
-
-def _current_policy(aws: Aws, role: str, name: str) -> dict | None:
-    current = read(aws.iam.get_role_policy, RoleName=role, PolicyName=name)
-    return current and current["PolicyDocument"]
-
-
-def _role_permissions(aws: Aws, role: str) -> tuple[list[str], list[str]]:
-    """The role's inline policy names and the ARNs of the managed policies attached to it."""
-    pages = aws.iam.get_paginator("list_role_policies").paginate(RoleName=role)
-    inline = [name for page in pages for name in page["PolicyNames"]]
-    pages = aws.iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
-    attached = [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
-    return inline, attached
-
-
-def _remove_permissions(aws: Aws, role: str, inline: list[str], attached: list[str]) -> None:
-    for name in inline:
-        aws.iam.delete_role_policy(RoleName=role, PolicyName=name)
-    for arn in attached:
-        aws.iam.detach_role_policy(RoleName=role, PolicyArn=arn)
 
 
 def _log_group_step(aws: Aws, desired: DesiredState, function: str, ownership: Ownership) -> Step:
@@ -847,38 +805,5 @@ def plan_destroy(aws: Aws, names: Names, functions: list[str], keep_logs: bool =
     if role is not None and not owned(role["Role"].get("Tags")):
         steps.append(Step("unchanged", f"role {names.app}", LEFT_ALONE))
     elif role is not None:
-        steps.append(_role_destroy_step(aws, names, functions))
+        steps.append(role_destroy_step(aws, names, functions))
     return steps
-
-
-def _role_destroy_step(aws: Aws, names: Names, functions: list[str]) -> Step:
-    """This region's policies go; the role goes with them unless another region's policies are still on it."""
-    subject, region = f"role {names.app}", names.region
-    inline, _ = _role_permissions(aws, names.app)
-    regions = _policy_regions(aws, names, inline)
-    mine = [name for name in inline if regions.get(name) == region]
-    elsewhere = sorted(set(regions.values()) - {region})
-    if not elsewhere:
-        return Step("delete", subject, "", lambda aws: _delete_role(aws, names, functions))
-    kept = f"kept: used in {', '.join(elsewhere)}"
-    if not mine:
-        return Step("unchanged", subject, kept)
-
-    def remove(aws):
-        _release_network_interfaces(aws, names, mine, functions)
-        _remove_permissions(aws, names.app, mine, [])
-
-    return Step("update", subject, f"removed {', '.join(mine)}; {kept}", remove)
-
-
-def _delete_role(aws: Aws, names: Names, functions: list[str]) -> None:
-    inline, attached = _role_permissions(aws, names.app)
-    _release_network_interfaces(aws, names, inline, functions)
-    _remove_permissions(aws, names.app, inline, attached)
-    aws.iam.delete_role(RoleName=names.app)
-
-
-def _release_network_interfaces(aws: Aws, names: Names, policies: list[str], functions: list[str]) -> None:
-    """Before this region's VPC policy goes: Lambda deletes the functions' network interfaces with its rights."""
-    if {names.policy(VPC_POLICY_NAME), VPC_POLICY_NAME} & set(policies):  # as named now, or before regions
-        aws.wait_network_interfaces(functions)
