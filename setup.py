@@ -9,6 +9,13 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+# the documentation site (mkdocs.yml); the test suite builds it, so the test extras include these
+DOCS = [
+    "mkdocs>=1.6",
+    "mkdocs-material>=9.5",
+    "pymdown-extensions>=10.0",
+    "mkdocs-include-markdown-plugin>=7.0",
+]
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "lamed" / "__init__.py").read_text()).group(1)
 
 setup(
@@ -30,7 +37,8 @@ setup(
         "requests>=2.31",
     ],
     extras_require={
-        "test": [
+        "docs": DOCS,
+        "test": DOCS + [
             "pytest>=8",
             "moto[server]>=5.0",
             "playwright>=1.40",

@@ -19,7 +19,7 @@ the index, and no key is written by every event.
 
 No key knows a namespace's experiments, so the bounds (``max_experiments``, ``max_variants``)
 are kept by each warm function from its :class:`Census`: what one sweep of the buckets showed
-plus what it admitted since (see the README for how far several functions can pass them).
+plus what it admitted since (see docs/data-model.md for how far several functions can pass them).
 Runs inside Lambda: stdlib and redis-py.
 """
 

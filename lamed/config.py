@@ -34,7 +34,7 @@ KNOWN_KEYS = {
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 DEFAULT_LOG_RETENTION_DAYS = 30
-# lamed-track's reserved concurrency: events/s ≈ concurrency ÷ seconds per event (README, "Function URL")
+# lamed-track's reserved concurrency: events/s ≈ concurrency ÷ seconds per event (docs/deploy.md, "The function URL")
 DEFAULT_TRACK_MAX_CONCURRENCY = 100
 # API Gateway's stage throttle on GET /track: requests per second, and the burst (token bucket) above it
 DEFAULT_TRACK_RATE_LIMIT = {"rate": 100, "burst": 200}

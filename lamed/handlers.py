@@ -23,7 +23,7 @@ logger = logging.getLogger("lamed")
 
 MAX_PARAMETER_LENGTH = 256
 # The narrowest rules under which no two requests address one key for different purposes
-# (the README's data model derives each): Lamed's keys are ":"-joined names, its flags hash
+# (docs/data-model.md derives each): Lamed's keys are ":"-joined names, its flags hash
 # "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
 NO_COLON = ("namespace", "event", "variant")
 NO_SPACE = ("uuid",)

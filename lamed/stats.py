@@ -349,7 +349,7 @@ def _widest_gap_ratio(alpha: float) -> float:
 # The mixing distribution: N(0, MIXTURE_VARIANCE) over the log rate ratio, tuned so that the
 # always-valid interval at level ALPHA is narrowest when each side has TUNED_CONVERSIONS
 # conversions (where the log ratio's variance is about 2 / conversions): tau = 0.18, relative
-# uplifts of about +-18%. See the README (Statistics, always-valid inference).
+# uplifts of about +-18%. See docs/statistics.md (Always-valid decisions).
 TUNED_CONVERSIONS = 500
 MIXTURE_VARIANCE = _widest_gap_ratio(ALPHA) * 2 / TUNED_CONVERSIONS
 

@@ -12,7 +12,7 @@ Layout, per namespace ``ns`` (unchanged from Lamed, so existing databases keep w
 
 Two keys of different purposes can never be one key for the names the handlers accept
 (``namespace``, ``event`` and ``variant`` without ``:``, no variant ``counter_keys``, no
-space in ``uuid``: the README's data model shows why each rule is needed). A new event's
+space in ``uuid``: docs/data-model.md shows why each rule is needed). A new event's
 writes run as one script inside the flag's WATCH/MULTI/EXEC, which checks the kinds of
 the keys and the namespace's bounds before its first write, so an event is either counted
 whole (flag, count, index entries, day's count) or not written at all.

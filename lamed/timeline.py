@@ -5,7 +5,7 @@ Reads the ``daily`` counts of ``GET /experiments?days=1``. The cumulative count 
 at the end of day d is its total less what was counted after d, so counts older than the daily
 series (the original Lamed's, or migrated ones) belong to every day of it. The decisions are
 :func:`lamed.stats.sequential_family` of each day's cumulative counts, each comparison's raw p
-the running minimum over the days (the README defends it).
+the running minimum over the days (docs/statistics.md, Results over time, defends it).
 """
 
 from datetime import date, timedelta

@@ -100,7 +100,7 @@ def _client_error_message(exc: ClientError) -> str:
     if code in ACCESS_DENIED:
         return (
             f"AWS denied {operation}: {detail} — fix: grant these credentials that permission "
-            "(see the README's IAM policy), or use another --profile"
+            "(see docs/deploy.md, IAM permissions the deploying user needs), or use another --profile"
         )
     if code in BAD_CREDENTIALS:
         return f"AWS did not accept the credentials ({code}) — fix: {FIX_CREDENTIALS}"
