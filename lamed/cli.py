@@ -142,8 +142,8 @@ def _stage_option(command):
 
 
 def _in(region: str, stage: str | None) -> str:
-    """``eu-west-1``, or ``eu-west-1 (stage dev)``: where a command acts, in its lines."""
-    return f"{region} (stage {stage})" if stage else region
+    """``eu-west-1``, or ``eu-west-1 for stage dev``: where a command acts, in its lines."""
+    return f"{region} for stage {stage}" if stage else region
 
 
 def _without_function_urls(region: str) -> str | None:

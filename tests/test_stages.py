@@ -188,11 +188,11 @@ def test_a_region_s_destroy_keeps_the_role_another_region_uses_and_says_so(aws):
     deploy(OTHER_REGION, "--stage", "dev")
     plan = lamed(REGION, "destroy", "--stage", "dev", input="n\n").output
     assert f"update     role lamed-dev (removed lamed-logs-dev-{REGION}; kept: used in {OTHER_REGION})" in plan
-    assert f"Delete all of this in {REGION} (stage dev)?" in plan
+    assert f"Delete all of this in {REGION} for stage dev?" in plan
     out = lamed(REGION, "destroy", "--stage", "dev", "--yes").output
     assert f"updated    role lamed-dev (removed lamed-logs-dev-{REGION}; kept: used in {OTHER_REGION})" in out
     assert lamed(REGION, "destroy", "--stage", "dev", "--yes").output == (
-        f"unchanged  role lamed-dev (kept: used in {OTHER_REGION})\nnothing to destroy in {REGION} (stage dev)\n"
+        f"unchanged  role lamed-dev (kept: used in {OTHER_REGION})\nnothing to destroy in {REGION} for stage dev\n"
     )
     assert "deleted    role lamed-dev\n" in lamed(OTHER_REGION, "destroy", "--stage", "dev", "--yes").output
 
@@ -235,7 +235,7 @@ def test_status_and_rollback_act_on_their_stage_only(aws):
     dev_url = aws.lambda_.get_function_url_config(FunctionName="lamed-track-dev", Qualifier="live")["FunctionUrl"]
     assert dev["track_url"] == dev_url != plain["track_url"]
     text = lamed(REGION, "status", "--stage", "dev").output
-    assert f"API {apis['lamed-dev']} in {REGION} (stage dev), API Gateway stage prod: deployed\n" in text
+    assert f"API {apis['lamed-dev']} in {REGION} for stage dev, API Gateway stage prod: deployed\n" in text
     assert "lamed-track-dev: live v2" in text and "/aws/lambda" not in text
 
     result = lamed(REGION, "rollback", "--stage", "dev")
@@ -243,7 +243,7 @@ def test_status_and_rollback_act_on_their_stage_only(aws):
     assert all(aws.live(f"{name}-dev") == "1" for name in STANDARD)
     assert lamed(REGION, "rollback").exit_code == 1  # the stage without a name has nothing earlier
     assert all(aws.live(name) == "1" and aws.versions(name) == ["$LATEST", "1"] for name in STANDARD)
-    assert "no lamed API in eu-west-1 (stage qa) (run `lamed deploy --stage qa`)" in lamed(REGION, "status", "--stage", "qa").output
+    assert "no lamed API in eu-west-1 for stage qa (run `lamed deploy --stage qa`)" in lamed(REGION, "status", "--stage", "qa").output
 
 
 def test_results_find_the_api_and_key_of_their_stage(aws):
