@@ -123,6 +123,8 @@ def _function_names(names) -> list[str]:
 
 
 def _checked_stage(ctx, param, stage: str | None) -> str | None:
+    if stage is None:
+        return None
     from lamed.aws.resources import StageError, check_stage
 
     try:
