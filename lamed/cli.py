@@ -193,7 +193,9 @@ def deploy(ctx, dry_run, no_preflight, force, adopt, stage):
     session = _aws_session(ctx.obj)
     aws = _connect(session)
     names = _names(stage, aws.place.region)
-    steps = plan_deploy(aws, desired_state(config, build_package(), names), adopt=adopt)
+    code = build_package(config.runtime)
+    steps = plan_deploy(aws, desired_state(config, code, names), adopt=adopt)
+    click.echo(f"package: {len(code)} bytes, bytecode for {config.runtime}")  # after the plan, which may fail in one line
     note = config.track_function_url and _without_function_urls(names.region)
     if note:
         click.echo(note)
@@ -368,11 +370,14 @@ def preflight(obj, redis_check=True):
     "-o", "--output", default="lamed.zip", show_default=True, type=click.Path(dir_okay=False), help="Where to write the zip."
 )
 def package(output):
-    """Build the Lambda zip (lamed's runtime and redis-py: code only, no config) without deploying it."""
+    """Build the Lambda zip (lamed's runtime and redis-py, compiled for the config's runtime: code only, no config) without deploying it."""
     from lamed.aws.package import write_package
+    from lamed.config import DEFAULT_RUNTIME, find_config_path, load_config
 
-    size = write_package(output)
-    click.echo(f"wrote {output} ({size} bytes)")
+    path = find_config_path()
+    runtime = load_config(path).runtime if path else DEFAULT_RUNTIME
+    size = write_package(output, runtime)
+    click.echo(f"wrote {output} ({size} bytes, bytecode for {runtime})")
 
 
 def _results_source(command):

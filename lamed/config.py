@@ -10,6 +10,7 @@ the standard library and redis-py.
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,13 @@ PARTICIPATE = "participate"  # the event AlephBet sends when a visitor joins an 
 DEFAULT_UUID_EXPIRY_SECONDS = 86400
 DEFAULT_MAX_EXPERIMENTS = 1000
 DEFAULT_MAX_VARIANTS = 20
-DEFAULT_RUNTIME = "python3.12"
-SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+# Lambda's Python runtimes that lamed runs on: botocore's lambda service model (2015-03-31), shape "Runtime"
+SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
+THIS_PYTHON = "python%d.%d" % sys.version_info[:2]
+# The deploying Python's runtime where Lambda offers it: that interpreter compiles the zip's bytecode
+DEFAULT_RUNTIME = THIS_PYTHON if THIS_PYTHON in SUPPORTED_RUNTIMES else SUPPORTED_RUNTIMES[-1]
 ARCHITECTURES = ("x86_64", "arm64")
+DEFAULT_ARCHITECTURE = "x86_64"
 
 VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  # Lambda's VpcConfig maxima
 
@@ -97,7 +102,7 @@ class Config:
     extra_wiring: list = field(default_factory=list)
     namespace: str = DEFAULT_NAMESPACE
     runtime: str = DEFAULT_RUNTIME
-    architecture: str = "x86_64"
+    architecture: str = DEFAULT_ARCHITECTURE
     vpc: dict | None = None
     bounds: Bounds = Bounds()
     use_config_redis: bool = False
@@ -210,7 +215,7 @@ def parse_config(raw, path: Path) -> Config:
         fail(f'"runtime" must be one of {", ".join(SUPPORTED_RUNTIMES)}')
     config.runtime = runtime
 
-    architecture = raw.get("architecture", "x86_64")
+    architecture = raw.get("architecture", DEFAULT_ARCHITECTURE)
     if architecture not in ARCHITECTURES:
         fail(f'"architecture" must be one of {", ".join(ARCHITECTURES)}')
     config.architecture = architecture

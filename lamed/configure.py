@@ -6,8 +6,8 @@ from pathlib import Path
 import jinja2
 
 from lamed.config import (
-    ARCHITECTURES,
     CONFIG_NAME,
+    DEFAULT_ARCHITECTURE,
     DEFAULT_NAMESPACE,
     DEFAULT_RUNTIME,
     DEFAULT_UUID_EXPIRY_SECONDS,
@@ -33,7 +33,7 @@ def render_config_template() -> str:
         uuid_expiry_seconds=DEFAULT_UUID_EXPIRY_SECONDS,
         namespace=DEFAULT_NAMESPACE,
         runtime=DEFAULT_RUNTIME,
-        architecture=ARCHITECTURES[0],
+        architecture=DEFAULT_ARCHITECTURE,
     )
 
 

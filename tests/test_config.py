@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lamed.config import Bounds, ConfigError, ConfigNotFound, find_config_path, load_config
+from lamed.config import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, Bounds, ConfigError, ConfigNotFound, find_config_path, load_config
 from lamed.connection import redis_client
 
 
@@ -27,7 +27,7 @@ def test_lamed_config_file_loads_with_defaults(tmp_path):
     assert config.uuid_expiry_seconds == 86400
     assert config.extra_wiring == []
     assert config.namespace == "alephbet"
-    assert config.runtime == "python3.12"
+    assert (config.runtime, config.architecture) == (DEFAULT_RUNTIME, DEFAULT_ARCHITECTURE)
     assert config.vpc is None
     assert config.bounds == Bounds(max_experiments=1000, max_variants=20)
     assert config.track_function_url is True and config.track_max_concurrency == 100

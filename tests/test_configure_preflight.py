@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from lamed.aws.session import aws_error_message
 from lamed.cli import cli
-from lamed.config import load_config
+from lamed.config import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, load_config
 from lamed.connection import address, open_store
 from lamed.preflight import reachable_from_aws
 from lamed.redis_server import RedisServer, free_port
@@ -56,7 +56,7 @@ def test_configure_creates_a_private_config_from_the_template(home):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     config = load_config(path)
     assert config.redis == {"host": "localhost", "port": 6379, "password": "", "ssl": False}
-    assert (config.namespace, config.runtime, config.architecture) == ("alephbet", "python3.12", "x86_64")
+    assert (config.namespace, config.runtime, config.architecture) == ("alephbet", DEFAULT_RUNTIME, DEFAULT_ARCHITECTURE)
     assert (config.uuid_expiry_seconds, config.extra_wiring, config.warnings) == (86400, [], [])
 
 

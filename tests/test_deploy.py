@@ -19,7 +19,7 @@ import lamed.cli
 from lamed.aws.package import build_package
 from lamed.aws.resources import LAMBDA_TRUST_POLICY, code_sha256
 from lamed.cli import cli
-from lamed.config import load_config
+from lamed.config import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, load_config
 from lamed.redis_server import free_port
 
 from aws_faults import LikeAws
@@ -122,12 +122,12 @@ def writes(calls: list[str]) -> list[str]:
     return [name for name in calls if not name.startswith(READS)]
 
 
-ZIP = build_package()  # the same bytes whatever the config (test_package): built once for all these deploys
+ZIP = build_package(DEFAULT_RUNTIME)  # the same bytes whatever the config but its runtime (test_package): built once
 
 
 def _fresh_aws(moto_server, patch, folder):
     requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    patch.setattr(lamed.aws.package, "build_package", lambda: ZIP)
+    patch.setattr(lamed.aws.package, "build_package", lambda runtime: ZIP)
     config_path = folder / "config.json"
     patch.setenv("LAMED_CONFIG", str(config_path))
     patch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -336,6 +336,26 @@ def test_a_second_deploy_changes_nothing(aws, monkeypatch):
     assert aws.deployments() == deployments
 
 
+def test_a_new_architecture_uploads_the_same_code_with_it_once_and_rollback_returns_to_the_old_one(aws):
+    """Lambda sets a function's architecture with its code (UpdateFunctionCode's Architectures, botocore's lambda
+    service model); each published version keeps its own, so the alias can go back."""
+    other = next(architecture for architecture in ARCHITECTURES if architecture != DEFAULT_ARCHITECTURE)
+    aws.deploy()
+    aws.write_config(architecture=other)
+    out = aws.deploy()
+    assert out.count("published v2, live -> v2") == len(STANDARD)
+
+    def architectures(qualifier):
+        configs = [aws.lambda_.get_function_configuration(FunctionName=name, Qualifier=qualifier) for name in STANDARD]
+        return {tuple(config["Architectures"]) for config in configs}, {config["CodeSha256"] for config in configs}
+
+    assert architectures("live") == architectures("2") == ({(other,)}, {code_sha256(ZIP)})
+    assert architectures("1") == ({(DEFAULT_ARCHITECTURE,)}, {code_sha256(ZIP)})
+    assert "no changes" in aws.deploy()
+    assert aws.lamed("rollback").output.count("live v2 -> v1") == len(STANDARD)
+    assert architectures("live")[0] == {(DEFAULT_ARCHITECTURE,)}
+
+
 def test_a_config_change_publishes_once_per_function_then_rollback_and_redeploy(aws):
     aws.deploy()
     aws.write_config(uuid_expiry_seconds=3600)  # the functions' environment: same code
@@ -401,7 +421,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing_without_reaching_redis(aw
     assert "ok: AWS account" in result.output
     assert "skipped: Redis not contacted (dry run; `lamed preflight` checks it)" in result.output
     assert "a real deploy refuses it without --force" in result.output  # loopback: said, not fatal in a plan
-    assert "create     function lamed-track (python3.12, x86_64, 128 MB, 10 s)" in result.output
+    assert f"create     function lamed-track ({DEFAULT_RUNTIME}, {DEFAULT_ARCHITECTURE}, 128 MB, 10 s)" in result.output
     assert "create     route /delete (DELETE, OPTIONS)" in result.output
     assert "create     function URL lamed-track:live (public (AuthType NONE), CORS any origin, GET)" in result.output
     assert "create     permission lamed-track:live lamed-function-url (lambda:InvokeFunctionUrl for anyone" in result.output
@@ -487,7 +507,7 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     subnets = ", ".join(sorted(network["subnet_ids"]))
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
     assert "create     role lamed (CloudWatch Logs and VPC network interfaces only)" in plan
-    assert f"create     function lamed-track (python3.12, x86_64, 128 MB, 10 s, VPC subnets {subnets})" in plan
+    assert f"create     function lamed-track ({DEFAULT_RUNTIME}, {DEFAULT_ARCHITECTURE}, 128 MB, 10 s, VPC subnets {subnets})" in plan
     assert aws.lambda_.list_functions()["Functions"] == []
 
     aws.deploy()
@@ -502,7 +522,7 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     status = json.loads(aws.lamed("status", "--json").output)
     track = next(f for f in status["functions"] if f["name"] == "lamed-track")
     assert track["vpc"] == {"subnet_ids": wanted[0], "security_group_ids": wanted[1]}
-    assert f"lamed-track: live v1, python3.12, kept v1, VPC subnets {subnets}, reserved concurrency 100, logs kept 30 days\n" in aws.lamed(
+    assert f"lamed-track: live v1, {DEFAULT_RUNTIME}, kept v1, VPC subnets {subnets}, reserved concurrency 100, logs kept 30 days\n" in aws.lamed(
         "status"
     ).output
 
@@ -534,7 +554,7 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_keeps_the_en
     for name in STANDARD:
         assert _vpc_of(aws, name) == ([], []) and aws.versions(name) == ["$LATEST", "1", "2", "3"]
     assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-logs-eu-west-1", "lamed-vpc-eu-west-1"]
-    assert "lamed-track: live v3, python3.12, kept v1, v2, v3, reserved concurrency 100, logs kept 30 days\n" in aws.lamed("status").output
+    assert f"lamed-track: live v3, {DEFAULT_RUNTIME}, kept v1, v2, v3, reserved concurrency 100, logs kept 30 days\n" in aws.lamed("status").output
     assert "no changes" in aws.deploy()
 
     for name in STANDARD:  # once no kept version is in the VPC, the policy goes, after the functions
@@ -698,7 +718,7 @@ def test_the_functions_get_the_settings_from_their_environment_and_the_zip_holds
         assert aws.environment(name) == wanted
         assert aws.environment(name, qualifier="1") == wanted
     assert json.loads(wanted["LAMED_CONFIG_JSON"]) == {"redis": SECRET_REDIS, "uuid_expiry_seconds": 900}
-    code = build_package()  # the zip uploaded is the config-free one (test_package: no password in it)
+    code = ZIP  # the zip uploaded is the config-free one (test_package: no password in it)
     assert PASSWORD.encode() not in code
     for name in STANDARD:
         sha = aws.lambda_.get_function_configuration(FunctionName=name, Qualifier="live")["CodeSha256"]

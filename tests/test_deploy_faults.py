@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from aws_faults import FaultyAws, Interrupted, is_read
 from lamed.aws.resources import LAMBDA_TRUST_POLICY
 from lamed.cli import cli
+from lamed.config import DEFAULT_RUNTIME
 from test_deploy import EXTRA, REGION, STANDARD, _fresh_aws, _network, aws  # noqa: F401 (aws is a fixture)
 
 ADOPTED = "adopted: tagged managed-by=lamed"
@@ -202,7 +203,7 @@ def test_status_shows_log_retention_and_destroy_keep_logs_leaves_the_groups(aws)
     groups = {group["logGroupName"]: group for group in aws.logs.describe_log_groups()["logGroups"]}
     assert set(groups) == {f"/aws/lambda/{name}" for name in STANDARD}
     assert {group["retentionInDays"] for group in groups.values()} == {7}
-    assert "lamed-track: live v1, python3.12, kept v1, reserved concurrency 100, logs kept 7 days\n" in aws.lamed("status").output
+    assert f"lamed-track: live v1, {DEFAULT_RUNTIME}, kept v1, reserved concurrency 100, logs kept 7 days\n" in aws.lamed("status").output
     policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName=f"lamed-logs-{REGION}")["PolicyDocument"]
     arns = {arn.removesuffix(":*") for arn in policy["Statement"][0]["Resource"]}
     assert arns == {group["logGroupArn"] for group in groups.values()}
