@@ -2,9 +2,10 @@
 
 Nothing here talks to AWS. :func:`desired_state` turns a :class:`~lamed.config.Config`,
 the Lambda zip and a stage's :class:`Names` into functions, routes and names; the planner
-compares them with what AWS has. Every AWS name of a stage comes from :class:`Names`. API Gateway methods are described in the shape ``get_method`` returns,
-so one description serves both the comparison and the calls that create it. ARNs are
-built from a :class:`Place` (partition, region, account), never with a literal partition.
+compares them with what AWS has. Every AWS name of a stage comes from :class:`Names`.
+API Gateway methods are described in the shape ``get_method`` returns, so one description
+serves both the comparison and the calls that create it. ARNs are built from a
+:class:`Place` (partition, region, account), never with a literal partition.
 """
 
 import base64
