@@ -5,7 +5,8 @@ Each run is a fresh interpreter of the runtime's Python version (the one `lamed 
 with), ``-I -S -B`` on the unpacked zip made read-only, as Lambda's ``/var/task``: it imports
 ``lamed.handlers`` (timed), then handles one new ``/track`` event (timed: reading the config,
 connecting, counting) against a real valkey/redis-server behind a loopback proxy adding ``--rtt-ms``
-to each turnaround. The two layouts alternate, run after run. Then ``-X importtime`` of the
+to each turnaround. The two folders alternate, run after run; the medians are printed as wall ms
+with the process's CPU ms in brackets (steadier on a busy machine). Then ``-X importtime`` of the
 pre-compiled import gives the import tree's top entries (median cumulative time).
 
     python benchmarks/cold_start.py [--runtime python3.12] [--runs 15] [--rtt-ms 0.5]

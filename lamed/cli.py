@@ -370,7 +370,7 @@ def preflight(obj, redis_check=True):
     "-o", "--output", default="lamed.zip", show_default=True, type=click.Path(dir_okay=False), help="Where to write the zip."
 )
 def package(output):
-    """Build the Lambda zip (lamed's runtime and redis-py, compiled for the config's runtime: code only, no config) without deploying it."""
+    """Build the Lambda zip (lamed's runtime and redis-py, compiled for the config's runtime; no config) without deploying it."""
     from lamed.aws.package import write_package
     from lamed.config import DEFAULT_RUNTIME, find_config_path, load_config
 

@@ -13,6 +13,7 @@ import botocore
 import pytest
 from click.testing import CliRunner
 
+import lamed.aws.package
 from lamed.aws.package import PackageError, build_package, interpreter
 from lamed.cli import cli
 from lamed.config import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, load_config
@@ -214,6 +215,15 @@ def test_a_runtime_without_its_python_is_one_line_with_the_fix(tmp_path, monkeyp
         f'python{version} on PATH, or run lamed with Python {version}, or set "runtime": "{DEFAULT_RUNTIME}" (this Python) in the config\n'
     )
     assert not (tmp_path / "lamed.zip").exists()
+
+
+def test_a_module_that_does_not_compile_for_the_runtime_is_one_line(monkeypatch):
+    monkeypatch.setattr(lamed.aws.package, "lamed_files", lambda: {"lamed/broken.py": b"def broken(:\n"})
+    with pytest.raises(PackageError) as raised:
+        build_package(DEFAULT_RUNTIME)
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"cannot compile the zip's modules for {DEFAULT_RUNTIME}: lamed/broken.py: SyntaxError (")
+    assert line.endswith('fix: set a "runtime" that lamed and redis-py support')
 
 
 def test_unpacked_zip_runs_alone_without_site_packages(config, tmp_path, redis_client):

@@ -35,14 +35,17 @@ FILE_MODE = 0o100644  # regular file, rw-r--r--
 COMPRESSION_LEVEL = 6  # zlib's default: within 1% of 9 in size, twice as fast
 # Run by the runtime's interpreter in a folder of sources: compiles each named module (one a
 # line on stdin) into its __pycache__ file, named in the module's path as the zip holds it,
-# and prints that file's path. Hash-based and unchecked: /var/task never changes, so the
-# source is never read nor hashed at import (PEP 552).
+# and prints that file's path; a module that does not compile ends it with one line. Hash-based
+# and unchecked: /var/task never changes, so the source is never read nor hashed at import (PEP 552).
 COMPILE_SCRIPT = """
 import importlib.util, py_compile, sys
 for name in sys.stdin.read().split():
     cached = importlib.util.cache_from_source(name)
-    py_compile.compile(name, cfile=cached, dfile=name, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    try:
+        py_compile.compile(name, cfile=cached, dfile=name, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except py_compile.PyCompileError as error:
+        sys.exit(f"{name}: {error.exc_type_name} ({error.exc_value})")
     print(cached)
 """
 VERSION_SCRIPT = "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"
@@ -112,7 +115,7 @@ def bytecode(python: str, runtime: str, sources: tuple[tuple[str, bytes], ...]) 
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
         done = subprocess.run(
-            [python, "-S", "-s", "-c", COMPILE_SCRIPT],
+            [python, "-S", "-s", "-P", "-c", COMPILE_SCRIPT],  # -P: the sources shadow no module it imports
             input="\n".join(modules),
             cwd=folder,
             env={"PYTHONHASHSEED": "0", "PATH": os.defpath},  # the hash seed orders sets in the bytecode
@@ -121,8 +124,10 @@ def bytecode(python: str, runtime: str, sources: tuple[tuple[str, bytes], ...]) 
             check=False,
         )
         if done.returncode:
-            problem = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
-            raise PackageError(f"cannot compile the zip's modules for {runtime}: {problem} — fix: pick a runtime redis-py supports")
+            problem = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise PackageError(
+                f"cannot compile the zip's modules for {runtime}: {problem} — fix: set a \"runtime\" that lamed and redis-py support"
+            )
         return {name: Path(folder, name).read_bytes() for name in done.stdout.split()}
 
 
@@ -133,7 +138,8 @@ def interpreter(runtime: str) -> str:
     if version == "%d.%d" % sys.version_info[:2]:
         return sys.executable
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    candidates = [shutil.which(f"python{version}"), *sorted(map(str, pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)]
+    installed = sorted(map(str, pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)
+    candidates = [shutil.which(f"python{version}"), *installed]
     for candidate in filter(None, candidates):
         try:
             found = subprocess.run([candidate, "-S", "-c", VERSION_SCRIPT], capture_output=True, text=True, timeout=30, check=False)
@@ -145,4 +151,6 @@ def interpreter(runtime: str) -> str:
     fixes = [f"install python{version} on PATH", f"run lamed with Python {version}"]
     if DEFAULT_RUNTIME == THIS_PYTHON != runtime:
         fixes.append(f'set "runtime": "{THIS_PYTHON}" (this Python) in the config')
-    raise PackageError(f"runtime {runtime} needs Python {version} to compile the zip's bytecode, and none is found — fix: {', or '.join(fixes)}")
+    raise PackageError(
+        f"runtime {runtime} needs Python {version} to compile the zip's bytecode, and none is found — fix: {', or '.join(fixes)}"
+    )
