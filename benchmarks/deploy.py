@@ -5,7 +5,7 @@ Pending / InProgress states, IAM propagation, API Gateway's throttling, on a sim
 clock with a latency per request), and runs the real CLI: a first deploy of the standard
 four functions, then a redeploy with nothing changed. Prints each run's AWS calls
 (reads / writes), the simulated AWS time (latency + lamed's waits), and the wall time
-against moto.
+against moto; every call is held to docs/iam-policy.json (tests/iam_policy.py).
 
     python benchmarks/deploy.py [--latency 0.15]
 """
@@ -24,6 +24,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from aws_faults import FaultyAws  # noqa: E402
+from iam_policy import PolicyCheck  # noqa: E402
 
 from lamed.cli import cli  # noqa: E402
 from lamed.redis_server import free_port  # noqa: E402
@@ -69,14 +70,18 @@ def main() -> None:
             }
             for name, value in environment.items():
                 patch.setenv(name, value)
-            layer = FaultyAws(latency=options.latency).install(patch)
+            layer = FaultyAws(latency=options.latency)
+            layer.like_aws.policy = PolicyCheck()  # each call held to docs/iam-policy.json
+            layer.install(patch)
             first = run(layer, "deploy", "--no-preflight")
             again = run(layer, "deploy", "--no-preflight")
             events = sorted({kind for kind, _ in layer.events})
     finally:
         patch.undo()
         server.stop()
+    policy = layer.like_aws.policy
     print(f"fault layer: {options.latency} s per request; seen: {', '.join(events)}")
+    print(f"IAM policy docs/iam-policy.json: {len(policy.checked)} permissions checked, {len(policy.denied)} denied")
     for name, figures in (("first deploy", first), ("no-op redeploy", again)):
         calls = figures["reads"] + figures["writes"]
         print(

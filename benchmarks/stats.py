@@ -12,11 +12,19 @@ scipy), and the always-valid decisions against the old fixed-horizon rule, by si
    decision, under lamed's always-valid decisions and under the old rule (pooled z-test,
    p < 0.05, at least 100 a side), which is also shown with a single look at the end; then an
    A/A test looked at 200 times up to 100,000 a side, nearer to continuous monitoring.
+4. Issue 20's scenarios: a broken variant (10% -> 0%, looked at every 100 a side) and when it is
+   found; the expected sample size of 10% -> 12%; the results over time of a 90 / 10 and a
+   10 / 90 A/A test at 50%, 20 visitors a day for a year; the always-valid p-value against the
+   z-test's over a grid of counts with 0 and 100%; the always-valid sample-ratio check over 30
+   daily looks (even, and 90 / 10 declared) and on a 48 / 52 split by 20,000 a side.
+5. The planner (``lamed plan``) against simulation: the participants a side by which 80% of
+   runs have decided, looked at 200 times up to twice the plan.
 
     python benchmarks/stats.py [--repeat 5] [--runs 10000]
 """
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -26,9 +34,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from lamed.stats import analyse, chance_to_beat  # noqa: E402
+from lamed import planner  # noqa: E402
+from lamed.stats import always_valid_p_value, analyse, chance_to_beat, two_proportion_p_value  # noqa: E402
 from lamed.timeline import over_time  # noqa: E402
-from sequential_simulation import fixed_horizon_rule, sequential_rule, simulate  # noqa: E402
+from sequential_simulation import (  # noqa: E402
+    decision_times,
+    fixed_horizon_rule,
+    quantile,
+    sequential_rule,
+    simulate,
+    srm_alarms,
+    timeline_decisions,
+)
 
 LABELS = ("control", "a", "b", "c")
 
@@ -123,6 +140,54 @@ def simulations(runs: int) -> None:
         print(f"{title:<52}" + "".join(cells))
 
 
+def issue_scenarios(runs: int) -> None:
+    """Issue 20's scenarios (module doc, 4.), at --runs / 5 runs each (the SRM checks at --runs)."""
+    count = max(1, runs // 5)
+    broken = decision_times([0.1, 0.0], count, 100, 10_000, "loser", seed=11)
+    print(f"10% -> 0%, looked at every 100 a side ({count:,} runs): found as loser in "
+          f"{sum(t < math.inf for t in broken) / count:.1%}, median {quantile(broken, 0.5):,} a side, "
+          f"all by {broken[-1]:,}")  # fmt: skip
+    uplift = decision_times([0.1, 0.12], count, 25, 10_000, "winner", seed=12)
+    expected = statistics.fmean(min(t, 10_000) for t in uplift)
+    print(f"10% -> 12%, 25 looks to 10,000 a side: expected participants a side at the decision "
+          f"(10,000 when none) {expected:,.0f}")  # fmt: skip
+    for shares in ([0.9, 0.1], [0.1, 0.9]):
+        share = timeline_decisions([0.5, 0.5], shares, daily=20, days=365, runs=count, seed=13)
+        print(f"A/A at 50%, {shares[0]:.0%} / {shares[1]:.0%}, 20 a day, results over time for 365 days: "
+              f"winner or loser on some day in {share:.2%}")  # fmt: skip
+    below = checked = 0
+    sizes = [1, 2, 3, 8, 20, 72, 100, 1000, 10**4, 10**6]
+    for n_v in sizes:
+        for n_c in sizes:
+            for s_v in sorted({0, 1, n_v // 3, n_v // 2, n_v - 1, n_v}):
+                for s_c in sorted({0, 1, n_c // 3, n_c // 2, n_c - 1, n_c}):
+                    if 0 < s_v + s_c < n_v + n_c:
+                        checked += 1
+                        below += always_valid_p_value(s_v, n_v, s_c, n_c) < two_proportion_p_value(s_v, n_v, s_c, n_c)
+    print(f"always-valid p below the z-test's p: {below} of {checked:,} count combinations (0 and 100% included)")
+    for label, shares, weights in (("even split", [0.5, 0.5], None), ("90 / 10, declared", [0.9, 0.1], [0.9, 0.1])):
+        alarms = srm_alarms(shares, weights, daily=1000, days=30, runs=runs, seed=14)
+        print(f"SRM, {label}, looked at after each of 30 days of 1,000 ({runs:,} runs): alarms in {alarms:.2%}")
+    found = srm_alarms([0.48, 0.52], None, daily=2000, days=20, runs=count, seed=15)
+    print(f"SRM, 48 / 52 split, looked at daily up to 20,000 a side ({count:,} runs): found in {found:.1%}\n")
+
+
+PLANS = ((0.1, 0.1), (0.1, 0.2), (0.02, 0.1), (0.5, 0.05), (0.3, -0.1), (0.01, 0.3), (0.9, 0.05), (0.1, -1.0))
+
+
+def planner_accuracy(runs: int) -> None:
+    """The planner (module doc, 5.) at --runs / 5 runs per plan."""
+    count = max(1, runs // 5)
+    print(f"{'baseline':>9} {'effect':>8} {'planned':>10} {'simulated':>10} {'difference':>11}   ({count:,} runs each)")
+    for rate, effect in PLANS:
+        planned = planner.participants_per_variant(rate, effect)
+        wanted = "winner" if effect > 0 else "loser"
+        times = decision_times([rate, rate * (1 + effect)], count, 200, 2 * planned, wanted, seed=16)
+        simulated = quantile(times, 0.8)
+        print(f"{rate:>9.0%} {effect:>+8.0%} {planned:>10,} {simulated:>10,} {planned / simulated - 1:>+11.1%}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -131,6 +196,9 @@ def main() -> None:
     time_analyse(arguments.repeat)
     time_chance_to_beat(arguments.repeat)
     simulations(arguments.runs)
+    print()
+    issue_scenarios(arguments.runs)
+    planner_accuracy(arguments.runs)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ ONE_LINE_FAILURES = (
     ("lamed.migrate", "MigrateError"),
     ("lamed.aws.plan", "OwnershipError"),
     ("lamed.aws.client", "AwsWaitError"),
+    ("lamed.aws.client", "MissingPermission"),
+    ("lamed.planner", "Unplannable"),
 )
 AWS_FAILURES = (("botocore.exceptions", "BotoCoreError"), ("botocore.exceptions", "ClientError"))
 
@@ -332,7 +334,7 @@ def destroy(obj, yes, keep_logs, stage):
 
 
 @cli.command()
-@click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor.")
+@click.option("--no-edit", is_flag=True, help="Only create the file; do not open an editor (the default without a terminal).")
 def configure(no_edit):
     """Create the config file from the template if there is none, then open it in your editor."""
     from lamed.config import load_config
@@ -343,12 +345,18 @@ def configure(no_edit):
         click.echo(f"created {path} (readable by you only)")
     else:
         click.echo(f"using the existing config {path}")
-    if not no_edit:
+    if not no_edit and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo("not a terminal: no editor opened (as with --no-edit); edit the file, then run `lamed configure` again")
+    elif not no_edit:
         click.edit(filename=str(path))
     config = load_config(path)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{path} is valid; next: `lamed preflight`, then `lamed deploy`")
+    if config.warnings:
+        count = len(config.warnings)
+        click.echo(f"{path} loads, with {count} warning{'s' * (count > 1)} above to fix; then `lamed preflight`, then `lamed deploy`")
+    else:
+        click.echo(f"{path} is valid; next: `lamed preflight`, then `lamed deploy`")
 
 
 @cli.command()
@@ -442,24 +450,41 @@ def _discover_endpoint(obj, stage: str | None) -> tuple[str, str]:
     except (AwsSetupError, BotoCoreError, ClientError) as exc:
         reason = str(exc) if isinstance(exc, AwsSetupError) else aws_error_message(exc)
         raise click.ClickException(
-            f"no running `lamed serve`, and no deployed API found through AWS: {reason} — or pass "
-            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)"
+            "no running `lamed serve` to read — fix: start one (`lamed serve`, in another terminal), or pass "
+            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)\n"
+            f"and no deployed API found through AWS: {reason}"
         ) from exc
 
 
 @cli.command()
 @_results_source
 @click.option("--experiment", metavar="NAME", help="Show only this experiment.")
-@click.option("--control", metavar="NAME", help="The variant to compare with [default: 'control', else the first by name].")
+@click.option("--control", metavar="NAME", help="The variant to compare with [default: the declared control, else 'control', else the first by name].")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table", show_default=True)
 @click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
+@click.option("--mde", metavar="UPLIFT", help="Size undecided comparisons for this relative effect, e.g. 5% [default: the observed one].")
 @click.pass_context
-def results(ctx, endpoint, api_key, namespace, timeout, stage, experiment, control, fmt, days):
-    """Print each experiment's figures: rates, intervals, uplift, p-value, chance to beat control."""
+def results(ctx, endpoint, api_key, namespace, timeout, stage, experiment, control, fmt, days, mde):
+    """Print each experiment's figures: decisions, rates, intervals, uplift, p-values, what is still needed."""
+    from lamed.planner import effect
+
     if days and fmt != "csv":
         raise click.UsageError("--days exports the daily series as CSV: add --format csv")
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage, experiment=experiment, control=control, days=days)
+    size_for = None if mde is None else effect(mde)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage, experiment=experiment, control=control, mde=size_for)
     click.echo(report.render_days_csv(found) if days else report.render(found, fmt))
+
+
+@cli.command()
+@click.option("--baseline", required=True, metavar="RATE", help="The control's conversion rate, e.g. 10%.")
+@click.option("--mde", required=True, metavar="UPLIFT", help="The smallest relative effect worth finding, e.g. 10% (10% -> 11%).")
+@click.option("--variants", default=2, show_default=True, type=click.IntRange(2, 1000), help="Variants, the control included.")
+@click.option("--daily", type=click.IntRange(1), metavar="N", help="Participants a day over all variants: also print the days.")
+def plan(baseline, mde, variants, daily):
+    """Print the participants per variant (and days) for an 80% chance that lamed's always-valid test decides."""
+    from lamed import planner
+
+    click.echo(planner.plan_text(planner.percentage(baseline, "--baseline"), planner.effect(mde), variants, daily))
 
 
 @cli.command()
@@ -477,7 +502,7 @@ def dashboard(ctx, endpoint, api_key, namespace, timeout, stage, output, no_open
 
     from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
 
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage, days=True)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage)
     path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")

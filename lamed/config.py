@@ -7,12 +7,16 @@ so the zip holds code only); else ``config.json`` in the working directory; else
 the standard library and redis-py.
 """
 
+import difflib
 import functools
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lamed import names
 
 CONFIG_ENV = "LAMED_CONFIG"
 CONFIG_JSON_ENV = "LAMED_CONFIG_JSON"
@@ -35,7 +39,7 @@ VPC_LIMITS = {"subnet_ids": ("subnet-", 16), "security_group_ids": ("sg-", 5)}  
 KNOWN_KEYS = {
     "redis", "uuid_expiry_seconds", "extra_wiring", "namespace", "runtime", "architecture", "vpc",
     "max_experiments", "max_variants", "serve", "log_retention_days",
-    "track_function_url", "track_max_concurrency", "track_rate_limit",
+    "track_function_url", "track_max_concurrency", "track_rate_limit", "experiments", "declared_only",
 }  # fmt: skip
 SERVE_KEYS = {"use_config_redis"}  # "serve": {"use_config_redis": true} makes `lamed serve` use "redis"
 DEFAULT_LOG_RETENTION_DAYS = 30
@@ -46,7 +50,9 @@ DEFAULT_TRACK_RATE_LIMIT = {"rate": 100, "burst": 200}
 # The retention periods CloudWatch Logs accepts, in days
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # What the deployed functions need, handed to them in LAMED_CONFIG_JSON.
-RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants")
+RUNTIME_KEYS = ("redis", "uuid_expiry_seconds", "max_experiments", "max_variants", "experiments", "declared_only")
+DECLARATION_KEYS = {"variants", "goals", "control", "stopped"}  # an experiment's keys in "experiments"
+GOAL_KEYS = {"name", "unique"}  # a goal declared as an object
 LAMED_REDIS_KEYS = {"url", "cluster", "iam"}  # lamed's own keys in "redis", beside redis-py's arguments
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 IAM_KEYS = {"user", "cache", "serverless"}
@@ -110,6 +116,10 @@ class Config:
     track_function_url: bool = True
     track_max_concurrency: int | None = DEFAULT_TRACK_MAX_CONCURRENCY  # None: no reservation
     track_rate_limit: dict = field(default_factory=lambda: dict(DEFAULT_TRACK_RATE_LIMIT))
+    # Declared experiments, normalised: name -> {"variants": {variant: weight}, "goals": {goal: unique},
+    # "control": variant, "stopped": bool}, each in the order written.
+    experiments: dict = field(default_factory=dict)
+    declared_only: bool = False
     warnings: list = field(default_factory=list)
 
     @property
@@ -120,6 +130,8 @@ class Config:
     def runtime_environment(self) -> dict[str, str]:
         """The environment variables that carry this config's runtime settings to a function."""
         runtime = {key: self.raw[key] for key in RUNTIME_KEYS if key in self.raw}
+        if self.experiments or self.declared_only:  # the declarations are the config's namespace's
+            runtime["namespace"] = self.namespace
         return {CONFIG_JSON_ENV: json.dumps(runtime, sort_keys=True, separators=(",", ":"))}
 
 
@@ -162,8 +174,46 @@ def _parse_json(text: str, path: Path) -> Config:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise ConfigError(_json_problem(text, exc, path)) from None
     return parse_config(raw, path)
+
+
+# json's messages, in words a person editing the file can act on.
+_JSON_PROBLEMS = {
+    "Expecting property name enclosed in double quotes": 'expected a "key" in double quotes',
+    "Expecting value": "expected a value: a number, a \"string\" in double quotes, true, false, null, {...} or [...]",
+    "Expecting ',' delimiter": "a comma is missing between two entries",
+    "Expecting ':' delimiter": 'a colon is missing after the key: "key": value',
+    "Unterminated string starting at": "this string has no closing double quote",
+    "Invalid control character at": "a string holds a line break or tab: write it as \\n or \\t",
+    "Invalid \\escape": "a backslash starts an escape JSON does not know: write \\\\ for a backslash",
+    "Extra data": "more text after the end of the JSON object",
+}
+_SHOWN_COLUMNS = 100
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError, path: Path) -> str:
+    """``{path} line L, column C: <what>`` and that line with a caret under column C."""
+    position, what = exc.pos, _JSON_PROBLEMS.get(exc.msg, exc.msg)
+    before = text[:position].rstrip()
+    if not text.strip():
+        what = "the file is empty: a config is a JSON object, at least {}"
+    elif before.endswith(",") and text[position:position + 1] in "}]":
+        position, what = len(before) - 1, "a comma before the closing bracket: JSON allows none there — fix: remove it"
+    elif text[position:position + 1] == "'":
+        what = "JSON wants double quotes, not single quotes"
+    elif exc.msg == "Expecting value" and re.match(r"(True|False|None)\b", text[position:]):
+        what = "JSON writes true, false and null in lower case"
+    line_number = text.count("\n", 0, position) + 1
+    start = text.rfind("\n", 0, position) + 1
+    line, column = text[start:].partition("\n")[0], position - start
+    shift = max(0, column - _SHOWN_COLUMNS // 2)
+    shown = line[shift:shift + _SHOWN_COLUMNS].replace("\t", " ")
+    margin = " " * len(str(line_number))
+    return (
+        f"{path} line {line_number}, column {column + 1}: not valid JSON: {what}\n"
+        f"  {line_number} | {shown}\n  {margin} | {' ' * (column - shift)}^"
+    )
 
 
 def parse_config(raw, path: Path) -> Config:
@@ -175,7 +225,7 @@ def parse_config(raw, path: Path) -> Config:
     if not isinstance(raw, dict):
         fail("the top level must be a JSON object")
     config = Config(path=path, raw=raw, redis={})
-    config.warnings = [f"{path}: unknown key {key!r} is ignored" for key in sorted(set(raw) - KNOWN_KEYS)]
+    config.warnings = [f"{path}: unknown key {key!r} is ignored{_did_you_mean(key, KNOWN_KEYS)}" for key in sorted(set(raw) - KNOWN_KEYS)]
 
     settings = raw.get("redis", {})
     if not isinstance(settings, dict):
@@ -238,7 +288,97 @@ def parse_config(raw, path: Path) -> Config:
         fail(f'"log_retention_days" must be one of CloudWatch Logs\' periods: {", ".join(map(str, LOG_RETENTION_DAYS))}')
     config.log_retention_days = retention
     _parse_track_settings(config, raw, fail)
+    _parse_declarations(config, raw, fail)
     return config
+
+
+def _parse_declarations(config: Config, raw: dict, fail) -> None:
+    """"experiments" (what the owner declares each experiment to be) and "declared_only"."""
+    experiments = raw.get("experiments", {})
+    if not isinstance(experiments, dict):
+        fail('"experiments" must be an object {"<experiment>": {"variants": [...], "goals": [...]}}')
+    if len(experiments) > config.bounds.max_experiments:
+        most = config.bounds.max_experiments
+        fail(f'"experiments" declares {len(experiments)} experiments, more than "max_experiments" ({most})')
+    for name, declaration in experiments.items():
+        problem = _name_problem("experiment", name)
+        if problem:
+            fail(f'"experiments": the experiment name {name!r} {problem}')
+        try:
+            config.experiments[name] = _declaration(declaration, config.bounds)
+        except ValueError as exc:
+            fail(f'"experiments"."{name}": {exc}')
+    declared_only = raw.get("declared_only", False)
+    if not isinstance(declared_only, bool):
+        fail('"declared_only" must be true (/track counts declared experiments only) or false')
+    if declared_only and not experiments:
+        fail('"declared_only" is true but "experiments" declares none: /track would refuse every event')
+    config.declared_only = declared_only
+
+
+def _declaration(declaration, bounds: Bounds) -> dict:
+    """One experiment's declaration, normalised; ValueError says what is wrong."""
+    if not isinstance(declaration, dict) or not {"variants", "goals"} <= set(declaration) <= DECLARATION_KEYS:
+        raise ValueError('must be an object {"variants": ..., "goals": [...]} with optional "control" and "stopped"')
+    variants = _variants(declaration["variants"], bounds)
+    goals = _goals(declaration["goals"])
+    control = declaration.get("control", next(iter(variants)))
+    if control not in variants:
+        raise ValueError(f'"control" must be one of its variants ({", ".join(variants)}), not {control!r}')
+    stopped = declaration.get("stopped", False)
+    if not isinstance(stopped, bool):
+        raise ValueError('"stopped" must be true (counting stopped, results frozen) or false')
+    return {"variants": variants, "goals": goals, "control": control, "stopped": stopped}
+
+
+def _variants(variants, bounds: Bounds) -> dict[str, float]:
+    """``{variant: weight}`` from a list of names (equal weights) or an object of positive weights."""
+    shape = '"variants" must be a list of names or an object {"<variant>": <weight>} of at least two'
+    if isinstance(variants, list):
+        if not all(isinstance(name, str) for name in variants) or len(set(variants)) != len(variants):
+            raise ValueError(f"{shape}, each named once")
+        variants = dict.fromkeys(variants, 1)
+    if not isinstance(variants, dict) or len(variants) < 2:
+        raise ValueError(shape)
+    if len(variants) > bounds.max_variants:
+        raise ValueError(f'declares {len(variants)} variants, more than "max_variants" ({bounds.max_variants})')
+    for name, weight in variants.items():
+        problem = _name_problem("variant", name)
+        if problem:
+            raise ValueError(f"the variant name {name!r} {problem}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < float("inf"):
+            raise ValueError(f'the weight of variant {name!r} must be a positive number (its share of visitors)')
+    return {name: float(weight) for name, weight in variants.items()}
+
+
+def _goals(goals) -> dict[str, bool]:
+    """``{goal: unique}`` from a list of names and ``{"name": ..., "unique": false}`` objects."""
+    if not isinstance(goals, list):
+        raise ValueError('"goals" must be a list of goal names (or {"name": "<goal>", "unique": false} objects)')
+    found = {}
+    for goal in goals:
+        if isinstance(goal, dict):
+            if not (set(goal) <= GOAL_KEYS and isinstance(goal.get("name"), str) and isinstance(goal.get("unique", True), bool)):
+                raise ValueError('a goal object must be {"name": "<goal>", "unique": false} ("unique": true is the default)')
+            name, unique = goal["name"], goal.get("unique", True)
+        elif isinstance(goal, str):
+            name, unique = goal, True
+        else:
+            raise ValueError('"goals" must be a list of goal names (or {"name": "<goal>", "unique": false} objects)')
+        problem = "is the participation event, not a goal" if name == PARTICIPATE else _name_problem("event", name)
+        if problem:
+            raise ValueError(f"the goal name {name!r} {problem}")
+        if name in found:
+            raise ValueError(f"the goal {name!r} is declared twice")
+        found[name] = unique
+    return found
+
+
+def _name_problem(kind: str, name: str) -> str | None:
+    """Why a declared name is refused: /track's rules (it could never be tracked), and it must be printable text."""
+    if not name:
+        return "is empty"
+    return names.problem(kind, name) or (None if name.isprintable() else "has control characters")
 
 
 def _parse_track_settings(config: Config, raw: dict, fail) -> None:
@@ -271,6 +411,12 @@ def _parse_track_settings(config: Config, raw: dict, fail) -> None:
     config.track_rate_limit = {"rate": limit["rate"], "burst": limit["burst"]}
 
 
+def _did_you_mean(key: str, known) -> str:
+    """`` — did you mean 'namespace'?`` when ``key`` is close to one of ``known``; else ''."""
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" — did you mean {close[0]!r}?" if close else ""
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -283,17 +429,14 @@ def _redis_problem(settings: dict) -> str | None:
     accepted, client = redis_arguments(cluster), "RedisCluster()" if cluster else "Redis()"
     unknown = sorted(set(settings) - accepted - LAMED_REDIS_KEYS)
     if unknown:
-        return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept'
+        hint = _did_you_mean(unknown[0], accepted | LAMED_REDIS_KEYS) if len(unknown) == 1 else ""
+        return f'"redis" has {", ".join(map(repr, unknown))}, which redis-py\'s {client} does not accept{hint}'
     url = settings.get("url")
     if "url" in settings:
         if not (isinstance(url, str) and url):
             return '"redis.url" must be a non-empty string such as "redis://host:6379/0"'
         if not url.lower().startswith(URL_SCHEMES):
-            scheme, _, rest = url.partition("://") if "://" in url else ("", "", url)
-            return (
-                f'"redis.url" must start with {", ".join(URL_SCHEMES)}, not {scheme!r} — '
-                f'fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
-            )
+            return _url_scheme_problem(url)
     if "port" in settings and not _is_int(settings["port"]):
         return '"redis.port" must be a whole number'
     if cluster:
@@ -304,6 +447,23 @@ def _redis_problem(settings: dict) -> str | None:
     if "iam" in settings:
         return _iam_problem(settings)
     return None
+
+
+def _url_scheme_problem(url: str) -> str:
+    """What is wrong with the start of ``url``, and the URL to write instead (itself a valid one)."""
+    kinds = f"{', '.join(URL_SCHEMES[:-1])} or {URL_SCHEMES[-1]}"
+    misspelt = re.match(r"(?i)(rediss?)(:/{1,2}|/{1,3})(?=[^/])", url)  # redis//host, redis:/host, rediss/host
+    if misspelt:
+        scheme, rest = misspelt.group(1).lower(), url[misspelt.end():]
+        return f'"redis.url" {json.dumps(url)} has a malformed scheme ({kinds}) — fix: "{scheme}://{rest}"'
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        problem = f'"redis.url" must start with {kinds}, not "{scheme}://"'
+    else:
+        rest = url
+        problem = f'"redis.url" {json.dumps(url)} has no scheme ({kinds})'
+    rest = rest.lstrip("/") or "localhost:6379"
+    return f'{problem} — fix: "redis://{rest}" (or "rediss://{rest}" for TLS)'
 
 
 def _url_db(url: str) -> int | None:

@@ -42,9 +42,10 @@ def redis_client(settings: dict) -> redis.Redis | redis.cluster.RedisCluster:
     kwargs.setdefault("socket_connect_timeout", DEFAULT_TIMEOUT_SECONDS)
     kwargs.setdefault("socket_timeout", DEFAULT_TIMEOUT_SECONDS)
     if "iam" in settings:
-        from lamed.iam_auth import ElastiCacheIamProvider
+        from lamed.iam_auth import ElastiCacheIamProvider, TokenRetry
 
         kwargs["credential_provider"] = ElastiCacheIamProvider(**settings["iam"])
+        kwargs["retry"] = TokenRetry(kwargs["credential_provider"], NoBackoff(), 1)
     url = kwargs.pop("url", None)
     if settings.get("cluster"):
         return _cluster_client(url, kwargs)

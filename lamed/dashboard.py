@@ -68,22 +68,20 @@ def _tick_label(value: float) -> str:
     return f"{round(value * 100, 6):g}%"
 
 
-# What each bar colour means, in the legend's order (the bar's class is its verdict's kind).
-LEGEND_KINDS = {
-    "control": "control",
-    "winner": "winner",
-    "loser": "loser",
-    "inconclusive": "no clear difference yet",
-    "insufficient_data": "not enough data yet",
-}
+# A variant's colour, the same in both charts of a card: classes series-0 .. series-5, the control
+# always series-0; none is a verdict's colour (the verdicts above the charts have those).
+SERIES_COLOURS = 6
 
 
-def legend(kinds: set, top: float) -> list[dict]:
-    """Legend items for the bar colours in use, then the interval and the control line,
-    laid out left to right from the chart's left edge, wrapping at CHART_WIDTH: ``{kind, text, x, y}``
-    (x, y: the swatch's top left; the text follows it)."""
-    entries = [(kind, text) for kind, text in LEGEND_KINDS.items() if kind in kinds]
-    entries += [("interval", "95% interval of the rate"), ("control-rate", "the control's rate")]
+def variant_colours(control: str | None, labels) -> dict[str, str]:
+    """Each variant's colour class: the control first, then the others in the order given."""
+    ordered = list(dict.fromkeys([*([control] if control in labels else []), *labels]))
+    return {label: f"series-{number % SERIES_COLOURS}" for number, label in enumerate(ordered)}
+
+
+def legend(entries: list[tuple[str, str]], top: float) -> list[dict]:
+    """Legend items ``(kind, text)`` laid out left to right from the chart's left edge, wrapping
+    at CHART_WIDTH: ``{kind, text, x, y}`` (x, y: the swatch's top left; the text follows it)."""
     items, x, y = [], 0, top
     for kind, text in entries:
         width = LEGEND_SWATCH + 6 + len(text) * LEGEND_CHAR_WIDTH
@@ -94,9 +92,9 @@ def legend(kinds: set, top: float) -> list[dict]:
     return items
 
 
-def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
-    """Bars of each variant's rate with its Wilson interval, and a legend of what the colours
-    and marks mean; None when no variant has a rate."""
+def chart(goal: dict, experiment: dict, verdicts: list, colours: dict) -> dict | None:
+    """Bars of each variant's rate, in its colour, with its Wilson interval, and a legend of
+    the marks; None when no variant has a rate."""
     rated = [row for row in goal["variants"] if row["rate"] is not None]
     if not rated:
         return None
@@ -114,6 +112,7 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
             "label": label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…",
             "full_label": label,
             "kind": row_verdict.kind,
+            "colour": colours[label],
             "y": middle,
             "bar_y": middle - BAR_HEIGHT / 2,
             "rate": row["rate"],
@@ -126,7 +125,7 @@ def chart(goal: dict, experiment: dict, verdicts: list) -> dict | None:
     plot_height = len(bars) * ROW_HEIGHT
     control = next((row for row in goal["variants"] if row["label"] == experiment["control"]), None)
     ticks = [{"x": x(i * step), "label": _tick_label(i * step)} for i in range(round(axis_max / step) + 1)]
-    items = legend({bar["kind"] for bar in bars}, plot_height + AXIS_HEIGHT + 6)
+    items = legend([("interval", "95% interval of the rate"), ("control-rate", "the control's rate")], plot_height + AXIS_HEIGHT + 6)
     return {
         "width": CHART_WIDTH,
         "height": items[-1]["y"] + LEGEND_ROW_HEIGHT,
@@ -150,28 +149,30 @@ TREND_HEIGHT = 180
 TREND_LEFT = 56
 TREND_RIGHT = 600
 TREND_TOP = 16
-SERIES_COLOURS = 6  # classes series-0 .. series-5, the control always series-0; none a verdict's colour
 
 
-def trend_chart(series: dict, goal: dict) -> dict | None:
+def trend_chart(series: dict, goal: dict, colours: dict) -> dict | None:
     """Each variant's cumulative rate per day as a line over its 95% interval band, the day a
-    decision was first reached marked; None when no day has a rate."""
+    decision was first reached marked; None when no day has a rate. With a single day there is
+    no line to draw: ``{"single_day": day}``, and the page says so (the bar chart shows that day)."""
     days = series["days"]
     rated = [point for variant in goal["variants"] for point in variant["points"] if point["rate"] is not None]
     if not rated:
         return None
+    if len(days) == 1:
+        return {"single_day": days[0]}
     axis_max, step = _axis_max(max(max(point["rate_ci"][1] for point in rated), 1e-6))
     span = max(1, len(days) - 1)
 
     def x(index: int) -> float:
-        return round(TREND_LEFT + (TREND_RIGHT - TREND_LEFT) * (index / span if len(days) > 1 else 0.5), 2)
+        return round(TREND_LEFT + (TREND_RIGHT - TREND_LEFT) * index / span, 2)
 
     def y(value: float) -> float:
         return round(TREND_TOP + TREND_HEIGHT * (1 - min(max(value, 0.0), axis_max) / axis_max), 2)
 
     lines, marks, items = [], [], []
-    for number, variant in enumerate(goal["variants"]):
-        kind = f"series-{number % SERIES_COLOURS}"
+    for variant in goal["variants"]:
+        kind = colours[variant["label"]]
         indexed = [(index, point) for index, point in enumerate(variant["points"]) if point["rate"] is not None]
         upper = [f"{x(index)},{y(point['rate_ci'][1])}" for index, point in indexed]
         lower = [f"{x(index)},{y(point['rate_ci'][0])}" for index, point in reversed(indexed)]
@@ -220,34 +221,41 @@ def view(results: report.Results) -> dict:
     for experiment in results.analysis["experiments"]:
         name = experiment["experiment"]
         participants = results.participants.get(name, [])
+        labels = [row["label"] for row in participants] + [row["label"] for goal in experiment["goals"] for row in goal["variants"]]
+        colours = variant_colours(experiment["control"], labels)
         goals = []
         for goal in experiment["goals"]:
             verdicts = report.goal_verdicts(experiment, goal)
+            columns = report.goal_columns(goal)
             rows = [
                 {
                     "label": row["label"],
                     "is_control": row["label"] == experiment["control"],
-                    "cells": report.figure_cells(row, row["label"] == experiment["control"]),
+                    "cells": report.figure_cells(row, row["label"] == experiment["control"], columns),
                 }
                 for row in goal["variants"]
             ]
-            notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)]
-            figures = chart(goal, experiment, verdicts)
+            unique = columns is report.COLUMNS
+            notes = [sentence for row in goal["variants"] for sentence in report.note_sentences(row)] if unique else []
+            figures = chart(goal, experiment, verdicts, colours) if unique else None
             series = results.timelines.get(name)
-            over_time = next((trend_chart(series, line) for line in series["goals"] if line["goal"] == goal["goal"]), None) if series else None
-            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time})
+            over_time = next((trend_chart(series, line, colours) for line in series["goals"] if line["goal"] == goal["goal"]), None) if series else None
+            goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time,
+                          "unique": unique, "headings": [dashboard for _, _, dashboard in columns]})  # fmt: skip
         experiments.append({
             "name": name,
             "control": experiment["control"],
             "srm_p_value": experiment["srm_p_value"],
             "srm_warning": report.srm_warning(experiment),
             "srm_note": experiment.get("srm_note"),
+            "goals_note": experiment.get("goals_note"),
+            "stopped": experiment["stopped"],
+            "declaration": report.declaration_text(experiment),
             "participants": participants,
             "total": sum(row["trials"] for row in participants),
             "goals": goals,
         })  # fmt: skip
-    headings = [dashboard for _, _, dashboard in report.COLUMNS]
-    return {"namespace": results.namespace, "experiments": experiments, "headings": headings}
+    return {"namespace": results.namespace, "experiments": experiments}
 
 
 def _now() -> str:

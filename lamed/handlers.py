@@ -2,7 +2,9 @@
 
 Each handler accepts an API Gateway REST proxy event, or a Lambda function URL's event
 (payload format 2.0, ``"version": "2.0"``), and returns ``{statusCode, headers, body}``,
-the same for both; given Lamed's flat event dict (old wiring with a
+the same for both, except that a function URL's answers carry no ``Access-Control-*``
+header: the URL's ``Cors`` configuration adds those and answers preflights itself (AWS
+keeps the function's own beside them, and a browser refuses ``*, *``). Given Lamed's flat event dict (old wiring with a
 mapping template) it returns the plain value and raises on errors, as Lamed did.
 The store is built once per warm container from the config and reused, so warm
 invocations open no new Redis connection. Only the standard library and redis-py.
@@ -14,26 +16,18 @@ from urllib.parse import parse_qsl
 
 import redis
 
+from lamed import names
 from lamed.cluster_store import ClusterStore
 from lamed.config import DEFAULT_NAMESPACE, ConfigError, load_config
 from lamed.connection import explain, is_retryable, open_store
+from lamed.declared import Declarations, Refused
 from lamed.store import BoundReached, ContentionError, KeyConflict, Store
 
 logger = logging.getLogger("lamed")
 
-MAX_PARAMETER_LENGTH = 256
-# The narrowest rules under which no two requests address one key for different purposes
-# (docs/data-model.md derives each): Lamed's keys are ":"-joined names, its flags hash
-# "{counter key} {uuid}", and ns:{experiment}:counter_keys must never be a counter's key.
-NO_COLON = ("namespace", "event", "variant")
-NO_SPACE = ("uuid",)
-RESERVED = {"variant": "counter_keys"}
 FUNCTION_URL_VERSION = "2.0"
-PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET,OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
-}
+FUNCTION_URL_ALLOW = "GET,OPTIONS"
+CORS_PREFIX = "access-control-"
 RESPONSE_HEADERS = {
     "Content-Type": "application/json",
     "Access-Control-Allow-Origin": "*",
@@ -42,6 +36,7 @@ RESPONSE_HEADERS = {
 
 _store: Store | ClusterStore | None = None
 _settings: dict = {}  # the Redis settings of the config, to explain failures
+_declared = Declarations(DEFAULT_NAMESPACE)  # the config's declared experiments
 _logged_setup_problems: set[str] = set()
 
 
@@ -53,22 +48,29 @@ class NotFound(LookupError):
     """The named experiment does not exist (HTTP 404)."""
 
 
-def use_store(store: Store | ClusterStore | None, settings: dict | None = None) -> None:
-    """Make the handlers use ``store`` (``lamed serve`` and tests); None reloads the config."""
-    global _store, _settings
-    _store, _settings = store, settings or {}
+def use_store(store: Store | ClusterStore | None, settings: dict | None = None, declared: Declarations | None = None) -> None:
+    """Make the handlers use ``store`` and the ``declared`` experiments (none by default) (``lamed
+    serve`` and tests); None reloads both from the config."""
+    global _store, _settings, _declared
+    _store, _settings, _declared = store, settings or {}, declared or Declarations(DEFAULT_NAMESPACE)
 
 
 def get_store() -> Store | ClusterStore:
-    """The store of this container, built from the config on first use."""
-    global _store, _settings
+    """The store of this container, built from the config on first use (with its declarations)."""
+    global _store, _settings, _declared
     if _store is None:
         config = load_config()
         for warning in config.warnings:
             logger.warning(warning)
-        _settings = config.redis
+        _settings, _declared = config.redis, Declarations.of(config)
         _store = open_store(config.redis, config.uuid_expiry_seconds, config.bounds)
     return _store
+
+
+def declarations() -> Declarations:
+    """The declared experiments of this container's config (read with its store)."""
+    get_store()
+    return _declared
 
 
 def _redis_failure(exc: redis.RedisError) -> dict:
@@ -117,26 +119,10 @@ def _parameter(parameters: dict, name: str, default: str | None = None) -> str:
         raise BadRequest(f"missing required parameter '{name}'")
     if not isinstance(value, str):
         raise BadRequest(f"parameter '{name}' must be a string")
-    if len(value) > MAX_PARAMETER_LENGTH:
-        raise BadRequest(f"parameter '{name}' is longer than {MAX_PARAMETER_LENGTH} characters")
-    if not value.isprintable() and not _encodable(value):
-        raise BadRequest(f"parameter '{name}' is not valid Unicode text")
-    if name in NO_COLON and ":" in value:
-        raise BadRequest(f"parameter '{name}' must not contain ':'")
-    if name in NO_SPACE and " " in value:
-        raise BadRequest(f"parameter '{name}' must not contain a space")
-    if RESERVED.get(name) == value:
-        raise BadRequest(f"parameter '{name}' must not be '{value}', a name Lamed's keys reserve")
+    problem = names.problem(name, value)
+    if problem:
+        raise BadRequest(f"parameter '{name}' {problem}")
     return value
-
-
-def _encodable(value: str) -> bool:
-    """False for text with lone surrogates, which cannot become UTF-8 (nor a Redis key)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _namespace(parameters: dict) -> str:
@@ -159,26 +145,38 @@ def _response(status: int, body) -> dict:
 
 
 def _function_url_method(event) -> dict | None:
-    """A function URL passes every method: answer the CORS preflight and refuse all but GET."""
+    """A function URL passes every method but the preflights its ``Cors`` answers: an OPTIONS
+    that is no preflight gets the methods, and all but GET are refused."""
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
     if method == "OPTIONS":
-        return {"statusCode": 200, "headers": dict(PREFLIGHT_HEADERS), "body": ""}
+        return {"statusCode": 200, "headers": {"Allow": FUNCTION_URL_ALLOW}, "body": ""}
     if method != "GET":
         response = _response(405, {"error": f"{method} is not allowed here: send GET"})
-        response["headers"]["Allow"] = "GET,OPTIONS"
+        response["headers"]["Allow"] = FUNCTION_URL_ALLOW
         return response
     return None
+
+
+def _without_cors(response: dict) -> dict:
+    """A function URL's answer: its ``Cors`` configuration adds the CORS headers, once."""
+    response["headers"] = {name: value for name, value in response["headers"].items() if not name.lower().startswith(CORS_PREFIX)}
+    return response
 
 
 def _handle(event, action):
     """Run ``action(parameters)`` and shape its value or error for the event's kind."""
     if not _is_proxy_event(event):
         return action(_parameters(event))
-    if _is_function_url_event(event) and (refusal := _function_url_method(event)):
-        return refusal
+    if _is_function_url_event(event):
+        return _without_cors(_function_url_method(event) or _answer(event, action))
+    return _answer(event, action)
+
+
+def _answer(event, action) -> dict:
+    """The proxy response for ``action(parameters)``: its value, or its error as a status."""
     try:
         return _response(200, action(_parameters(event)))
-    except BadRequest as exc:
+    except (BadRequest, Refused) as exc:
         return _response(400, {"error": str(exc)})
     except NotFound as exc:
         return _response(404, {"error": str(exc)})
@@ -211,7 +209,8 @@ def track(event, context=None):
             "namespace": _namespace(parameters),
             **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
         }
-        counted = get_store().track(**request)
+        admitted = declarations().admit(*(request[key] for key in ("namespace", "experiment", "variant", "event")))
+        counted = admitted and get_store().track(**request)
         return {"counted": counted} if _is_proxy_event(event) else None
 
     return _handle(event, action)
@@ -223,10 +222,11 @@ def all_experiments(event, context=None):
 
     def action(parameters):
         raw_scope = parameters.get("scope") or None
-        if raw_scope is not None and not (isinstance(raw_scope, str) and _encodable(raw_scope)):
+        if raw_scope is not None and not (isinstance(raw_scope, str) and names.encodable(raw_scope)):
             raise BadRequest("parameter 'scope' must be a comma-separated string of experiment names")
         scope = [name.strip() for name in raw_scope.split(",") if name.strip()] if raw_scope else None
-        entries = get_store().results(_namespace(parameters), scope, _days(parameters))
+        namespace, days = _namespace(parameters), _days(parameters)
+        entries = declarations().shape(namespace, get_store().results(namespace, scope, days), scope, days)
         return [{"meta": {"scope": raw_scope}}, *entries]
 
     return _handle(event, action)
@@ -251,7 +251,12 @@ def _named_experiment(event, operate):
 
 def experiment(event, context=None):
     """One experiment's counts: namespace, experiment (and ``days``)."""
-    return _named_experiment(event, lambda store, namespace, name, parameters: store.experiment(namespace, name, _days(parameters)))
+
+    def read(store, namespace, name, parameters):
+        days = _days(parameters)
+        return declarations().shape_one(namespace, name, store.experiment(namespace, name, days), days)
+
+    return _named_experiment(event, read)
 
 
 def delete(event, context=None):

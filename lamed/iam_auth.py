@@ -5,9 +5,13 @@ token is a SigV4-presigned ``GET http://{cache}/?Action=connect&User={user-id}``
 ``ResourceType=ServerlessCache`` for a serverless cache), signed for the service
 ``elasticache`` with the caller's credentials (a Lambda's role) and valid 15 minutes.
 redis-py asks the provider for credentials on each new connection; a token is reused
-for 10 minutes, then signed anew. botocore is imported here only, so only this path needs it.
+for 10 minutes of wall-clock time (ElastiCache checks its ``X-Amz-Date`` against the wall
+clock, which a frozen Lambda container's monotonic clock does not follow), then signed
+anew; a token Redis refuses is discarded at once (:class:`TokenRetry`), so the retry signs
+a new one. botocore is imported here only, so only this path needs it.
 """
 
+import copy
 import os
 import threading
 import time
@@ -20,6 +24,7 @@ from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError
 from redis.credentials import CredentialProvider
+from redis.retry import Retry
 
 SERVICE = "elasticache"
 TOKEN_VALID_SECONDS = 900  # what ElastiCache accepts at most
@@ -46,7 +51,7 @@ class ElastiCacheIamProvider(CredentialProvider):
         serverless: bool = False,
         region: str | None = None,
         session=None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ):
         self.user = user
         self.cache = cache
@@ -64,6 +69,11 @@ class ElastiCacheIamProvider(CredentialProvider):
                 self._token = self.sign_token()
                 self._signed_at = self._clock()
             return self.user, self._token
+
+    def discard(self) -> None:
+        """Forget the token (Redis refused it): the next connection signs a new one."""
+        with self._lock:
+            self._token = None
 
     def region(self) -> str:
         region = self._region or self._session.get_config_variable("region") or os.environ.get("AWS_REGION")
@@ -88,3 +98,26 @@ class ElastiCacheIamProvider(CredentialProvider):
         request = AWSRequest(method="GET", url=connect_url(self.cache, self.user, self.serverless))
         SigV4QueryAuth(frozen, SERVICE, self.region(), expires=TOKEN_VALID_SECONDS).add_auth(request)
         return request.prepare().url.removeprefix("http://")
+
+
+class TokenRetry(Retry):
+    """redis-py's Retry that discards the provider's token when Redis refuses it, so the retry
+    (and every later connection) authenticates with a new one instead of the refused one."""
+
+    def __init__(self, provider: ElastiCacheIamProvider, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+
+    def __deepcopy__(self, memo):
+        # redis-py deep-copies a client's Retry into each connection: the copies share the provider
+        clone = copy.copy(self)
+        clone._backoff = copy.deepcopy(self._backoff, memo)
+        return clone
+
+    def call_with_retry(self, do, fail, *args, **kwargs):
+        def failed(error, *rest):
+            if isinstance(error, redis.AuthenticationError):
+                self.provider.discard()
+            return fail(error, *rest)
+
+        return super().call_with_retry(do, failed, *args, **kwargs)

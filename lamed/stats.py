@@ -1,7 +1,9 @@
-"""The statistics of A/B results: rates, intervals, tests, chance to beat control, SRM, and
-the always-valid decisions (a mixture SPRT per comparison, Holm over each experiment).
+"""The statistics of A/B results: rates, intervals, tests, chance to beat control, the
+always-valid sample-ratio check, the always-valid decisions (a mixture SPRT on the score
+statistic of the rate ratio per comparison, Holm over each experiment) and what an undecided
+comparison still needs.
 
-Pure Python (``math`` and ``statistics`` only), so it runs wherever lamed runs.
+Pure Python (``math``, ``statistics`` and lamed's own modules), so it runs wherever lamed runs.
 :func:`analyse` turns the entries of ``GET /experiments`` into the figures of
 ``lamed results --format json``; the functions above it compute one figure each and
 raise :class:`Undefined`, whose message says why, where a figure does not exist.
@@ -10,16 +12,17 @@ raise :class:`Undefined`, whose message says why, where a figure does not exist.
 import math
 from statistics import NormalDist
 
+from lamed import days, planner
+from lamed.config import PARTICIPATE
+from lamed.mixture import ALPHA, MIN_TRIALS, information, log_mixture_likelihood_ratio, z_boundary
+
 Z_95 = NormalDist().inv_cdf(0.975)
 SRM_THRESHOLD = 0.001
 CONTROL_NAME = "control"
 COMPARISONS = ("uplift", "uplift_ci", "p_value", "chance_to_beat_control")
 SEQUENTIAL = ("sequential_p_value", "sequential_uplift_ci", "decision")
+WAITING = ("needed_per_variant", "days_remaining")
 DECISIONS = ("winner", "loser", "inconclusive", "insufficient_data")
-# The decisions: family-wise error ALPHA per experiment, whenever and however often anyone
-# looks; below MIN_TRIALS participants on a side, a variant is not judged yet.
-ALPHA = 0.05
-MIN_TRIALS = 100
 
 
 class NotLamedShape(ValueError):
@@ -266,9 +269,18 @@ def _integral(function, low: float, high: float) -> float:
 
 # -- sample ratio mismatch ---------------------------------------------------------------
 
+# The Dirichlet prior of the split under mismatch: its mean the expected split, its
+# concentration SRM_CONCENTRATION (a share's prior sd is about sqrt(w (1 - w) / 1000), 1.6
+# points at an even split): sensitive to the few-point mismatches an assignment bug makes.
+SRM_CONCENTRATION = 1000
 
-def srm_p_value(trials: list[int]) -> float:
-    """P-value of the chi-square goodness-of-fit test of the trials against an equal split."""
+
+def srm_p_value(trials: list[int], weights: list[float] | None = None) -> float:
+    """Always-valid p-value of the participants per variant against the expected split
+    (``weights``, normalised; an even split without them): 1 / the Bayes factor of a
+    Dirichlet-multinomial mixture against the multinomial of the expected split (Lindon and
+    Malek 2022). That factor is a test martingale as participants arrive, so P(p <= alpha at
+    any look) <= alpha, exactly, however often anyone looks."""
     if any(n < 0 for n in trials):
         raise Undefined("a variant has a negative number of participants")
     total = sum(trials)
@@ -276,122 +288,149 @@ def srm_p_value(trials: list[int]) -> float:
         raise Undefined("no participants yet")
     if len(trials) < 2:
         raise Undefined("only one variant: there is no split to check")
-    expected = total / len(trials)
-    statistic = sum((n - expected) ** 2 for n in trials) / expected
-    return chi_square_survival(statistic, len(trials) - 1)
+    weights = [1.0] * len(trials) if weights is None else weights
+    if len(weights) != len(trials) or not all(w > 0 for w in weights):
+        raise Undefined("the declared weights do not give every variant a share above 0")
+    shares = [w / sum(weights) for w in weights]
+    prior = [SRM_CONCENTRATION * share for share in shares]
+    log_factor = math.lgamma(SRM_CONCENTRATION) - math.lgamma(SRM_CONCENTRATION + total)
+    for n, a, share in zip(trials, prior, shares):
+        log_factor += math.lgamma(a + n) - math.lgamma(a) - n * math.log(share)
+    return min(1.0, math.exp(-log_factor))
 
 
-def chi_square_survival(statistic: float, degrees: int) -> float:
-    """P(X >= statistic) for X chi-square with ``degrees`` degrees of freedom."""
-    return _upper_gamma(degrees / 2, statistic / 2)
+def _srm(entry: dict, labels: list[str], weights: list[float] | None) -> dict:
+    """``srm_p_value`` (the smallest over the days of the daily counts, each day's cumulative
+    participants: an always-valid p-value stays one at its running minimum) and ``srm``, or
+    ``srm_note``."""
+    totals = {(PARTICIPATE, label): n for label, n in participants(entry).items()}
+    looks = [[counts[PARTICIPATE, label] for label in labels] for _, counts in days.cumulative(totals, _daily(entry))]
+    looks = looks or [[totals[PARTICIPATE, label] for label in labels]]
+    try:
+        p = srm_p_value(looks[-1], weights)
+    except Undefined as reason:
+        return {"srm_p_value": None, "srm": False, "srm_note": str(reason)}
+    for look in looks[:-1]:
+        if sum(look):
+            p = min(p, srm_p_value(look, weights))
+    return {"srm_p_value": p, "srm": p < SRM_THRESHOLD}
 
 
-def _upper_gamma(a: float, x: float) -> float:
-    """The regularized upper incomplete gamma Q(a, x): its series below a + 1, its
-    continued fraction (modified Lentz) above."""
-    if x <= 0:
-        return 1.0
-    log_front = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1:
-        term = total = 1 / a
-        n = a
-        while abs(term) > abs(total) * 1e-16:
-            n += 1
-            term *= x / n
-            total += term
-        return max(0.0, 1 - total * math.exp(log_front))
-    tiny = 1e-300
-    b = x + 1 - a
-    c, d = 1 / tiny, 1 / b
-    value = d
-    for i in range(1, 100_000):
-        numerator = -i * (i - a)
-        b += 2
-        d = numerator * d + b
-        d = 1 / (d if abs(d) > tiny else tiny)
-        c = b + numerator / c
-        c = c if abs(c) > tiny else tiny
-        value *= c * d
-        if abs(c * d - 1) < 1e-16:
-            break
-    return value * math.exp(log_front)
+def _daily(entry: dict) -> dict:
+    daily = entry.get("daily")
+    return daily if isinstance(daily, dict) else {}
 
 
-# -- always-valid inference: a mixture SPRT on the log rate ratio --------------------------------
+# -- always-valid inference: a mixture SPRT on the score statistic of the rate ratio -------------
 
 
-def log_rate_ratio(s_v: int, n_v: int, s_c: int, n_c: int) -> tuple[float, float]:
-    """The estimate of log(rate / control rate) and its delta-method variance, with 1/2
-    added to each side's successes and failures (Haldane-Anscombe), so a side without
-    successes still has both: log((s_v+1/2)/(n_v+1)) - log((s_c+1/2)/(n_c+1)) and
-    1/(s_v+1/2) - 1/(n_v+1) + 1/(s_c+1/2) - 1/(n_c+1)."""
-    _check(s_v, n_v, "variant")
-    _check(s_c, n_c, "control")
+def _checked_pair(s_v: int, n_v: int, s_c: int, n_c: int) -> tuple[float, float]:
+    """Both rates, or :class:`Undefined` where the pooled rate is 0 or 1 (no spread to test on)."""
+    rates = _check(s_v, n_v, "variant"), _check(s_c, n_c, "control")
     if s_v + s_c == 0:
         raise Undefined("no conversions in either variant")
     if s_v + s_c == n_v + n_c:
         raise Undefined("every participant converted in both variants")
-    estimate = math.log((s_v + 0.5) / (n_v + 1)) - math.log((s_c + 0.5) / (n_c + 1))
-    variance = 1 / (s_v + 0.5) - 1 / (n_v + 1) + 1 / (s_c + 0.5) - 1 / (n_c + 1)
-    return estimate, variance
+    return rates
 
 
-def _widest_gap_ratio(alpha: float) -> float:
-    """The r = tau^2 / V at which the normal-mixture boundary of level alpha is narrowest:
-    the root of r = 2 log(1/alpha) + log(1 + r), where the derivative of the squared
-    half-width V (1 + 1/r) (2 log(1/alpha) + log(1 + r)) in r vanishes."""
-    ratio = 2 * math.log(1 / alpha)
-    for _ in range(60):
-        ratio = 2 * math.log(1 / alpha) + math.log1p(ratio)
-    return ratio
+def restricted_rates(s_v: int, n_v: int, s_c: int, n_c: int, ratio: float) -> tuple[float, float]:
+    """The maximum-likelihood rates of variant and control under rate / control rate = ``ratio``
+    (Miettinen and Nurminen 1985): the control's is the root in [0, 1] of a quadratic, written
+    2c / (-b + sqrt(b^2 - 4ac)) so that nothing cancels; at ratio 1 both are the pooled rate."""
+    a = (n_v + n_c) * ratio
+    b = -(ratio * (n_v + s_c) + s_v + n_c)
+    c = s_v + s_c
+    control = 2 * c / (-b + math.sqrt(max(0.0, b * b - 4 * a * c)))
+    return min(1.0, ratio * control), control
 
 
-# The mixing distribution: N(0, MIXTURE_VARIANCE) over the log rate ratio, tuned so that the
-# always-valid interval at level ALPHA is narrowest when each side has TUNED_CONVERSIONS
-# conversions (where the log ratio's variance is about 2 / conversions): tau = 0.18, relative
-# uplifts of about +-18%. See docs/statistics.md (Always-valid decisions).
-TUNED_CONVERSIONS = 500
-MIXTURE_VARIANCE = _widest_gap_ratio(ALPHA) * 2 / TUNED_CONVERSIONS
+def score_statistic(s_v: int, n_v: int, s_c: int, n_c: int, null: float = 0.0) -> float:
+    """The score statistic z of log(rate / control rate) = ``null`` (Farrington and Manning 1990):
+    the difference rate - e^null control rate over its standard error at the restricted rates
+    above; at null 0, the pooled two-proportion z. It exists whatever the counts, 0 and 100%
+    included (once checked), and falls as the null rises."""
+    ratio = math.exp(null)
+    p_v, p_c = restricted_rates(s_v, n_v, s_c, n_c, ratio)
+    variance = p_v * (1 - p_v) / n_v + ratio * ratio * p_c * (1 - p_c) / n_c
+    difference = s_v / n_v - ratio * s_c / n_c
+    if variance <= 0:  # restricted rates at 0 or 1: only at nulls so far out that nothing supports them
+        return math.copysign(math.inf, difference)
+    return difference / math.sqrt(variance)
 
 
-def log_mixture_likelihood_ratio(estimate: float, variance: float, null: float = 0.0) -> float:
-    """log of the mixture SPRT statistic (Johari, Pekelis and Walsh) for the log rate ratio
-    being ``null``: the likelihood of ``estimate`` ~ N(theta, variance) averaged over
-    theta ~ N(null, MIXTURE_VARIANCE), against theta = null. Under the null, its exponential
-    exceeds 1/alpha at any time with probability at most alpha (Ville's inequality)."""
-    total = variance + MIXTURE_VARIANCE
-    return 0.5 * math.log(variance / total) + (estimate - null) ** 2 * MIXTURE_VARIANCE / (2 * variance * total)
+def _statistic(s_v: int, n_v: int, s_c: int, n_c: int) -> tuple[float, float]:
+    """z at no difference and the information r of the counts (:func:`lamed.mixture.information`
+    at their pooled rate)."""
+    return score_statistic(s_v, n_v, s_c, n_c), information((s_v + s_c) / (n_v + n_c), n_v, n_c)
 
 
 def always_valid_p_value(s_v: int, n_v: int, s_c: int, n_c: int) -> float:
     """min(1, 1 / the mixture likelihood ratio of no difference): P(it ever falls to alpha
-    or below, however often it is looked at) <= alpha when the rates are equal."""
-    return _p_value_of(*log_rate_ratio(s_v, n_v, s_c, n_c))
+    or below, however often it is looked at) <= alpha when the rates are equal. Never below
+    the pooled z-test's p-value of the same counts (see docs/statistics.md)."""
+    _checked_pair(s_v, n_v, s_c, n_c)
+    return _p_value_of(_statistic(s_v, n_v, s_c, n_c))
+
+
+def _p_value_of(statistic: tuple[float, float]) -> float:
+    return min(1.0, math.exp(-log_mixture_likelihood_ratio(*statistic)))
 
 
 def always_valid_uplift_interval(s_v: int, n_v: int, s_c: int, n_c: int, alpha: float = ALPHA) -> tuple[float, float]:
     """The relative uplifts whose mixture likelihood ratio stays below 1/alpha: a confidence
-    sequence, covering the true uplift at every look at once with probability >= 1 - alpha."""
-    return _interval_of(*log_rate_ratio(s_v, n_v, s_c, n_c), alpha)
+    sequence, covering the true uplift at every look at once with probability >= 1 - alpha.
+    With the information r of the counts, that is where the score statistic of the null stays
+    within +-z_boundary(r, alpha); each end found by bracketing and the Illinois method. A
+    variant without conversions has its lower end at -100%; a control without any has no
+    relative uplift (:class:`Undefined`)."""
+    rate, control_rate = _checked_pair(s_v, n_v, s_c, n_c)
+    if control_rate == 0:
+        raise Undefined("the control has a 0% rate")
+    bound = z_boundary(information((s_v + s_c) / (n_v + n_c), n_v, n_c), alpha)
+    # Inside: the estimate, or for a variant without conversions, its rate taken as half a conversion.
+    centre = math.log(max(rate, 0.5 / n_v) / control_rate)
+    while score_statistic(s_v, n_v, s_c, n_c, centre) >= bound:  # only without conversions
+        centre -= 1
+    step = math.sqrt(1 / (s_v + 0.5) + 1 / s_c)  # about the standard error of the log ratio
+    high = _boundary(lambda null: -score_statistic(s_v, n_v, s_c, n_c, null) - bound, centre, step)
+    low = -math.inf
+    if s_v:
+        low = _boundary(lambda null: score_statistic(s_v, n_v, s_c, n_c, null) - bound, centre, -step)
+    return math.expm1(low), math.expm1(high)
 
 
-def _statistic_or_reason(counts: tuple[int, int, int, int]) -> tuple[float, float] | str:
-    """:func:`log_rate_ratio` of the counts, or the reason it does not exist."""
-    try:
-        return log_rate_ratio(*counts)
-    except Undefined as reason:
-        return str(reason)
-
-
-def _p_value_of(estimate: float, variance: float) -> float:
-    return min(1.0, math.exp(-log_mixture_likelihood_ratio(estimate, variance)))
-
-
-def _interval_of(estimate: float, variance: float, alpha: float) -> tuple[float, float]:
-    """{theta: mixture likelihood ratio < 1/alpha} in closed form on the log scale, mapped back by exp - 1."""
-    total = variance + MIXTURE_VARIANCE
-    half = math.sqrt(variance * total / MIXTURE_VARIANCE * (2 * math.log(1 / alpha) + math.log(total / variance)))
-    return math.expm1(estimate - half), math.expm1(estimate + half)
+def _boundary(excess, inside: float, step: float) -> float:
+    """Where ``excess`` (negative at ``inside``, positive far enough out) turns positive going
+    from ``inside`` by ``step``s doubling: a bracket, then the Illinois variant of regula falsi."""
+    a, f_a = inside, excess(inside)
+    b = inside + step
+    f_b = excess(b)
+    while f_b < 0:
+        a, f_a, step = b, f_b, step * 2
+        b = a + step
+        f_b = excess(b)
+    side = 0
+    for _ in range(200):
+        if f_b == math.inf:  # the statistic is infinite out there: halve the bracket instead
+            middle = (a + b) / 2
+            f_middle = excess(middle)
+        else:
+            middle = (a * f_b - b * f_a) / (f_b - f_a)
+            f_middle = excess(middle)
+        if f_middle >= 0:
+            b, f_b = middle, f_middle
+            if side == 1:
+                f_a /= 2
+            side = 1
+        else:
+            a, f_a = middle, f_middle
+            if side == -1 and f_b != math.inf:
+                f_b /= 2
+            side = -1
+        if abs(b - a) <= 1e-12 * (1 + abs(a)):
+            break
+    return (a + b) / 2
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
@@ -411,55 +450,92 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
+FEW = f"fewer than {MIN_TRIALS} participants on a side"
+
+
 def sequential_family(
-    comparisons: list[tuple[int, int, int, int]], alpha: float = ALPHA, earlier: list[float | None] | None = None
+    comparisons: list[tuple[int, int, int, int]],
+    alpha: float = ALPHA,
+    earlier: list[tuple[float, int] | None] | None = None,
+    intervals: bool = True,
 ) -> list[dict]:
     """The always-valid figures and decision of each comparison ``(s_v, n_v, s_c, n_c)`` of
-    one experiment (every variant but the control, for every goal), corrected together:
+    one experiment (every variant but the control, for every unique goal), corrected together:
     ``sequential_p_value`` Holm-adjusted, ``sequential_uplift_ci`` at level alpha / m
-    (Bonferroni: all m intervals hold at once), ``decision``; a null figure's reason in
-    ``notes``. ``decision`` is ``insufficient_data`` without the statistic or below
-    MIN_TRIALS participants on a side, else ``winner`` / ``loser`` where the adjusted p is
-    at most alpha (by the sign of the estimate), else ``inconclusive``.
+    (Bonferroni: all m intervals hold at once; skipped without ``intervals``), ``decision``;
+    a null figure's reason in ``notes``. A comparison is judged only with MIN_TRIALS
+    participants on both sides: below, its p-value is null and its decision
+    ``insufficient_data`` (as without the statistic), and it counts in Holm's m as a p of 1.
+    A judged comparison is ``winner`` / ``loser`` where the adjusted p is at most alpha (by
+    the sign of the difference), else ``inconclusive``.
 
-    ``earlier``, when given, holds each comparison's smallest raw p at earlier looks (None for
-    none): the raw p becomes the running minimum, the always-valid p of Johari et al., which
-    never rises, so a decision once reached is not lost. Each figure carries its ``raw_p_value``
-    (before Holm; the running minimum when ``earlier`` is given) for the next look."""
+    Each figure's ``evidence`` is ``(raw p, direction)`` of its judged look with the smallest
+    raw p (+1: the variant converts more), None before any. ``earlier``, when given, holds the
+    evidence of the earlier looks: the raw p becomes the running minimum over the judged
+    looks, the always-valid p of Johari et al., which never rises, so a decision once reached
+    is not lost, and its direction is that of the look that set the minimum."""
     statistics = [_statistic_or_reason(counts) for counts in comparisons]
-    raw = [_p_value_of(*statistic) if isinstance(statistic, tuple) else None for statistic in statistics]
-    if earlier is not None:
-        raw = [min((p for p in pair if p is not None), default=None) for pair in zip(raw, earlier)]
+    evidence = []
+    for index, (counts, statistic) in enumerate(zip(comparisons, statistics)):
+        now = None
+        if not isinstance(statistic, str) and min(counts[1], counts[3]) >= MIN_TRIALS:
+            now = (_p_value_of(statistic), 1 if statistic[0] > 0 else -1)
+        before = earlier[index] if earlier is not None else None
+        evidence.append(before if now is None or (before is not None and before[0] <= now[0]) else now)
+    adjusted = holm([found[0] if found else None for found in evidence])
     interval_alpha = alpha / max(1, len(comparisons))
     figures = []
-    for counts, statistic, adjusted, raw_p in zip(comparisons, statistics, holm(raw), raw):
+    for counts, statistic, found, p in zip(comparisons, statistics, evidence, adjusted):
+        notes = {}
         if isinstance(statistic, str):
-            figures.append({"sequential_p_value": None, "sequential_uplift_ci": None, "decision": "insufficient_data",
-                            "raw_p_value": None, "notes": {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}})  # fmt: skip
-            continue
-        if min(counts[1], counts[3]) < MIN_TRIALS:
+            notes = {"sequential_p_value": statistic, "sequential_uplift_ci": statistic}
+        elif found is None:
+            notes["sequential_p_value"] = FEW
+        if p is None:
             decision = "insufficient_data"
-        elif adjusted <= alpha:
-            decision = "winner" if statistic[0] > 0 else "loser"
+        elif p <= alpha:
+            decision = "winner" if found[1] > 0 else "loser"
         else:
             decision = "inconclusive"
-        interval = list(_interval_of(*statistic, interval_alpha))
-        figures.append(
-            {"sequential_p_value": adjusted, "sequential_uplift_ci": interval, "decision": decision, "raw_p_value": raw_p, "notes": {}}
-        )
+        interval = None
+        if intervals and not isinstance(statistic, str):
+            try:
+                interval = list(always_valid_uplift_interval(*counts, alpha=interval_alpha))
+            except Undefined as reason:
+                notes["sequential_uplift_ci"] = str(reason)
+        figures.append({"sequential_p_value": p, "sequential_uplift_ci": interval, "decision": decision,
+                        "evidence": found, "notes": notes})  # fmt: skip
     return figures
+
+
+def _statistic_or_reason(counts: tuple[int, int, int, int]) -> tuple[float, float] | str:
+    """:func:`_statistic` of the counts, or the reason it does not exist."""
+    try:
+        _checked_pair(*counts)
+    except Undefined as reason:
+        return str(reason)
+    return _statistic(*counts)
 
 
 # -- results of GET /experiments -> figures ---------------------------------------------------
 
+UNDECLARED = "each goal is assumed unique (AlephBet's default), counted once per participant"
+NOT_UNIQUE = "a non-unique goal counts events, not participants: no rate, comparison or decision"
+DECIDED_NOTE = "already decided"
+RECENT_DAYS = 7  # the traffic behind days_remaining: the participants of the last complete days
 
-def analyse(entries: list, namespace: str, control: str | None = None, experiment: str | None = None) -> dict:
+
+def analyse(
+    entries: list, namespace: str, control: str | None = None, experiment: str | None = None, mde: float | None = None
+) -> dict:
     """The figures of every experiment in ``entries`` (``GET /experiments``'s list; its
     ``meta`` item is skipped), or of the one named ``experiment``.
 
-    The control is the variant named ``control``, else the first in sorted order, unless
-    ``control`` names one; ValueError when it names none of an experiment's variants.
-    Undefined figures are None, with the reason in the row's ``notes`` (``srm_note`` for SRM).
+    The control is ``control`` when given (ValueError when it names none of an experiment's
+    variants), else the declared one (``entry["declared"]["control"]``), else the variant
+    named ``control``, else the first in sorted order. Undefined figures are None, with the
+    reason in the row's ``notes`` (``srm_note`` for SRM). ``needed_per_variant`` sizes an
+    undecided comparison for the relative effect ``mde`` when given, else for the observed one.
     """
     experiments = [entry for entry in entries if not (isinstance(entry, dict) and "meta" in entry)]
     if experiment is not None:
@@ -468,41 +544,102 @@ def analyse(entries: list, namespace: str, control: str | None = None, experimen
             known = ", ".join(names) or "none yet"
             raise ValueError(f"no experiment '{experiment}' in namespace '{namespace}' (experiments: {known})")
         experiments = [entry for entry, name in zip(experiments, names) if name == experiment]
-    return {"namespace": namespace, "experiments": [_experiment(entry, control) for entry in experiments]}
+    return {"namespace": namespace, "experiments": [_experiment(entry, control, mde) for entry in experiments]}
 
 
-def _experiment(entry, requested_control: str | None) -> dict:
+def is_unique(goal: dict) -> bool:
+    """Whether a goal counts participants (AlephBet's default), not events (``"unique": false``)."""
+    return goal.get("unique") is not False
+
+
+def _experiment(entry, requested_control: str | None, mde: float | None) -> dict:
     name = _field(entry, "experiment", str, "an experiment")
     where = f"experiment '{name}'"
     goals = _field(entry, "goals", list, where)
     trials = participants(entry)
     labels = sorted(trials)
-    control = _control(labels, requested_control, where)
+    declared = entry.get("declared") if isinstance(entry.get("declared"), dict) else None
+    control = _control(labels, requested_control or (declared or {}).get("control"), where)
     result = {"experiment": name, "control": control}
-    try:
-        p = srm_p_value([trials[label] for label in labels])
-        result.update(srm_p_value=p, srm=p < SRM_THRESHOLD)
-    except Undefined as reason:
-        result.update(srm_p_value=None, srm=False, srm_note=str(reason))
+    weights = (declared or {}).get("weights")
+    result |= _srm(entry, labels, [weights.get(label, 0) for label in labels] if isinstance(weights, dict) else None)
+    if declared is None:
+        result["goals_note"] = UNDECLARED
     order = sorted(labels, key=lambda label: label != control)  # the control first
     result["goals"] = [_goal(goal, order, trials, control, where) for goal in goals]
-    _add_sequential(result["goals"])
+    stopped = bool((declared or {}).get("stopped"))
+    _add_sequential(result["goals"], mde, _traffic(entry, order), stopped)
     return result
 
 
-def _add_sequential(goals: list) -> None:
-    """Every row gets the always-valid figures and the decision, corrected over the
-    experiment's whole family (each goal's rows after its first, the control's, which
-    gets None); ``notes`` stays the row's last key."""
-    compared = [(row, goal["variants"][0]) for goal in goals for row in goal["variants"][1:]]
-    family = iter(sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared]))
+def _traffic(entry: dict, labels: list[str]) -> dict[str, float] | None:
+    """Participants a day per variant over the last RECENT_DAYS complete days of the daily
+    counts (the last day, under way, left out unless it is the only one); None without them."""
+    calendar = days.calendar(_daily(entry))
+    if not calendar:
+        return None
+    recent = (calendar[:-1] or calendar)[-RECENT_DAYS:]
+    counts = [_daily(entry).get(day, {}).get(PARTICIPATE, {}) for day in recent]
+    return {label: sum(day.get(label, 0) for day in counts) / len(recent) for label in labels}
+
+
+def _add_sequential(goals: list, mde: float | None, traffic: dict | None, stopped: bool) -> None:
+    """Every row gets the always-valid figures, the decision and the participants and days still
+    needed (WAITING), the comparisons of the unique goals corrected together as one family (each
+    unique goal's rows after its first, the control's, which gets None; a non-unique goal's rows
+    get None, with the reason); ``notes`` stays the row's last key."""
+    compared = [(row, goal["variants"][0]) for goal in goals if goal["unique"] for row in goal["variants"][1:]]
+    family = sequential_family([(*_counts(row), *_counts(control_row)) for row, control_row in compared])
+    found = {id(row): figures for (row, _), figures in zip(compared, family)}
     for goal in goals:
-        for index, row in enumerate(goal["variants"]):
-            found = next(family) if index else {"notes": {}}
-            notes = row.pop("notes", {}) | found["notes"]
-            row.update({field: found.get(field) for field in SEQUENTIAL})
+        control_row = goal["variants"][0]
+        for row in goal["variants"]:
+            figures = found.get(id(row), {"notes": {}})
+            notes = row.pop("notes", {}) | figures["notes"]
+            row.update({field: figures.get(field) for field in (*SEQUENTIAL, *WAITING)})
+            if id(row) in found:
+                notes |= _waiting(row, control_row, figures, len(family), mde, traffic, stopped)
+            elif row is not control_row:  # a non-unique goal's
+                notes |= dict.fromkeys(("sequential_p_value", "sequential_uplift_ci", *WAITING), NOT_UNIQUE)
             if notes:
                 row["notes"] = notes
+
+
+def _waiting(row: dict, control_row: dict, figures: dict, comparisons: int, mde, traffic, stopped: bool) -> dict:
+    """Sets the row's ``needed_per_variant`` and ``days_remaining`` where they exist; the notes
+    of those that do not."""
+    if figures["decision"] in ("winner", "loser"):
+        return dict.fromkeys(WAITING, DECIDED_NOTE)
+    try:
+        needed = _needed((*_counts(row), *_counts(control_row)), comparisons, mde)
+    except (Undefined, planner.Unplannable) as reason:
+        return dict.fromkeys(WAITING, str(reason))
+    row["needed_per_variant"] = needed
+    if stopped:
+        return {"days_remaining": "the experiment is stopped"}
+    if traffic is None:
+        return {"days_remaining": "no daily counts: read the results with their days"}
+    slowest = min(traffic[row["label"]], traffic[control_row["label"]])
+    if slowest <= 0:
+        return {"days_remaining": f"no participants on a side in the last {RECENT_DAYS} days"}
+    row["days_remaining"] = math.ceil(needed / slowest)
+    return {}
+
+
+def _needed(counts: tuple[int, int, int, int], comparisons: int, mde: float | None) -> int:
+    """Participants per variant still needed (on the side with more): for the relative effect
+    ``mde``, the planner's 80%-power size less those already in; else for the observed effect,
+    as it is, until its statistic reaches the boundary. At least up to MIN_TRIALS a side."""
+    s_v, n_v, s_c, n_c = counts
+    control_rate = _check(s_c, n_c, "control")
+    _check(s_v, n_v, "variant")
+    if mde is not None:
+        target = planner.participants_per_variant(control_rate, mde, comparisons)
+    else:
+        _checked_pair(*counts)
+        growth = planner.growth_to_decide(*_statistic(*counts), comparisons)
+        target = math.ceil(growth * max(n_v, n_c))
+    return max(0, max(target, MIN_TRIALS) - max(n_v, n_c), MIN_TRIALS - min(n_v, n_c))
 
 
 def _counts(row: dict) -> tuple[int, int]:
@@ -537,8 +674,23 @@ def _goal(goal: dict, order: list, trials: dict, control: str | None, where: str
     name = _field(goal, "goal", str, where)
     successes = {_field(row, "label", str, where): _count(row, "successes", where) for row in _results(goal, where)}
     counts = {label: (successes.get(label, 0), trials[label]) for label in order}
+    if not is_unique(goal):
+        return {"goal": name, "unique": False, "variants": [_event_row(label, *counts[label], label == control) for label in order]}
     rows = [_row(label, counts[label], None if label == control else counts[control]) for label in order]
-    return {"goal": name, "variants": rows}
+    return {"goal": name, "unique": True, "variants": rows}
+
+
+def _event_row(label: str, events: int, trials: int, is_control: bool) -> dict:
+    """One variant of a non-unique goal: its events and events per participant, the rest null."""
+    row = {"label": label, "trials": trials, "successes": events, "events_per_participant": None}
+    notes = {}
+    if trials > 0 and events >= 0:
+        row["events_per_participant"] = events / trials
+    else:
+        notes["events_per_participant"] = "no participants yet" if trials == 0 else "a negative count"
+    row |= {field: None for field in ("rate", "rate_ci", *COMPARISONS)}
+    notes |= {field: NOT_UNIQUE for field in ("rate", "rate_ci", *([] if is_control else COMPARISONS))}
+    return row | {"notes": notes}
 
 
 def _row(label: str, counts: tuple[int, int], control_counts: tuple[int, int] | None) -> dict:

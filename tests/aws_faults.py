@@ -23,17 +23,23 @@ and the function-URL calls (moto ignores their ``Qualifier``).
 
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
 so botocore parses them, and lamed's retries see them, as they would AWS's.
+
+Each behaviour added here is an entry of tests/aws_behaviours.py's catalogue, with its source:
+an event kind of :attr:`FaultyAws.events`, or a ``behaviour: NAME`` comment where it is modelled.
 """
 
 import json
 from dataclasses import dataclass, field
 
 import boto3
+import requests
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ParamValidationError
+from botocore.exceptions import ConnectionClosedError, ParamValidationError
 
 import lamed.aws.client
 import lamed.aws.session
+from aws_answers import answer
+from iam_policy import PolicyCheck
 from lamed.aws.resources import NO_FUNCTION_URL_REGIONS
 
 READ_PREFIXES = ("Get", "List", "Describe")
@@ -53,26 +59,18 @@ class Interrupted(BaseException):
     """The run was stopped (as by Ctrl-C) before an AWS call."""
 
 
-class _Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
-
-
 def _error(code: str, status: int, message: str) -> AWSResponse:
     """An error answer in the rest-json format Lambda and API Gateway use."""
     headers = {"x-amzn-errortype": code, "content-type": "application/json", "x-amzn-requestid": "fault-layer"}
     body = json.dumps({"Type": "User", "message": message}).encode()
-    return AWSResponse("https://fault.layer/", status, headers, _Body(body))
+    return answer(status, headers, body)
 
 
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
-def _no_function_urls(**_) -> AWSResponse:
+def _no_function_urls(**_) -> AWSResponse:  # behaviour: no function urls
     return _error("AccessDeniedException", 403, NO_FUNCTION_URL_MESSAGE)
 
 
@@ -83,12 +81,8 @@ POLICY_CONDITIONS = {
 }
 URL_OPERATIONS = ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", "GetFunctionUrlConfig", "DeleteFunctionUrlConfig")
 CORS_METHOD_MAX = 6  # Lambda's Cors.AllowMethods entries: at most 6 characters (botocore checks no maximum)
-# Regions without function URLs: AWS's "Creating and managing Lambda function URLs" page
-# (https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html, "Function URLs are not
-# supported in the following AWS Regions", the list lamed keeps as NO_FUNCTION_URL_REGIONS). There
-# Lambda refuses the function-URL operations, reads included, with AccessDeniedException "Unable to
-# determine service/operation name to be authorized" (zappa/Zappa#1425: ListFunctionUrlConfigs in
-# eu-south-2, eu-central-2, il-central-1; anomalyco/sst#5327: eu-central-2, ap-southeast-4, eu-south-2).
+# In the regions without function URLs (AWS's list, kept by lamed as NO_FUNCTION_URL_REGIONS) Lambda
+# refuses every function-URL operation, reads included (the catalogue's "no function urls")
 NO_FUNCTION_URL_OPERATIONS = (*URL_OPERATIONS, "ListFunctionUrlConfigs")
 NO_FUNCTION_URL_MESSAGE = "Unable to determine service/operation name to be authorized"
 
@@ -100,13 +94,45 @@ class LikeAws:
 
     added_permissions: list = field(default_factory=list)
     url_calls: list = field(default_factory=list)
+    concurrency_asked: tuple = ()
+    policy: PolicyCheck | None = None  # when set, every call is held to that IAM policy
+    concurrency_limit: int = 1000  # the account's Lambda concurrency quota (AWS's default; new accounts: 10)
 
     def attach(self, session) -> None:
+        if self.policy is not None:
+            self.policy.attach(session)
+        checker = boto3.Session(region_name=session.region_name).client("lambda")
         session.events.register("before-parameter-build.lambda.*", self._before_call)
+        session.events.register("before-send.lambda.*", lambda event_name, **_: self._concurrency(checker, event_name))
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
         if session.region_name in NO_FUNCTION_URL_REGIONS:
             for operation in NO_FUNCTION_URL_OPERATIONS:
                 session.events.register(f"before-send.lambda.{operation}", _no_function_urls)
+
+    def _concurrency(self, checker, event_name: str):  # behaviour: account concurrency
+        """moto has no GetAccountSettings and reserves without limit: answer both as AWS does, keeping
+        min(100, limit) unreserved (docs: configuration-concurrency; "[10]" at a limit of 10:
+        aws-samples/one-observability-demo#278, "[50]" at 50: milliHQ/terraform-aws-next-js#251)."""
+        operation = event_name.rsplit(".", 1)[1]
+        if operation not in ("GetAccountSettings", "PutFunctionConcurrency"):
+            return None
+        reserved = {}
+        for function in checker.list_functions()["Functions"]:
+            name = function["FunctionName"]
+            reserved[name] = checker.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") or 0
+        if operation == "GetAccountSettings":
+            limit = {"ConcurrentExecutions": self.concurrency_limit, "UnreservedConcurrentExecutions": self.concurrency_limit - sum(reserved.values())}
+            body = {"AccountLimit": limit, "AccountUsage": {"FunctionCount": len(reserved), "TotalCodeSize": 0}}
+            return answer(200, {"content-type": "application/json"}, json.dumps(body).encode())
+        name, wanted = self.concurrency_asked
+        minimum = min(100, self.concurrency_limit)
+        if self.concurrency_limit - sum(v for k, v in reserved.items() if k != name) - wanted < minimum:
+            message = (
+                "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+                f"below its minimum value of [{minimum}]."
+            )
+            return _error("InvalidParameterValueException", 400, message)
+        return None
 
     def install(self, patch) -> "LikeAws":
         """Attach to every session the CLI makes from now on (a :class:`FaultyAws` attaches its own)."""
@@ -120,15 +146,18 @@ class LikeAws:
         return self
 
     def _before_call(self, params, model, **_):
+        if model.name == "PutFunctionConcurrency":
+            self.concurrency_asked = (params["FunctionName"], params["ReservedConcurrentExecutions"])
         if model.name == "AddPermission":
             self.added_permissions.append(dict(params))
         if model.name in URL_OPERATIONS:
             self.url_calls.append((model.name, dict(params)))
+            # behaviour: cors methods
             too_long = [m for m in (params.get("Cors") or {}).get("AllowMethods", []) if len(m) > CORS_METHOD_MAX]
             if too_long:
                 raise ParamValidationError(report=f"Cors.AllowMethods {too_long}: at most {CORS_METHOD_MAX} characters each")
 
-    def _policy_as_aws_writes_it(self, parsed, **_):
+    def _policy_as_aws_writes_it(self, parsed, **_):  # behaviour: policy conditions
         if "Policy" not in parsed:
             return
         policy = json.loads(parsed["Policy"])
@@ -150,6 +179,10 @@ class FaultyAws:
     propagation_seconds: float = 9.0  # a new role (or policy) unusable by Lambda
     abort_before: int | None = None  # interrupt before this call (0-based), None: never
     conflicts: int = 0  # this many changes to functions meet a concurrent update first (ResourceConflictException)
+    api_conflicts: int = 0  # this many API Gateway changes meet a concurrent modification first (ConflictException)
+    lost: set = field(default_factory=set)  # operations whose first answer is lost after AWS acted on it
+    failing_updates: dict = field(default_factory=dict)  # function -> reason its next update fails with
+    versions_pending: dict = field(default_factory=dict)  # (function, version) -> until when reads show it Pending
     failed: set = field(default_factory=set)  # functions whose reads show State Failed until recreated
     reactions: dict = field(default_factory=dict)  # operation -> callable(layer), run after each successful call
     now: float = 0.0
@@ -209,25 +242,42 @@ class FaultyAws:
         self.current = (service, model.name, dict(params))
         self.calls.append(self.current)
 
-    def _before_send(self, **_):
+    def _before_send(self, request, **_):
         self.now += self.latency
         service, operation, params = self.current
+        if operation in self.lost:
+            self._lose_answer(operation, request)
         if service == "lambda":
             return self._lambda_fault(operation, params)
         if service == "api-gateway":
-            return self._throttle(operation) or self._tag(operation, params)
+            return self._throttle(operation) or self._api_conflict(operation) or self._tag(operation, params)
         return None
 
-    def _tag(self, operation: str, params: dict):
+    def _lose_answer(self, operation: str, request) -> None:
+        """AWS acts on the request, and its answer never arrives (a dropped connection)."""
+        self.lost.discard(operation)
+        self.events.append(("lost", operation))
+        body = request.body.read() if hasattr(request.body, "read") else request.body
+        requests.request(request.method, request.url, headers=dict(request.headers), data=body, timeout=30)
+        raise ConnectionClosedError(endpoint_url=request.url)
+
+    def _api_conflict(self, operation: str):
+        if self.api_conflicts and not is_read(operation):
+            self.api_conflicts -= 1
+            self.events.append(("concurrent modification", operation))
+            return _error("ConflictException", 409, "Unable to complete operation due to concurrent modification. Please try again later.")
+        return None
+
+    def _tag(self, operation: str, params: dict):  # behaviour: tags
         if operation != "TagResource" or "/stages/" in params["resourceArn"]:
             return None
         resource = params["resourceArn"].rsplit("/", 1)[1]
         self.apigateway_tags.setdefault(resource, {}).update(params["tags"])
-        return AWSResponse("https://fault.layer/", 204, {"x-amzn-requestid": "fault-layer"}, _Body(b""))
+        return answer(204, {"x-amzn-requestid": "fault-layer"}, b"")
 
     def _lambda_fault(self, operation: str, params: dict):
         name = params.get("FunctionName", "")
-        state, until = self.busy.get(name, (None, 0.0))
+        state, until, *_ = self.busy.get(name, (None, 0.0))
         if operation in BUSY_OPERATIONS and self.conflicts:
             self.conflicts -= 1
             self.events.append(("conflict", operation))
@@ -289,16 +339,24 @@ class FaultyAws:
         if service != "lambda":
             return
         name = params.get("FunctionName", "")
-        if operation == "CreateFunction":
+        if operation == "CreateFunction":  # behaviour: pending
             self.busy[name] = ("Pending", self.now + self.pending_seconds)
             self.failed.discard(name)
         elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
             self.busy[name] = ("InProgress", self.now + self.update_seconds)
+            if name in self.failing_updates:  # behaviour: failed update
+                self.busy[name] = ("Failed", self.now + self.update_seconds, self.failing_updates.pop(name))
+        elif operation == "PublishVersion":  # behaviour: version pending
+            self.versions_pending[(name, parsed["Version"])] = self.now + self.pending_seconds
         elif operation in STATE_READS:
-            state, until = self.busy.get(name, (None, 0.0))
+            state, until, *reason = self.busy.get(name, (None, 0.0))
             configuration = parsed.get("Configuration", parsed)
-            if self.now < until:
+            if self.now < self.versions_pending.get((name, params.get("Qualifier")), 0.0):
+                configuration["State"] = "Pending"
+            elif self.now < until:
                 configuration["State"] = "Pending" if state == "Pending" else "Active"
                 configuration["LastUpdateStatus"] = "InProgress"
-            if name in self.failed:
+            elif state == "Failed":
+                configuration["LastUpdateStatus"], configuration["LastUpdateStatusReason"] = "Failed", reason[0]
+            if name in self.failed:  # behaviour: failed state
                 configuration["State"], configuration["StateReason"] = "Failed", "fault layer: ENI limit reached"

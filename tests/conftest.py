@@ -1,6 +1,7 @@
 """Shared fixtures: a real redis-server (flushed per test), a real 3-master Redis Cluster (and,
 per test, one with a replica per master), a TLS-only redis-server with a test CA, a moto server, headless Chromium."""
 
+import functools
 import os
 import shutil
 
@@ -114,6 +115,9 @@ def moto_server():
     Dummy credentials and a default region are set, and shared AWS config files are hidden.
     Yields the endpoint URL; ``POST {url}/moto-api/reset`` empties it.
     """
+    import botocore.loaders
+    import botocore.session
+    import moto.backends
     from moto.server import ThreadedMotoServer
 
     from lamed.redis_server import free_port
@@ -123,6 +127,11 @@ def moto_server():
     server.start()
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as patch:
+        # Each CLI run makes a new boto3 session, which re-reads every service model's JSON: one loader
+        # (per data path) for all of them takes 40% off a deploy's CPU time and changes nothing it sends.
+        patch.setattr(botocore.session, "create_loader", functools.lru_cache(maxsize=None)(botocore.loaders.create_loader))
+        # The server lists moto's package folder (150 stat calls) at every request to route it: once is enough.
+        patch.setattr(moto.backends, "list_of_moto_modules", lambda modules=tuple(moto.backends.list_of_moto_modules()): modules)
         patch.setenv("AWS_ENDPOINT_URL", url)
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

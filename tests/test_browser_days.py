@@ -14,7 +14,7 @@ import requests
 
 from conftest import browser_unavailable
 from serve_cli import LamedServe
-from test_browser import API_KEY, EXPERIMENT, NAMESPACE, Visitor, alephbet_bundle, page_origin  # noqa: F401
+from test_browser import API_KEY, EXPERIMENT, NAMESPACE, Visitor, page_origin  # noqa: F401
 
 LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 DAY_1, DAY_2 = "2026-03-01", "2026-03-02"

@@ -4,8 +4,12 @@ HOME points at a temporary folder in every test, so nothing touches the real ~/.
 """
 
 import json
+import os
+import pty
 import stat
+import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -19,6 +23,7 @@ from lamed.connection import address, open_store
 from lamed.preflight import reachable_from_aws
 from lamed.redis_server import RedisServer, free_port
 from redis_servers import ADVISED_ACL, replicate
+from serve_cli import lamed_command
 
 
 @pytest.fixture
@@ -85,21 +90,71 @@ def editor(tmp_path, monkeypatch, body: str):
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
 
 
+def run_in_terminal(*args) -> tuple[int, str]:
+    """The real `lamed` with a pseudo-terminal as stdin, stdout and stderr: its exit code and output."""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([*lamed_command(), *args], stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: every holder of the terminal's other side has closed it
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    return process.wait(timeout=60), output.decode().replace("\r\n", "\n")
+
+
 def test_configure_opens_the_config_in_the_editor_and_validates_it(home, tmp_path, monkeypatch):
     editor(tmp_path, monkeypatch, "raw = json.loads(path.read_text()); raw['namespace'] = 'shop'; path.write_text(json.dumps(raw))")
-    result = run("configure")
-    assert result.exit_code == 0, result.output
+    code, output = run_in_terminal("configure")
+    assert code == 0, output
     assert load_config(home / ".lamed" / "config.json").namespace == "shop"
-    assert "is valid" in result.output
+    assert "is valid" in output
 
 
-def test_configure_reports_a_broken_edit_in_one_line(home, tmp_path, monkeypatch):
+def test_configure_reports_a_broken_edit_with_the_line_to_correct(home, tmp_path, monkeypatch):
     editor(tmp_path, monkeypatch, "path.write_text('{\"redis\": ')")
-    result = run("configure")
-    assert result.exit_code == 1
-    last = result.output.strip().splitlines()[-1]
-    assert last.startswith("Error: ") and "not valid JSON" in last
-    assert "Traceback" not in result.output
+    code, output = run_in_terminal("configure")
+    assert code == 1
+    path = home / ".lamed" / "config.json"
+    assert output.strip().splitlines()[-3:] == [
+        f'Error: {path} line 1, column 11: not valid JSON: expected a value: a number, a "string" in double quotes, '
+        "true, false, null, {...} or [...]",
+        '  1 | {"redis": ',
+        "    |           ^",
+    ]
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("stdin", ["pipe", "devnull"])
+def test_configure_without_a_terminal_opens_no_editor(home, tmp_path, monkeypatch, stdin):
+    """Piped, or with stdin from /dev/null, configure behaves as with --no-edit (an editor would hang or fail)."""
+    editor(tmp_path, monkeypatch, "Path(sys.argv[1] + '.opened').write_text('')")
+    process = subprocess.run(
+        [*lamed_command(), "configure"], input="" if stdin == "pipe" else None,
+        stdin=subprocess.DEVNULL if stdin == "devnull" else None, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    path = home / ".lamed" / "config.json"
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines() == [
+        f"created {path} (readable by you only)",
+        "not a terminal: no editor opened (as with --no-edit); edit the file, then run `lamed configure` again",
+        f"{path} is valid; next: `lamed preflight`, then `lamed deploy`",
+    ]
+    assert not Path(f"{path}.opened").exists() and "\x1b" not in process.stdout + process.stderr
+
+
+def test_configure_does_not_call_a_file_with_an_unknown_key_valid(home):
+    path = write_config(home, {"host": "localhost"}, namspace="shop")
+    result = run("configure", "--no-edit")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {path}: unknown key 'namspace' is ignored — did you mean 'namespace'?" in result.output
+    assert "is valid" not in result.output
+    assert f"{path} loads, with 1 warning above to fix; then `lamed preflight`, then `lamed deploy`" in result.output
 
 
 # -- preflight ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from serve_cli import lamed_command
 
 ISOLATED = {"LAMED_API_KEY": None, "LAMED_ENDPOINT": None, "LAMED_CONFIG": None}
 HOSTILE = '<img src=x onerror="document.title=\'owned\'">'
-SRM = {"a": (300, {"click": 30}), "b": (200, {"click": 20})}
+SRM = {"a": (350, {"click": 35}), "b": (150, {"click": 15})}  # always-valid SRM p = 1.5e-10
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_the_file_is_self_contained_and_keeps_no_key(page_file):
     assert not re.search(r"url\(|@import|<script|<link|<iframe|<object", html, re.IGNORECASE)
     assert "default-src 'none'" in html  # the page itself forbids any request
     assert HOSTILE not in html and "&lt;img src=x" in html
-    assert "bold beats control: uplift +100.0%" in html and "20.00%" in html
+    assert "bold converts 100.0% more than control" in html and "20.00%" in html
 
 
 def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page):
@@ -93,24 +93,25 @@ def test_the_file_in_chromium_shows_figures_charts_and_warnings(page_file, page)
     assert re.search(rf"red: no clear difference yet \(uplift {interval}, always-valid p = 0\.\d+\)", text)
     assert "green: not enough data yet (fewer than 100 participants on a side)" in text
     headline = page.locator("section.card", has_text="headline").inner_text()
-    assert re.search(rf"bold beats control: uplift \+100\.0% {interval}, always-valid p < 0\.001", headline)
-    assert re.search(rf"control beats quiet: uplift -66\.7% {interval}, always-valid p < 0\.001", headline)
-    assert re.search(r"bold beats control: uplift \S+ \[\+[\d.]+%, \+[\d.]+%\]", headline)  # above 0
-    assert re.search(r"control beats quiet: uplift \S+ \[-[\d.]+%, -[\d.]+%\]", headline)  # below 0
+    # a winner and a loser, each read the right way round, with a positive magnitude
+    assert re.search(rf"bold converts 100\.0% more than control \(uplift {interval}, always-valid p < 0\.001\)", headline)
+    assert re.search(rf"quiet converts 66\.7% less than control \(uplift {interval}, always-valid p < 0\.001\)", headline)
+    assert re.search(r"bold converts \S+ more than control \(uplift \[\+[\d.]+%, \+[\d.]+%\]", headline)  # above 0
+    assert re.search(r"quiet converts \S+ less than control \(uplift \[-[\d.]+%, -[\d.]+%\]", headline)  # below 0
     # One bar per variant with a rate, each with its interval (a line and two caps), and a legend.
     assert len(drawn(button.locator("svg.chart rect.bar"))) == 3
     assert len(drawn(button.locator("svg.chart g.variant line.ci"))) == 3 * 3
     assert len(drawn(button.locator("svg.chart line.control-line"))) == 2  # the line and its legend entry
-    assert button.locator("svg.chart g.legend text").all_text_contents() == [
-        "control", "no clear difference yet", "not enough data yet", "95% interval of the rate", "the control's rate"]
+    assert button.locator("svg.chart g.legend text").all_text_contents() == ["95% interval of the rate", "the control's rate"]
+    assert "one UTC day so far" in button.locator("p.trend-note").inner_text()  # no chart over time of a single day
     split = page.locator("section.card", has_text="split").inner_text()
-    assert "sample ratio mismatch (p < 0.001)" in split
+    assert "sample ratio mismatch (always-valid p < 0.001)" in split
     waiting = page.locator("section.card", has_text="waiting").inner_text()
     assert "No goal reached yet" in waiting and "control 4" in waiting
     # Notes are sentences; participants list the control first.
     banner = page.locator("section.card", has_text="banner")
-    assert banner.locator("p.note").all_inner_texts() == [
-        "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."]
+    assert banner.locator("p.note").all_inner_texts()[0] == (
+        "No uplift, fixed-horizon uplift interval or always-valid uplift interval for big: the control has a 0% rate.")
     assert banner.locator(".pill").all_inner_texts()[0].startswith("control")
     assert page.locator("section.card", has_text="headline").locator(".pill").all_inner_texts() == [
         "control 400", "bold 400", "quiet 400"]
@@ -136,15 +137,16 @@ def rgb(css: str) -> list[int]:
     return [int(part) for part in re.findall(r"\d+", css)[:3]]
 
 
-def test_the_dashboard_screenshot_shows_chart_legend_and_unique_headers(page_file, page, tmp_path):
-    """Pixels of a real screenshot: every bar is drawn in its decision's colour, the legend's
-    swatches are drawn in the same colours, and no table repeats a header."""
+def test_the_dashboard_screenshot_shows_each_variant_in_its_colour_and_unique_headers(page_file, page, tmp_path):
+    """Pixels of a real screenshot: every bar is drawn in its variant's colour, no two variants
+    share one (tests/test_screenshot.py: the same colour as the variant's line over time), and no
+    table repeats a header."""
     path, _ = page_file
     page.set_viewport_size({"width": 1300, "height": 900})
     page.goto(path.as_uri())
     for table in page.locator("table").all():
         headers = [text.strip() for text in table.locator("thead th").all_inner_texts() if text.strip()]
-        assert len(headers) == len(set(headers)) == 13, headers
+        assert len(headers) == len(set(headers)) == 16, headers
     goal = page.locator("section.card", has_text="headline").locator(".goal")
     goal.scroll_into_view_if_needed()
     shot = goal.screenshot(path=str(tmp_path / "headline.png"))
@@ -160,21 +162,16 @@ def test_the_dashboard_screenshot_shows_chart_legend_and_unique_headers(page_fil
 
     bars = {}
     for group in chart.locator("g.variant").all():
-        kind = next(name for name in group.get_attribute("class").split() if name != "variant")
         bar = group.locator("rect.bar")
-        bars[kind] = (inside(bar), rgb(bar.evaluate("element => getComputedStyle(element).fill")))
-    assert set(bars) == {"control", "winner", "loser"}
-    swatches = {kind: inside(chart.locator(f"g.legend-item.{kind} rect.swatch")) for kind in bars}
+        bars[group.locator("text.label").text_content()] = (inside(bar), rgb(bar.evaluate("element => getComputedStyle(element).fill")))
+    assert set(bars) == {"control", "bold", "quiet"}
     blank = [2, 2]  # the goal's top left corner: the card's background
     with page.context.new_page() as decoder:
-        pixels = decoder.evaluate(PIXEL_AT, [base64.b64encode(shot).decode(), [
-            *(point for point, _ in bars.values()), *swatches.values(), blank]])  # fmt: skip
-    drawn_bars, drawn_swatches, background = pixels[: len(bars)], pixels[len(bars) : -1], pixels[-1]
-    for (kind, (_, colour)), bar_pixel, swatch_pixel in zip(bars.items(), drawn_bars, drawn_swatches):
-        assert bar_pixel == colour != background, kind  # the bar is drawn, in its colour
-        assert swatch_pixel == bar_pixel, kind  # the legend shows that colour
-    assert len({tuple(pixel) for pixel in drawn_bars}) == 3  # three decisions, three colours
-    assert chart.locator("g.legend text").all_text_contents()[:3] == ["control", "winner", "loser"]
+        pixels = decoder.evaluate(PIXEL_AT, [base64.b64encode(shot).decode(), [*(point for point, _ in bars.values()), blank]])
+    drawn_bars, background = pixels[:-1], pixels[-1]
+    for (label, (_, colour)), bar_pixel in zip(bars.items(), drawn_bars):
+        assert bar_pixel == colour != background, label  # the bar is drawn, in its variant's colour
+    assert len({tuple(pixel) for pixel in drawn_bars}) == 3  # three variants, three colours
 
 
 def test_dashboard_opens_the_file_in_the_browser(seeded, tmp_path):

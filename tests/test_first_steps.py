@@ -15,6 +15,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from lamed.aws.session import FIX_REGION
 from lamed.cli import cli
 from serve_cli import LamedServe
 
@@ -103,6 +104,22 @@ def test_a_mistyped_url_scheme_names_the_fix_in_serve_and_preflight(home):
     checked = lamed("preflight")
     assert checked.exit_code == 1 and "Traceback" not in checked.output
     assert checked.output.startswith("FAIL: config: ") and fix in checked.output.splitlines()[0]
+    assert checked.output.count("fix:") == checked.output.count("FAIL:")  # one fix per line, none doubled
+
+
+def test_preflight_adds_a_fix_only_to_a_config_error_without_one(home):
+    (home / "config.json").write_text(json.dumps({"redis": {"url": "redis//localhost:18010"}}))
+    first = lamed("preflight").output.splitlines()[0]
+    assert first == (
+        f'FAIL: config: {home / "config.json"}: "redis.url" "redis//localhost:18010" has a malformed scheme '
+        '(redis://, rediss:// or unix://) — fix: "redis://localhost:18010"'
+    )
+    (home / "config.json").write_text(json.dumps({"namespace": "a:b"}))
+    first = lamed("preflight").output.splitlines()[0]
+    assert first == (
+        f'FAIL: config: {home / "config.json"}: "namespace" must be a non-empty string without ":" '
+        "— fix: correct it (`lamed configure` opens it)"
+    )
 
 
 # -- results and dashboard find the running serve -------------------------------------
@@ -131,9 +148,11 @@ def test_without_a_serve_or_aws_results_says_how_to_pass_an_endpoint(home):
     for command in ("results", "dashboard"):
         result = lamed(command, "--no-open") if command == "dashboard" else lamed(command)
         assert result.exit_code == 1
-        line = one_error_line(result.output)
-        assert "no running `lamed serve`" in line and "no AWS region configured" in line
-        assert "pass --endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)" in line
+        assert result.output.splitlines() == [  # first what a newcomer does, then why AWS did not answer either
+            "Error: no running `lamed serve` to read — fix: start one (`lamed serve`, in another terminal), or pass "
+            "--endpoint URL --api-key KEY (the experiments URL and key that `lamed serve` prints)",
+            f"and no deployed API found through AWS: no AWS region configured — fix: {FIX_REGION}",
+        ], result.output
 
 
 def test_a_track_url_given_as_the_results_endpoint_gets_its_own_hint(home):

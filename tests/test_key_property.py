@@ -193,3 +193,83 @@ def test_the_cluster_layout_gives_each_purpose_its_own_key_or_field(cluster_layo
         node.flushall()
     store.censuses.clear()  # a fresh function's knowledge for a fresh database
     run_and_check(batch, cluster_addresses, lambda: {key.decode() for node in nodes for key in node.keys("*")})
+
+
+# -- declared experiments: what is not declared is refused and writes nothing; results hold exactly the declaration
+
+DECLARABLE = st.lists(st.sampled_from([token for token in TOKENS if token.isprintable() and token != ":"]), min_size=1, max_size=4).map("".join)
+
+
+@st.composite
+def declared_batches(draw):
+    """A declaration of one experiment in namespace alephbet, and up to 8 track requests that
+    mix its declared names with any others."""
+    variants = draw(st.lists(DECLARABLE.filter(lambda name: name != "counter_keys"), min_size=2, max_size=3, unique=True))
+    goals = draw(st.lists(DECLARABLE.filter(lambda name: name != PARTICIPATE), max_size=2, unique=True))
+    declaration = {"variants": variants, "goals": goals, "stopped": draw(st.booleans())}
+    experiment = draw(st.lists(st.sampled_from([t for t in TOKENS if t.isprintable()]), min_size=1, max_size=4).map("".join))
+    batch = [
+        {
+            "namespace": draw(st.sampled_from(["", "alephbet", draw(NAME)])),
+            "experiment": draw(st.sampled_from([experiment, draw(NAME)])),
+            "variant": draw(st.sampled_from([*variants, draw(NAME)])),
+            "event": draw(st.sampled_from([PARTICIPATE, *goals, draw(NAME)])),
+            "uuid": draw(NAME),
+        }
+        for _ in range(draw(st.integers(1, 8)))
+    ]
+    return experiment, declaration, batch
+
+
+def run_declared(experiment, declaration, batch, snapshot):
+    """Send ``batch`` under the declaration and check each answer, Redis and the results against a model."""
+    from lamed.config import parse_config
+    from lamed.declared import Declarations
+
+    config = parse_config({"experiments": {experiment: declaration}}, "config.json")
+    handlers.use_store(handlers.get_store(), declared=Declarations.of(config))
+    model, seen = {}, set()
+    for request in batch:
+        before = snapshot()
+        status, body = call(lamed.track, {name: value for name, value in request.items() if value})
+        ns = request["namespace"] or "alephbet"
+        ours = ns == "alephbet" and request["experiment"] == experiment
+        if not narrowest_rules_accept(request) or (
+            ours and (request["variant"] not in declaration["variants"] or request["event"] not in [PARTICIPATE, *declaration["goals"]])
+        ):
+            assert status == 400 and body["error"].startswith(("parameter '", "missing required parameter '")), body
+            assert snapshot() == before
+            continue
+        if ours and declaration["stopped"]:
+            assert (status, body) == (200, {"counted": False}) and snapshot() == before
+            continue
+        identity = (ns, request["experiment"], request["variant"], request["event"], request["uuid"])
+        assert (status, body) == (200, {"counted": identity not in seen}), request
+        if identity not in seen:
+            seen.add(identity)
+            counter = (ns, request["experiment"], request["event"], request["variant"])
+            model[counter] = model.get(counter, 0) + 1
+    status, body = call(lamed.all, None)
+    assert status == 200
+    assert counted("alephbet", body[1:]) == {key: n for key, n in model.items() if key[0] == "alephbet"}
+    (entry,) = [entry for entry in body[1:] if entry["experiment"] == experiment]
+    assert [row["label"] for row in entry["variants"]] == sorted(declaration["variants"])
+    assert [goal["goal"] for goal in entry["goals"]] == sorted(declaration["goals"])
+    assert entry["declared"]["stopped"] is declaration["stopped"] and entry["declared"]["control"] == declaration["variants"][0]
+
+
+@settings(max_examples=60, **PROPERTY_SETTINGS)
+@given(case=declared_batches())
+def test_lameds_layout_counts_only_what_is_declared(lamed_layout, case):
+    lamed_layout.flushall()
+    run_declared(*case, lambda: {key: lamed_layout.dump(key) for key in lamed_layout.keys("*")})
+
+
+@settings(max_examples=20, **PROPERTY_SETTINGS)
+@given(case=declared_batches())
+def test_the_cluster_layout_counts_only_what_is_declared(cluster_layout, case):
+    store, nodes = cluster_layout
+    for node in nodes:
+        node.flushall()
+    store.censuses.clear()
+    run_declared(*case, lambda: {key: node.dump(key) for node in nodes for key in node.keys("*")})

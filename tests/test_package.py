@@ -18,7 +18,10 @@ from lamed.aws.package import PackageError, build_package, interpreter
 from lamed.cli import cli
 from lamed.config import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, load_config
 
-RUNTIME = {f"lamed/{name}" for name in ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "store.py")}
+RUNTIME = {
+    f"lamed/{name}"
+    for name in ("__init__.py", "cluster_store.py", "config.py", "connection.py", "declared.py", "handlers.py", "iam_auth.py", "names.py", "store.py")
+}
 CLI_STACK = ("boto3", "botocore", "click", "jinja2", "requests", "tests", "moto", "s3transfer", "urllib3")
 UNCHECKED_HASH_FLAGS = 0b01  # PEP 552: the .pyc header's flags word, hash-based and not checked against its source
 
@@ -35,7 +38,10 @@ PASSWORD = "zip-must-not-hold-Pa55w0rd-7q3"
 
 @pytest.fixture
 def config(tmp_path, redis_server):
-    raw = {"redis": {"host": "127.0.0.1", "port": redis_server.port}, "namespace": "zipped", "uuid_expiry_seconds": 600}
+    raw = {
+        "redis": {"host": "127.0.0.1", "port": redis_server.port}, "namespace": "zipped", "uuid_expiry_seconds": 600,
+        "experiments": {"shape": {"variants": ["round", "square"], "goals": ["buy"]}},
+    }  # fmt: skip
     return load_config(write_config(tmp_path / "conf", raw))
 
 
@@ -243,6 +249,7 @@ tracked = lamed.track(proxy)
 goal = lamed.track({**flat, "uuid": "u2", "event": "click"})
 results = lamed.all({"httpMethod": "GET", "queryStringParameters": {"namespace": "zipped"}})
 flat_results = lamed.all({"namespace": "zipped"})
+junk = lamed.track({"httpMethod": "GET", "queryStringParameters": {**flat, "experiment": "shape", "variant": "!"}})
 stack = []
 for name in ("boto3", "botocore", "click", "jinja2", "requests"):
     try:
@@ -251,7 +258,7 @@ for name in ("boto3", "botocore", "click", "jinja2", "requests"):
     except ImportError:
         pass
 print(json.dumps({
-    "tracked": tracked, "results": results, "flat_results": flat_results, "stack": stack,
+    "tracked": tracked, "junk": junk, "results": results, "flat_results": flat_results, "stack": stack,
     "files": [lamed.__file__, sys.modules["redis"].__file__],
 }))
 """
@@ -259,6 +266,7 @@ print(json.dumps({
     assert output["stack"] == []
     assert all(path.startswith(str(folder)) for path in output["files"])
     assert output["tracked"]["statusCode"] == 200 and json.loads(output["tracked"]["body"]) == {"counted": True}
+    assert output["junk"]["statusCode"] == 400  # the declarations travel in LAMED_CONFIG_JSON
     results = json.loads(output["results"]["body"])
     assert results == output["flat_results"]
     assert results[1] == {

@@ -4,6 +4,7 @@ failures, and a moto server for finding the deployed API through AWS."""
 import csv
 import io
 import json
+import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from lamed import report, stats
+from lamed import planner, report, stats
 from lamed.cli import cli
 from lamed.redis_server import free_port
 from lamed.store import Store
@@ -37,14 +38,21 @@ LAMED_BODY = [
 
 @pytest.fixture(scope="module")
 def seeded(server, redis_server):
-    """Experiments in two namespaces; the expected figures straight from lamed.stats."""
+    """Experiments in two namespaces; the expected figures straight from lamed.stats (daily counts included, as `lamed results` reads them)."""
     redis_server.client().flushall()
     seed(server.url, "button colour", BUTTON)
     seed(server.url, "pricing", {"control": (3, {}), "cheap": (2, {})})
     seed(server.url, "banner", {"control": (20, {}), "big": (20, {"click": 3})})  # the control never converts
     seed(server.url, "layout", {"wide": (120, {"buy": 12}), "narrow": (110, {"buy": 9})}, namespace="shop")
     store = Store(redis_server.client())
-    return {ns: stats.analyse(store.results(ns), ns) for ns in ("alephbet", "shop")}
+    return {ns: stats.analyse(store.results(ns, days=True), ns) for ns in ("alephbet", "shop")}
+
+
+def as_reported(analysis: dict) -> dict:
+    """lamed.stats' figures as `lamed results` reports them: with lamed.report's declaration fields
+    (none of the seeded experiments is declared)."""
+    undeclared = report.declaration_fields(None)
+    return analysis | {"experiments": [experiment | undeclared for experiment in analysis["experiments"]]}
 
 
 @pytest.fixture
@@ -108,7 +116,7 @@ def test_json_is_exactly_the_figures_of_lamed_stats(experiments_url, seeded):
     result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--format", "json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert body == json.loads(json.dumps(seeded["alephbet"]))
+    assert body == json.loads(json.dumps(as_reported(seeded["alephbet"])))
     button = next(e for e in body["experiments"] if e["experiment"] == "button colour")
     assert button["control"] == "control"
     rows = {row["label"]: row for row in button["goals"][0]["variants"]}
@@ -144,11 +152,11 @@ def test_table_shows_figures_participants_and_verdicts(experiments_url, seeded):
     assert report.interval(red["rate_ci"]) in out and report.interval(red["sequential_uplift_ci"], signed=True) in out
     header = next(line.split() for line in out.splitlines() if line.strip().startswith("variant"))
     assert header == ("variant trials successes rate rate 95% CI uplift seq. p seq. uplift CI "
-                      "fixed p fixed uplift 95% CI chance to beat").split()  # fmt: skip
+                      "fixed p fixed uplift 95% CI fixed chance to beat still needed/variant days left").split()  # fmt: skip
     # The verdicts come from the decision alone: a fixed-horizon p of 0.004 is not a win.
     uplift = report.interval(red["sequential_uplift_ci"], signed=True)
     assert red["p_value"] < 0.01 and f"red: no clear difference yet (uplift {uplift}" in out
-    assert "red beats" not in out
+    assert "red converts" not in out
     assert "green: not enough data yet (fewer than 100 participants on a side)" in out
     # An experiment with participants and no goal yet is listed, with its participants.
     assert "pricing  (control: control" in out and "participants: control 3, cheap 2" in out
@@ -183,13 +191,14 @@ def test_csv_has_one_row_per_variant_and_goal_at_full_precision(experiments_url,
         else:
             assert float(row["p_value"]) == expected["p_value"]
             assert float(row["chance_to_beat_control"]) == expected["chance_to_beat_control"]
-            assert float(row["sequential_p_value"]) == expected["sequential_p_value"]
+            assert (float(row["sequential_p_value"]) if row["sequential_p_value"] else None) == expected["sequential_p_value"]
             bounds = [float(row["sequential_uplift_ci_low"]), float(row["sequential_uplift_ci_high"])]
             assert bounds == expected["sequential_uplift_ci"] and row["decision"] == expected["decision"]
     pricing = [r for r in rows if r["experiment"] == "pricing"]
     assert [(r["variant"], r["goal"], r["trials"]) for r in pricing] == [("control", "", "3"), ("cheap", "", "2")]
     big = next(r for r in rows if r["experiment"] == "banner" and r["variant"] == "big")
-    assert big["notes"] == "No uplift or fixed-horizon uplift interval for big: the control has a 0% rate."
+    assert big["notes"].startswith("No uplift, fixed-horizon uplift interval or always-valid uplift interval for big: "
+                                   "the control has a 0% rate.")  # fmt: skip
 
 
 def test_experiment_and_control_choose_what_is_compared(experiments_url):
@@ -203,9 +212,29 @@ def test_experiment_and_control_choose_what_is_compared(experiments_url):
     assert control_row["uplift"] == pytest.approx(-0.5)
 
 
+def test_mde_sizes_the_undecided_comparisons_and_days_come_from_the_daily_counts(experiments_url, seeded):
+    """The seeded counts were all tracked today: one day of traffic, so the days remaining are
+    the participants still needed over today's participants (the slower side's)."""
+    result = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour",
+                 "--format", "json", "--mde", "5%")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    red = next(r for r in json.loads(result.output)["experiments"][0]["goals"][0]["variants"] if r["label"] == "red")
+    expected = planner.participants_per_variant(0.1, 0.05, comparisons=2) - 200
+    assert red["decision"] == "inconclusive" and red["needed_per_variant"] == expected
+    assert red["days_remaining"] == math.ceil(expected / 200)
+    observed = next(e for e in seeded["alephbet"]["experiments"] if e["experiment"] == "button colour")
+    assert observed["goals"][0]["variants"][2]["needed_per_variant"] != expected  # sized for the observed +100%
+    table = run("--endpoint", experiments_url, "--api-key", API_KEY, "--experiment", "button colour", "--mde", "5%")
+    assert "red: no clear difference yet" in table.output and f"about {expected:,} more participants per variant" in table.output
+    bad = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "five")
+    assert bad.exit_code == 1 and bad.output == "Error: --mde 'five' is not a percentage: write it like 10%\n"
+    none = run("--endpoint", experiments_url, "--api-key", API_KEY, "--mde", "0%")
+    assert none.exit_code == 1 and "is no effect to size for" in none.output
+
+
 def test_namespace_comes_from_the_option_else_the_config(experiments_url, tmp_path, seeded):
     by_option = run("--endpoint", experiments_url, "--api-key", API_KEY, "--namespace", "shop", "--format", "json")
-    assert json.loads(by_option.output) == json.loads(json.dumps(seeded["shop"]))
+    assert json.loads(by_option.output) == json.loads(json.dumps(as_reported(seeded["shop"])))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"namespace": "shop"}))
     by_config = run("--endpoint", experiments_url, "--api-key", API_KEY, env={"LAMED_CONFIG": str(config)})
@@ -221,7 +250,7 @@ def test_an_original_lamed_answer_is_read_too(stub):
     assert "participants: a 140, b 150" in result.output
     assert "headline  (control: a" in result.output
     body = json.loads(run("--endpoint", f"{stub}/200/lamed", "--format", "json").output)
-    assert body == json.loads(json.dumps(stats.analyse(LAMED_BODY[1:], "alephbet")))
+    assert body == json.loads(json.dumps(as_reported(stats.analyse(LAMED_BODY[1:], "alephbet"))))
 
 
 # -- one line for each failure ----------------------------------------------------------------
@@ -292,9 +321,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
     "variant, kind, text",
     [
         (row("red", 500, "winner", 0.003, [0.05, 0.4], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, +40.0%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, +40.0%], always-valid p = 0.003)"),
         (row("red", 500, "loser", 0.0004, [-0.5, -0.1], -0.3), "loser",
-         "control beats red: uplift -30.0% [-50.0%, -10.0%], always-valid p < 0.001"),
+         "red converts 30.0% less than control (uplift [-50.0%, -10.0%], always-valid p < 0.001)"),
         (row("red", 500, "inconclusive", 0.41, [-0.1, 0.3], 0.1), "inconclusive",
          "red: no clear difference yet (uplift [-10.0%, +30.0%], always-valid p = 0.41)"),
         (row("red", 99, "insufficient_data", 0.0001, [0.5, 9.0], 2.0), "insufficient_data",
@@ -304,7 +333,9 @@ def row(label, trials, decision, p=None, ci=None, uplift=None, **notes):
         (row("red", 500, "insufficient_data", sequential_p_value="no conversions in either variant"),
          "insufficient_data", "red: not enough data yet (no conversions in either variant)"),
         (row("red", 500, "winner", 0.003, [0.05, 400.0], 0.2), "winner",
-         "red beats control: uplift +20.0% [+5.0%, >+10,000%], always-valid p = 0.003"),
+         "red converts 20.0% more than control (uplift [+5.0%, >+10,000%], always-valid p = 0.003)"),
+        (row("red", 500, "winner", 0.001, [2.0, 400.0], 150.0), "winner",
+         "red converts over 10,000% more than control (uplift [+200.0%, >+10,000%], always-valid p = 0.001)"),
         (row("control", 500, None), "control", "control is the control, the baseline of the others"),
     ],
 )  # fmt: skip
@@ -346,3 +377,17 @@ def test_the_deployed_api_and_its_key_are_found_through_aws(aws):
     assert url in line
     misuse = run_in(region, "--api-key", "k")
     assert misuse.exit_code == 2 and "Error: --api-key goes with --endpoint URL" in misuse.output
+
+
+def test_a_decided_comparison_leaves_what_is_still_needed_blank():
+    """Its needed_per_variant and days_remaining are null with the note `already decided` in the
+    JSON; the table and the sentences leave them out, since the verdict says it."""
+    trials = {"control": 10_000, "red": 10_000}
+    entry = {"experiment": "e", "variants": [{"label": label, "trials": n} for label, n in trials.items()],
+             "goals": [{"goal": "g", "results": [{"label": "control", "successes": 1000, "trials": 10_000},
+                                                 {"label": "red", "successes": 1200, "trials": 10_000}]}]}  # fmt: skip
+    found = report.analyse_entries([entry], "ns", "src")
+    red = found.analysis["experiments"][0]["goals"][0]["variants"][1]
+    assert red["decision"] == "winner" and red["notes"] == dict.fromkeys(stats.WAITING, stats.DECIDED_NOTE)
+    assert report.figure_cells(red, False)[-2:] == [("", ""), ("", "")]
+    assert report.note_sentences(red) == [] and "already decided" not in report.render_table(found)

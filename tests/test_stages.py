@@ -23,7 +23,7 @@ from lamed.aws.resources import (
 )
 from lamed.cli import cli
 
-from test_deploy import REGION, STANDARD, _fresh_aws
+from test_deploy import ACCOUNT, REGION, STANDARD, _fresh_aws
 from test_results import ISOLATED, one_line_error
 
 OTHER_REGION = "us-east-1"
@@ -181,6 +181,8 @@ def test_two_stages_in_two_regions_side_by_side_each_destroyed_alone(aws):
         remaining = {item for item in remaining if item[1] != "role"} | roles_in_use(remaining)
         assert inventory() == remaining, (region, stage)
     assert remaining == set()
+    checked = {resource for _, resource in aws.like_aws.policy.checked}  # every call held to docs/iam-policy.json
+    assert f"arn:aws:iam::{ACCOUNT}:role/lamed-dev" in checked and aws.like_aws.policy.denied == []
 
 
 def test_a_region_s_destroy_keeps_the_role_another_region_uses_and_says_so(aws):

@@ -11,12 +11,18 @@ a fake clock):
   call is retried with capped exponential backoff for about 4 minutes;
 - transient failures (HTTP 5xx, dropped connections): a few quick retries;
 - Lambda's ResourceConflictException while a function is Pending or being updated: bounded
-  backoff (a duplicate statement id is a real conflict and is not retried);
+  backoff (a duplicate statement id, or CreateFunction's "Function already exist:", is a real
+  conflict and is not retried);
+- API Gateway's ConflictException "Unable to complete operation due to concurrent
+  modification" (retried by terraform-provider-aws on every REST API operation, #776): backoff;
 - IAM propagation: Lambda's "cannot be assumed" / "does not have permissions to call ..."
   for about 150 s, with a progress line.
 
+A create call whose answer may be lost (a dropped connection) is never simply sent again:
+:meth:`Aws.create_once` first looks for what it may have created, by name and tag.
 Before a change to an existing function, :meth:`Aws.lambda_call` waits until the function
-is Active with its last update finished. ARNs and DNS names come from the session's
+is Active with its last update finished (a failed update stops the run with its reason);
+:meth:`Aws.wait_function` with a version waits until that published version is Active. ARNs and DNS names come from the session's
 partition (the STS caller's ARN, botocore's partition data), never from literals.
 """
 
@@ -32,10 +38,15 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 from botocore.regions import EndpointResolver
 
-from lamed.aws.resources import Place
-from lamed.aws.session import THROTTLED
+from lamed.aws.resources import Place, function_arn
+from lamed.aws.session import ACCESS_DENIED, THROTTLED
 
 NOT_FOUND = ("ResourceNotFoundException", "NotFoundException", "NoSuchEntity")
+# "already exists" (a statement id), "Function already exist: NAME" (CreateFunction): not a busy function
+ALREADY_EXISTS = re.compile(r"already exist", re.IGNORECASE)
+CONCURRENT_MODIFICATION = re.compile(r"concurrent modification", re.IGNORECASE)
+# Creates that a retry after a lost answer would duplicate (API Gateway allows duplicate names)
+CREATES = {"CreateFunction", "CreateRestApi", "CreateApiKey", "CreateUsagePlan"}
 ROLE_NOT_READY = re.compile(r"cannot be assumed|does not have permissions to call", re.IGNORECASE)
 TRANSIENT = {"InternalFailure", "InternalError", "ServiceUnavailable", "ServiceException", "RequestTimeout"}
 
@@ -59,6 +70,7 @@ RULES = {
     "throttled": RetryRule(base=1, cap=20, budget=240),
     "transient": RetryRule(base=0.5, cap=4, budget=15),
     "function busy": RetryRule(base=1, cap=5, budget=180),
+    "concurrent modification": RetryRule(base=1, cap=8, budget=120),
     "role propagating": RetryRule(base=2, cap=10, budget=150),
 }
 FUNCTION_WAIT = RetryRule(base=1, cap=5, budget=600)  # Pending / InProgress, read until it ends
@@ -66,12 +78,20 @@ FUNCTION_WAIT = RetryRule(base=1, cap=5, budget=600)  # Pending / InProgress, re
 ENI_WAIT = RetryRule(base=5, cap=30, budget=2700)
 ENI_DESCRIPTION = "AWS Lambda VPC ENI-{function}*"
 PROGRESS_EVERY_SECONDS = 30
+# Lambda keeps min(100, the account's concurrency limit) executions unreserved: "You can reserve up to the
+# Unreserved account concurrency value minus 100" (docs: configuration-concurrency); an account whose limit is
+# 10 is refused "... below its minimum value of [10]" (aws-samples/one-observability-demo#278).
+UNRESERVED_MINIMUM = 100
 # Operations after which a function is being updated (LastUpdateStatus InProgress, or State Pending)
 FUNCTION_UPDATES = {"create_function", "update_function_code", "update_function_configuration"}
 
 
 class AwsWaitError(Exception):
     """Something AWS does asynchronously did not finish in time; one line with the fix."""
+
+
+class MissingPermission(Exception):
+    """These credentials lack a permission lamed needs to tell what is there; one line naming it."""
 
 
 def error_code(exc: ClientError) -> str:
@@ -122,6 +142,7 @@ class Aws:
     clients: dict = field(default_factory=dict)
     pacers: dict = field(default_factory=dict)
     ready: set = field(default_factory=set)  # functions known to be Active with no update running
+    updated: set = field(default_factory=set)  # functions this run created or updated
 
     @classmethod
     def connect(
@@ -205,7 +226,8 @@ class Aws:
     @staticmethod
     def _retry_reason(service: str, operation: str, response, caught) -> str | None:
         if caught is not None:
-            return "transient" if isinstance(caught, BotoConnectionError | HTTPClientError) else None
+            lost = isinstance(caught, BotoConnectionError | HTTPClientError)
+            return "transient" if lost and operation not in CREATES else None
         http, parsed = response
         if http.status_code < 300:
             return None
@@ -215,8 +237,10 @@ class Aws:
             return "throttled"
         if code in TRANSIENT or http.status_code >= 500:
             return "transient"
-        if service == "lambda" and code == "ResourceConflictException" and "already exists" not in message:
+        if service == "lambda" and code == "ResourceConflictException" and not ALREADY_EXISTS.search(message):
             return "function busy"
+        if service == "apigateway" and code == "ConflictException" and CONCURRENT_MODIFICATION.search(message):
+            return "concurrent modification"
         if (
             service == "lambda"
             and operation in ("CreateFunction", "UpdateFunctionConfiguration")
@@ -226,7 +250,58 @@ class Aws:
             return "role propagating"
         return None
 
+    def create_once(self, operation: str, create: Callable[[], dict], find: Callable[[], dict | None]) -> dict:
+        """``create()``, made so that a lost answer cannot create twice: after a dropped connection
+        (or Lambda's "already exist"), ``find()`` looks for the thing by name and tag, and only when
+        it finds nothing is the call sent again."""
+        waited, retry = 0.0, 0
+        while True:
+            try:
+                return create()
+            except (BotoConnectionError, HTTPClientError, ClientError) as exc:
+                if isinstance(exc, ClientError) and not ALREADY_EXISTS.search(str(exc)):
+                    raise
+                found = find()
+                if found is not None:
+                    return found
+                delay = RULES["transient"].delay(retry, waited)
+                if delay is None:
+                    raise
+                self.echo(f"retrying   {operation}: its answer was lost and nothing was created")
+                self.sleep(delay)
+                waited, retry = waited + delay, retry + 1
+
     # -- Lambda functions --------------------------------------------------------------
+
+    def reservable_concurrency(self, current: int | None) -> tuple[int, str]:
+        """How much one function may reserve in this account (its ``current`` reservation counted
+        back), and why: the account's limit and unreserved executions, from GetAccountSettings."""
+        limit = self.lambda_.get_account_settings()["AccountLimit"]
+        total, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+        minimum = min(UNRESERVED_MINIMUM, total)
+        most = max(0, unreserved + (current or 0) - minimum)
+        return most, f"the account's concurrency limit is {total}, {unreserved} unreserved, of which Lambda keeps {minimum}"
+
+    def function_tags(self, name: str, found: dict) -> dict:
+        """The tags of function ``name`` whose GetFunction answer is ``found``.
+
+        GetFunction returns ``Tags`` only to callers allowed ``lambda:ListTags`` (botocore's Lambda
+        model, GetFunctionResponse.Tags): without them, ListTags says whether there are none or
+        the permission is missing, which is named rather than taken for a function not lamed's.
+        """
+        if "Tags" in found:
+            return found["Tags"] or {}
+        arn = function_arn(name, self.place)
+        try:
+            return self.lambda_.list_tags(Resource=arn).get("Tags") or {}
+        except ClientError as exc:
+            if error_code(exc) in ACCESS_DENIED:
+                raise MissingPermission(
+                    f"these AWS credentials may not read function {name}'s tags (lambda:ListTags), so lamed "
+                    f"cannot tell whether it created it — fix: allow lambda:ListTags on {arn} "
+                    "(docs/iam-policy.json has every permission lamed needs)"
+                ) from exc
+            raise
 
     def lambda_call(self, function: str, operation: str, **kwargs) -> dict:
         """A Lambda call that changes ``function``, made once the function is ready for it."""
@@ -235,26 +310,37 @@ class Aws:
         result = getattr(self.lambda_, operation)(**kwargs)
         if operation in FUNCTION_UPDATES:
             self.ready.discard(function)
+            self.updated.add(function)
         return result
 
-    def wait_function(self, function: str) -> dict:
-        """Wait until ``function`` is Active (or Inactive) with no update running; its configuration."""
+    def wait_function(self, function: str, version: str | None = None) -> dict:
+        """Wait until ``function`` (or its published ``version``: botocore's PublishedVersionActive
+        waiter) is Active (or Inactive) with no update running; its configuration."""
         waited, retry = 0.0, 0
+        subject = f"function {function}" + (f" version {version}" if version else "")
         while True:
-            config = self.lambda_.get_function_configuration(FunctionName=function)
+            qualifier = {"Qualifier": version} if version else {}
+            config = self.lambda_.get_function_configuration(FunctionName=function, **qualifier)
             state, update = config.get("State", "Active"), config.get("LastUpdateStatus", "Successful")
             if state == "Failed":
                 raise AwsWaitError(
-                    f"function {function} is in state Failed ({config.get('StateReason', 'no reason given')}) "
+                    f"{subject} is in state Failed ({config.get('StateReason', 'no reason given')}) "
                     "— fix: run `lamed deploy` again, which recreates it"
                 )
+            if update == "Failed" and function in self.updated:  # an earlier run's failure does not block a new update
+                raise AwsWaitError(
+                    f"the update of {subject} failed ({config.get('LastUpdateStatusReason', 'no reason given')}), "
+                    "so its live alias was left on the version it served — fix: correct that cause, then run "
+                    "`lamed deploy` again"
+                )
             if state != "Pending" and update != "InProgress":
-                self.ready.add(function)
+                if version is None:
+                    self.ready.add(function)
                 return config
             delay = FUNCTION_WAIT.delay(retry, waited)
             if delay is None:
                 raise AwsWaitError(
-                    f"function {function} is still {state}/{update} after {int(waited)} s "
+                    f"{subject} is still {state}/{update} after {int(waited)} s "
                     "— fix: check it in the Lambda console, then run the command again"
                 )
             self.sleep(delay)

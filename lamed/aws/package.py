@@ -27,7 +27,10 @@ import lamed
 from lamed.config import DEFAULT_RUNTIME, THIS_PYTHON
 
 # The modules the handler path imports (lamed.handlers -> lamed.store -> lamed.config).
-RUNTIME_MODULES = ("__init__.py", "cluster_store.py", "config.py", "connection.py", "handlers.py", "iam_auth.py", "store.py")
+RUNTIME_MODULES = (
+    "__init__.py", "cluster_store.py", "config.py", "connection.py", "declared.py", "handlers.py", "iam_auth.py",
+    "names.py", "store.py",
+)  # fmt: skip
 REDIS_DISTRIBUTION = "redis"
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)

@@ -74,8 +74,9 @@ REMOVED_AFTER_FUNCTIONS = {
     VPC_POLICY_NAME: "no kept function version is in the VPC",
     ELASTICACHE_POLICY_NAME: "Redis no longer uses IAM auth",
 }
-# How progress lines name a changed setting; the environment holds the Redis password, so only its name shows.
-SETTING_NAMES = {"Environment": "Redis settings"}
+# How progress lines name a changed setting; the environment (the runtime settings: Redis, bounds,
+# declared experiments) holds the Redis password, so only its name shows.
+SETTING_NAMES = {"Environment": "runtime settings"}
 DESCRIPTION = "lamed: A/B-testing backend for AlephBet"
 TAG_LIST = [{"Key": key, "Value": value} for key, value in MANAGED_TAG.items()]
 ADOPTED = "adopted: tagged managed-by=lamed"
@@ -165,7 +166,7 @@ class FoundFunction:
         if found is None:
             return cls(None, {}, {}, None)
         versions = function_versions(aws.lambda_, name) or {}
-        return cls(found["Configuration"], found.get("Tags") or {}, versions, live_alias(aws.lambda_, name))
+        return cls(found["Configuration"], aws.function_tags(name, found), versions, live_alias(aws.lambda_, name))
 
 
 def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[Step]:
@@ -344,6 +345,7 @@ def _function_step(
             settings = {key: value for key, value in wanted.items() if key != "Architectures"}  # set with the code
             aws.lambda_call(name, "update_function_configuration", FunctionName=name, **settings)
         version = aws.lambda_call(name, "publish_version", FunctionName=name, CodeSha256=desired.code_sha256)["Version"]
+        aws.wait_function(name, version)
         _point_alias(aws, name, alias, version)
         for number in obsolete:
             aws.lambda_call(name, "delete_function", FunctionName=name, Qualifier=str(number))
@@ -365,19 +367,33 @@ def _settings(version: dict) -> dict:
 
 
 def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str:
-    created = aws.lambda_call(
-        function.name,
-        "create_function",
-        FunctionName=function.name,
-        Code={"ZipFile": desired.package},
-        Description=DESCRIPTION,
-        Publish=True,
-        Tags=MANAGED_TAG,
-        **function.configuration(role_arn(desired.names, aws.place)),
-    )
-    version = created["Version"]
-    aws.lambda_call(function.name, "create_alias", FunctionName=function.name, Name=ALIAS, FunctionVersion=version)
+    name = function.name
+
+    def create():
+        return aws.lambda_call(
+            name,
+            "create_function",
+            FunctionName=name,
+            Code={"ZipFile": desired.package},
+            Description=DESCRIPTION,
+            Publish=True,
+            Tags=MANAGED_TAG,
+            **function.configuration(role_arn(desired.names, aws.place)),
+        )
+
+    def find():  # what a CreateFunction whose answer was lost made: lamed's, with its version 1
+        found = read(aws.lambda_.get_function, FunctionName=name)
+        numbers = published(function_versions(aws.lambda_, name) or {}) if found else []
+        return {"Version": str(numbers[-1])} if numbers and owned(aws.function_tags(name, found)) else None
+
+    version = aws.create_once("CreateFunction", create, find)["Version"]
+    aws.lambda_call(name, "create_alias", FunctionName=name, Name=ALIAS, FunctionVersion=version)
     return f"v{version}, {ALIAS} -> v{version}"
+
+
+def _lamed_s(found: dict | None) -> dict | None:
+    """``found`` (an API Gateway resource) when it carries lamed's tag, else None."""
+    return found if found is not None and owned(found.get("tags")) else None
 
 
 def _point_alias(aws: Aws, name: str, alias: dict | None, version: str) -> None:
@@ -392,8 +408,12 @@ def _api_steps(aws: Aws, desired: DesiredState, api: dict | None, ownership: Own
     if api is None:
 
         def create_api(aws):
-            created = aws.apigateway.create_rest_api(
-                name=desired.names.app, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
+            created = aws.create_once(
+                "CreateRestApi",
+                lambda: aws.apigateway.create_rest_api(
+                    name=desired.names.app, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
+                ),
+                lambda: _lamed_s(find_rest_api(aws.apigateway, desired.names.app)),
             )
             aws.values["api_id"] = created["id"]
             aws.values["resources"] = {item["path"]: item["id"] for item in _resources(aws)}
@@ -596,7 +616,8 @@ def _url_permission_step(aws: Aws, names: Names, kind: str, statements: dict[str
 
 
 def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> Step:
-    """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved)."""
+    """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved).
+    A reservation the account cannot make is skipped, in one line, before anything is written."""
     name, wanted = desired.names.track_function, desired.track_max_concurrency
     subject = f"reserved concurrency {name}"
     current = None
@@ -607,6 +628,15 @@ def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> St
         return Step("unchanged", subject, detail)
     if wanted is None:
         return Step("delete", subject, detail, _lambda_request(name, "delete_function_concurrency", FunctionName=name))
+    most, why = aws.reservable_concurrency(current)
+    if wanted > most:
+        kept = f"{current} kept" if current is not None else "none reserved"
+        lower = f'set "track_max_concurrency" to at most {most}, or null' if most else 'set "track_max_concurrency": null'
+        return Step(
+            "unchanged", subject,
+            f"skipped {wanted}, {kept}: {why}, so at most {most} can be reserved — fix: {lower}, or ask AWS "
+            "(Service Quotas: Lambda, Concurrent executions) for a higher limit",
+        )  # fmt: skip
 
     def reserve(aws):
         try:
@@ -616,8 +646,8 @@ def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> St
                 raise
             raise ConfigError(
                 f'"track_max_concurrency": {wanted} would leave this account fewer unreserved concurrent executions '
-                "than Lambda's minimum of 100 — fix: set a lower \"track_max_concurrency\" (or null: no reservation), "
-                "or ask AWS (Service Quotas) for a higher Lambda concurrency quota"
+                "than Lambda keeps (another reservation was made meanwhile) — fix: run `lamed deploy` again, or set "
+                'a lower "track_max_concurrency" (or null: no reservation)'
             ) from None
 
     return Step("create" if current is None else "update", subject, detail, reserve)
@@ -677,8 +707,12 @@ def _key_steps(aws: Aws, names: Names, api: dict | None, ownership: Ownership) -
     def ensure_plan(aws):
         wanted = {"apiId": aws.values["api_id"], "stage": STAGE}
         if plan is None:
-            created = aws.apigateway.create_usage_plan(
-                name=names.app, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+            created = aws.create_once(
+                "CreateUsagePlan",
+                lambda: aws.apigateway.create_usage_plan(
+                    name=names.app, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+                ),
+                lambda: _lamed_s(find_usage_plan(aws.apigateway, names.app)),
             )
             aws.values["usage_plan_id"] = created["id"]
             return
@@ -711,7 +745,11 @@ def _key_steps(aws: Aws, names: Names, api: dict | None, ownership: Ownership) -
         if key:
             key_id = key["id"]
         else:
-            key_id = aws.apigateway.create_api_key(name=names.app, enabled=True, tags=MANAGED_TAG)["id"]
+            key_id = aws.create_once(
+                "CreateApiKey",
+                lambda: aws.apigateway.create_api_key(name=names.app, enabled=True, tags=MANAGED_TAG),
+                lambda: _lamed_s(find_api_key(aws.apigateway, names.app)),
+            )["id"]
         aws.apigateway.create_usage_plan_key(usagePlanId=aws.values["usage_plan_id"], keyId=key_id, keyType="API_KEY")
 
     detail = "; ".join([ADOPTED] * key_adopting + [f"in usage plan {names.app}"])
@@ -793,7 +831,7 @@ def plan_destroy(aws: Aws, names: Names, functions: list[str], keep_logs: bool =
     for name in functions:
         found = read(aws.lambda_.get_function, FunctionName=name)
         delete_function = _request("lambda", "delete_function", FunctionName=name)
-        lamed_s(f"function {name}", found, (found or {}).get("Tags"), "all versions", delete_function)
+        lamed_s(f"function {name}", found, found and aws.function_tags(name, found), "all versions", delete_function)
     if not keep_logs:
         for name in functions:
             group = find_log_group(aws.logs, name)

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from lamed.config import Config, ConfigError
+from lamed.config import RUNTIME_KEYS, Config, ConfigError
 
 STAGE = "prod"  # API Gateway's stage in every lamed REST API (a lamed stage has its own API)
 ALIAS = "live"
@@ -281,8 +281,8 @@ STANDARD_FUNCTIONS = (
     # name, handler, memory MB, timeout s, path, HTTP method, API key required
     ("lamed-track", "lamed.track", 128, 10, "track", "GET", False),
     ("lamed-all-experiments", "lamed.all", 128, 29, "experiments", "GET", True),
-    ("lamed-delete-experiment", "lamed.delete", 128, 30, "delete", "DELETE", True),
-    ("lamed-experiment", "lamed.experiment", 128, 30, "experiment", "GET", True),
+    ("lamed-delete-experiment", "lamed.delete", 128, 29, "delete", "DELETE", True),
+    ("lamed-experiment", "lamed.experiment", 128, 29, "experiment", "GET", True),
 )
 STANDARD_FUNCTION_NAMES = tuple(entry[0] for entry in STANDARD_FUNCTIONS)
 STAGE_MAX = FUNCTION_NAME_MAX - max(map(len, STANDARD_FUNCTION_NAMES)) - 1  # the longest function name, "-", the stage
@@ -370,9 +370,9 @@ def function_environment(config: Config) -> dict[str, str]:
     size = sum(len(key.encode()) + len(value.encode()) for key, value in environment.items())
     if size > ENVIRONMENT_LIMIT_BYTES:
         raise ConfigError(
-            f'{config.path}: "redis" and "uuid_expiry_seconds" take {size} bytes in the functions\' environment, '
-            f"over Lambda's {ENVIRONMENT_LIMIT_BYTES}-byte limit — fix: shorten the \"redis\" settings "
-            "(drop arguments left at their defaults)"
+            f"{config.path}: the runtime settings ({', '.join(RUNTIME_KEYS)}) take {size} bytes in the functions' "
+            f"environment, over Lambda's {ENVIRONMENT_LIMIT_BYTES}-byte limit — fix: shorten the \"redis\" settings "
+            '(drop arguments left at their defaults) or the "experiments" declared (shorter names, fewer experiments)'
         )
     return environment
 
@@ -397,7 +397,9 @@ def role_policies(desired: DesiredState, place: Place) -> dict[str, dict]:
 
 
 def elasticache_policy(iam: dict, place: Place) -> dict:
-    """``elasticache:Connect`` on exactly the configured cache and ElastiCache user."""
+    """``elasticache:Connect`` on exactly the configured cache and ElastiCache user, in lower case: ElastiCache
+    stores both names so (botocore's model: CreateServerlessCache, CreateReplicationGroup, CreateUser), and
+    IAM compares ARNs case-sensitively."""
     kind = "serverlesscache" if iam.get("serverless", False) else "replicationgroup"
     return {
         "Version": "2012-10-17",
@@ -406,8 +408,8 @@ def elasticache_policy(iam: dict, place: Place) -> dict:
                 "Effect": "Allow",
                 "Action": "elasticache:Connect",
                 "Resource": [
-                    place.arn("elasticache", f"{kind}:{iam['cache']}"),
-                    place.arn("elasticache", f"user:{iam['user']}"),
+                    place.arn("elasticache", f"{kind}:{iam['cache'].lower()}"),
+                    place.arn("elasticache", f"user:{iam['user'].lower()}"),
                 ],
             }
         ],

@@ -5,6 +5,7 @@ it as is. ``AWS_ENDPOINT_URL`` is honoured by boto3 itself (an emulator can stan
 """
 
 import boto3
+import botocore
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
@@ -13,6 +14,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
     ProfileNotFound,
     SSOError,
@@ -22,6 +24,7 @@ from botocore.exceptions import (
 from lamed import __version__
 
 FIX_REGION = "pass --region, set AWS_REGION, or run `aws configure set region <region>`"
+BOTO3_MINIMUM = "1.40.50"  # setup.py's: botocore 1.40.50 is the first to know AddPermission's InvokedViaFunctionUrl
 FIX_CREDENTIALS = "run `aws configure` (or `aws sso login`), set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile"
 
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
@@ -84,6 +87,11 @@ def aws_error_message(exc: BotoCoreError | ClientError) -> str:
         return f"AWS SSO credentials could not be loaded ({exc}) — fix: run `aws sso login` for this profile"
     if isinstance(exc, ProfileNotFound):
         return f"{exc} — fix: check --profile / AWS_PROFILE against `aws configure list-profiles`"
+    if isinstance(exc, ParamValidationError):  # an older botocore than lamed needs (setup.py's minimum)
+        return (
+            f"this botocore ({botocore.__version__}) cannot send what lamed asks ({' '.join(str(exc).split())}) — fix: "
+            f"pip install --upgrade 'boto3>={BOTO3_MINIMUM}'"
+        )
     if isinstance(exc, EndpointConnectionError):
         return (
             f"cannot reach AWS at {exc.kwargs.get('endpoint_url')} — fix: check the network and the region, "
