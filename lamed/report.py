@@ -51,19 +51,19 @@ def default_namespace() -> str:
     return load_config().namespace if find_config_path() else DEFAULT_NAMESPACE
 
 
-def discover_endpoint(profile: str | None, region: str | None) -> tuple[str, str]:
-    """The deployed API's experiments URL and key, found through AWS as ``lamed status`` does
-    (AWS errors propagate: the CLI turns them into one line)."""
+def discover_endpoint(profile: str | None, region: str | None, stage: str | None = None) -> tuple[str, str]:
+    """The experiments URL and key of the API deployed for ``stage`` (None: without a stage), found through
+    AWS as ``lamed status`` does (AWS errors propagate: the CLI turns them into one line)."""
     from lamed.aws.deployment import find_deployment
+    from lamed.aws.resources import Names
     from lamed.aws.session import make_session
 
     session = make_session(profile, region)
-    deployment = find_deployment(session)
+    deployment = find_deployment(session, Names(stage, session.region_name))
     if deployment is None:
-        raise ReportError(
-            f"no lamed deployment found in {session.region_name} — run `lamed deploy`, "
-            "or pass --endpoint URL --api-key KEY"
-        )
+        where = f"{session.region_name} for stage {stage}" if stage else session.region_name
+        deploy = f"lamed deploy --stage {stage}" if stage else "lamed deploy"
+        raise ReportError(f"no lamed deployment found in {where} — run `{deploy}`, or pass --endpoint URL --api-key KEY")
     return deployment.experiments_url, deployment.api_key
 
 
