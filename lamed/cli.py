@@ -396,7 +396,8 @@ def _results_source(command):
             envvar="LAMED_ENDPOINT",
             metavar="URL",
             help="Experiments URL of a lamed, original Lamed or `lamed serve` API, e.g. "
-            "http://127.0.0.1:8000/experiments [env LAMED_ENDPOINT; default: the deployed API, found through AWS].",
+            "http://127.0.0.1:8000/prod/experiments; an API's base URL (http://127.0.0.1:8000) or stage URL (…/prod) "
+            "reads its /prod/experiments or /experiments [env LAMED_ENDPOINT; default: the deployed API, found through AWS].",
         ),
         click.option("--api-key", envvar="LAMED_API_KEY", metavar="KEY", help="The API key of --endpoint [env LAMED_API_KEY]."),
         click.option("--namespace", metavar="NS", help="Namespace to read [default: the config's, else alephbet]."),
@@ -430,6 +431,10 @@ def _read_results(ctx, endpoint, api_key, namespace, timeout, stage, **choices) 
             f"{endpoint} is the track URL, where AlephBet sends events; results are read from {experiments}",
             param_hint="--endpoint",
         )
+    else:
+        given, endpoint = endpoint, report.experiments_url(endpoint)
+        if endpoint != given:
+            click.echo(f"reading {endpoint} (the experiments URL of {given})", err=True)
     return report.load_results(endpoint, api_key, namespace or report.default_namespace(), timeout=timeout, **choices)
 
 
