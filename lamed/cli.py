@@ -104,16 +104,59 @@ def _connect(session):
     return Aws.connect(session, echo=click.echo)
 
 
-def _function_names() -> list[str]:
-    """The functions of the config's wiring; the standard four when there is no config."""
+def _names(stage: str | None, region: str):
+    """Every AWS name of ``stage`` in ``region``."""
+    from lamed.aws.resources import Names
+
+    return Names(stage, region)
+
+
+def _function_names(names) -> list[str]:
+    """The functions of the config's wiring, as the stage of ``names`` names them; the standard four when
+    there is no config."""
     from lamed.aws.resources import STANDARD_FUNCTION_NAMES, wiring
     from lamed.config import ConfigNotFound, load_config
 
     try:
         config = load_config()
     except ConfigNotFound:
-        return list(STANDARD_FUNCTION_NAMES)
-    return [function.name for function in wiring(config)[0]]
+        return [names.staged(name) for name in STANDARD_FUNCTION_NAMES]
+    return [function.name for function in wiring(config, names)[0]]
+
+
+def _checked_stage(ctx, param, stage: str | None) -> str | None:
+    if stage is None:
+        return None
+    from lamed.aws.resources import StageError, check_stage
+
+    try:
+        return check_stage(stage)
+    except StageError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _stage_option(command):
+    """``--stage NAME``: one of several deployments side by side (no stage: the names lamed always used)."""
+    return click.option(
+        "--stage",
+        metavar="NAME",
+        callback=_checked_stage,
+        help="The deployment to act on, e.g. dev: its resources' names end in -NAME [default: none, the plain names].",
+    )(command)
+
+
+def _in(region: str, stage: str | None) -> str:
+    """``eu-west-1``, or ``eu-west-1 for stage dev``: where a command acts, in its lines."""
+    return f"{region} for stage {stage}" if stage else region
+
+
+def _without_function_urls(region: str) -> str | None:
+    """The line that says /track goes through the REST API because ``region`` has no function URLs, or None."""
+    from lamed.aws.resources import function_urls_exist
+
+    if function_urls_exist(region):
+        return None
+    return f"note: {region} has no Lambda function URLs (AWS's list): /track is served by the REST API there"
 
 
 @cli.command()
@@ -125,8 +168,9 @@ def _function_names() -> list[str]:
     is_flag=True,
     help="Take over existing resources with lamed's names that lamed did not create (tag them, change them).",
 )
+@_stage_option
 @click.pass_context
-def deploy(ctx, dry_run, no_preflight, force, adopt):
+def deploy(ctx, dry_run, no_preflight, force, adopt, stage):
     """Package lamed and make AWS match: role, functions, REST API, API key (only what changed)."""
     from lamed.aws.apply import execute, show
     from lamed.aws.deployment import find_deployment
@@ -150,9 +194,13 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
         click.echo(f"warning: {problem}; a real deploy refuses it without --force", err=True)
     session = _aws_session(ctx.obj)
     aws = _connect(session)
+    names = _names(stage, aws.place.region)
     code = build_package(config.runtime)
-    steps = plan_deploy(aws, desired_state(config, code), adopt=adopt)
+    steps = plan_deploy(aws, desired_state(config, code, names), adopt=adopt)
     click.echo(f"package: {len(code)} bytes, bytecode for {config.runtime}")  # after the plan, which may fail in one line
+    note = config.track_function_url and _without_function_urls(names.region)
+    if note:
+        click.echo(note)
     changes = sum(step.changes for step in steps)
     if dry_run:
         show(steps, click.echo)
@@ -161,10 +209,11 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
     execute(steps, aws, click.echo)
     if not changes:
         click.echo("no changes")
-    found = find_deployment(session, clients=aws, with_function_url=True)  # lamed's paced clients: AWS may still throttle
+    found = find_deployment(session, names, clients=aws, with_function_url=True)  # lamed's paced clients: AWS may still throttle
     click.echo("")
     _track_lines(found.function_url, found.rest_track_url)
-    click.echo(f"experiments URL: {found.experiments_url}  (API key: `lamed status --show-key`)")
+    status_command = f"lamed status --stage {stage} --show-key" if stage else "lamed status --show-key"
+    click.echo(f"experiments URL: {found.experiments_url}  (API key: `{status_command}`)")
     click.echo("\nPaste into your page:\n")
     click.echo(render_snippet(found.track_url, config.namespace))
 
@@ -172,24 +221,29 @@ def deploy(ctx, dry_run, no_preflight, force, adopt):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--show-key", is_flag=True, help="Include the API key's value (a secret).")
+@_stage_option
 @click.pass_obj
-def status(obj, as_json, show_key):
+def status(obj, as_json, show_key, stage):
     """What is deployed: API id and URLs, stage, each function's live and kept versions."""
     from lamed.aws.deployment import deployment_status
 
     session = _aws_session(obj)
-    found = deployment_status(session, _function_names())
+    names = _names(stage, session.region_name)
+    found = deployment_status(session, names, _function_names(names))
     if found["api"] and not show_key:
         del found["api"]["api_key"]
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
-    api = found["api"]
+    api, where = found["api"], _in(found["region"], stage)
     if api is None:
-        click.echo(f"no lamed API in {found['region']} (run `lamed deploy`)")
+        click.echo(f"no lamed API in {where} (run `lamed deploy{f' --stage {stage}' if stage else ''}`)")
     else:
         deployed = "deployed" if api["stage_deployed"] else "not deployed"
-        click.echo(f"API {api['id']} in {found['region']}, stage {api['stage']}: {deployed}")
+        click.echo(f"API {api['id']} in {where}, API Gateway stage {api['stage']}: {deployed}")
+        note = _without_function_urls(found["region"])
+        if note:
+            click.echo(note)
         _track_lines(found["function_url"], api["track_url"], api["track_throttle"])
         click.echo(f"experiments URL: {api['experiments_url']}")
         if show_key:
@@ -235,14 +289,15 @@ def _redis_line(mode: dict) -> str:
 
 
 @cli.command()
+@_stage_option
 @click.pass_obj
-def rollback(obj):
+def rollback(obj, stage):
     """Point each function's live alias at its previous version."""
     from lamed.aws.plan import plan_rollback
     from lamed.aws.apply import execute
 
     aws = _connect(_aws_session(obj))
-    steps = plan_rollback(aws, _function_names())
+    steps = plan_rollback(aws, _function_names(_names(stage, aws.place.region)))
     execute(steps, aws, click.echo)
     if not any(step.changes for step in steps):
         raise click.ClickException("nothing to roll back: no function has an earlier version than the live one")
@@ -251,8 +306,9 @@ def rollback(obj):
 @cli.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--keep-logs", is_flag=True, help="Keep the functions' log groups (and their logs).")
+@_stage_option
 @click.pass_obj
-def destroy(obj, yes, keep_logs):
+def destroy(obj, yes, keep_logs, stage):
     """Delete what deploy created (tagged as lamed's): usage plan, API key, REST API, functions, log groups, role.
 
     The Redis data stays.
@@ -261,8 +317,9 @@ def destroy(obj, yes, keep_logs):
     from lamed.aws.apply import execute, show
 
     aws = _connect(_aws_session(obj))
-    steps = plan_destroy(aws, _function_names(), keep_logs=keep_logs)
-    region = aws.place.region
+    names = _names(stage, aws.place.region)
+    steps = plan_destroy(aws, names, _function_names(names), keep_logs=keep_logs)
+    region = _in(aws.place.region, stage)
     if not any(step.changes for step in steps):
         show(steps, click.echo)
         click.echo(f"nothing to destroy in {region}")
@@ -339,7 +396,8 @@ def _results_source(command):
             envvar="LAMED_ENDPOINT",
             metavar="URL",
             help="Experiments URL of a lamed, original Lamed or `lamed serve` API, e.g. "
-            "http://127.0.0.1:8000/experiments [env LAMED_ENDPOINT; default: the deployed API, found through AWS].",
+            "http://127.0.0.1:8000/prod/experiments; an API's base URL (http://127.0.0.1:8000) or stage URL (…/prod) "
+            "reads its /prod/experiments or /experiments [env LAMED_ENDPOINT; default: the deployed API, found through AWS].",
         ),
         click.option("--api-key", envvar="LAMED_API_KEY", metavar="KEY", help="The API key of --endpoint [env LAMED_API_KEY]."),
         click.option("--namespace", metavar="NS", help="Namespace to read [default: the config's, else alephbet]."),
@@ -351,42 +409,49 @@ def _results_source(command):
             show_default=True,
             help="Seconds to wait for the API's answer.",
         ),
+        _stage_option,
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _read_results(ctx, endpoint, api_key, namespace, timeout, **choices) -> report.Results:
-    """Results from --endpoint, else from the running `lamed serve`, else from the deployment found
-    through AWS (key included)."""
+def _read_results(ctx, endpoint, api_key, namespace, timeout, stage, **choices) -> report.Results:
+    """Results from --endpoint, else (without --stage) from the running `lamed serve`, else from the
+    stage's deployment found through AWS (key included)."""
     if endpoint is None:
         if api_key and ctx.get_parameter_source("api_key") is ParameterSource.COMMANDLINE:
             raise click.UsageError("--api-key goes with --endpoint URL; without both, the deployed API is found through AWS")
-        endpoint, api_key = _discover_endpoint(ctx.obj)
+        endpoint, api_key = _discover_endpoint(ctx.obj, stage)
+    elif stage is not None:
+        raise click.UsageError("--stage finds a deployed API through AWS; --endpoint names one: pass only one of them")
     elif urlsplit(endpoint).path.rstrip("/").endswith("/track"):
         experiments = endpoint.rstrip("/").removesuffix("track") + "experiments"
         raise click.BadParameter(
             f"{endpoint} is the track URL, where AlephBet sends events; results are read from {experiments}",
             param_hint="--endpoint",
         )
+    else:
+        given, endpoint = endpoint, report.experiments_url(endpoint)
+        if endpoint != given:
+            click.echo(f"reading {endpoint} (the experiments URL of {given})", err=True)
     return report.load_results(endpoint, api_key, namespace or report.default_namespace(), timeout=timeout, **choices)
 
 
-def _discover_endpoint(obj) -> tuple[str, str]:
-    """The running `lamed serve`'s experiments URL and key, else the deployed API's; else one line saying
-    how to pass --endpoint."""
+def _discover_endpoint(obj, stage: str | None) -> tuple[str, str]:
+    """The running `lamed serve`'s experiments URL and key (unless a stage is asked for), else the deployed
+    stage's; else one line saying how to pass --endpoint."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from lamed.aws.session import AwsSetupError, aws_error_message
     from lamed.serve_state import running_serve
 
-    local = running_serve()
+    local = None if stage else running_serve()
     if local:
         click.echo(f"reading the running `lamed serve`: {local[0]} (--endpoint URL for another API)", err=True)
         return local
     try:
-        return report.discover_endpoint(obj["profile"], obj["region"])
+        return report.discover_endpoint(obj["profile"], obj["region"], stage)
     except (AwsSetupError, BotoCoreError, ClientError) as exc:
         reason = str(exc) if isinstance(exc, AwsSetupError) else aws_error_message(exc)
         raise click.ClickException(
@@ -404,14 +469,14 @@ def _discover_endpoint(obj) -> tuple[str, str]:
 @click.option("--days", is_flag=True, help="With --format csv: the daily series, each variant's cumulative figures per UTC day.")
 @click.option("--mde", metavar="UPLIFT", help="Size undecided comparisons for this relative effect, e.g. 5% [default: the observed one].")
 @click.pass_context
-def results(ctx, endpoint, api_key, namespace, timeout, experiment, control, fmt, days, mde):
+def results(ctx, endpoint, api_key, namespace, timeout, stage, experiment, control, fmt, days, mde):
     """Print each experiment's figures: decisions, rates, intervals, uplift, p-values, what is still needed."""
     from lamed.planner import effect
 
     if days and fmt != "csv":
         raise click.UsageError("--days exports the daily series as CSV: add --format csv")
     size_for = None if mde is None else effect(mde)
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout, experiment=experiment, control=control, mde=size_for)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage, experiment=experiment, control=control, mde=size_for)
     click.echo(report.render_days_csv(found) if days else report.render(found, fmt))
 
 
@@ -436,13 +501,13 @@ def plan(baseline, mde, variants, daily):
 )
 @click.option("--no-open", is_flag=True, help="Only write the file; do not open it in a browser.")
 @click.pass_context
-def dashboard(ctx, endpoint, api_key, namespace, timeout, output, no_open):
+def dashboard(ctx, endpoint, api_key, namespace, timeout, stage, output, no_open):
     """Write a self-contained HTML dashboard of the results (no API key in it) and open it."""
     import webbrowser
 
     from lamed.dashboard import DEFAULT_OUTPUT, render_page as render_dashboard
 
-    found = _read_results(ctx, endpoint, api_key, namespace, timeout)
+    found = _read_results(ctx, endpoint, api_key, namespace, timeout, stage)
     path = (output or Path(DEFAULT_OUTPUT)).resolve()
     try:
         path.write_text(render_dashboard(found), encoding="utf-8")

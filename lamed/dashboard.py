@@ -37,6 +37,15 @@ LEGEND_GAP = 22
 MAX_LABEL_CHARS = 16
 NICE_STEPS = (1, 2, 2.5, 5)
 MAX_TICKS = 5
+# The table's headings that are shortened so that a desktop shows every column: the full heading is
+# the cell's title and the key under the table.
+SHORT_HEADINGS = {
+    "Fixed-horizon p-value": "Fixed p",
+    "Fixed-horizon uplift 95% interval": "Fixed uplift 95% interval",
+    "Fixed-horizon chance to beat control": "Fixed chance to beat",
+    "Participants still needed per variant": "Still needed per variant",
+    "Days remaining at current traffic": "Days left",
+}
 
 HTML_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -251,7 +260,7 @@ def view(results: report.Results) -> dict:
             series = results.timelines.get(name)
             over_time = next((trend_chart(series, line, colours) for line in series["goals"] if line["goal"] == goal["goal"]), None) if series else None
             goals.append({"goal": goal["goal"], "rows": rows, "notes": notes, "verdicts": verdicts, "chart": figures, "trend": over_time,
-                          "unique": unique, "headings": [dashboard for _, _, dashboard in columns]})  # fmt: skip
+                          "unique": unique, "headings": [(SHORT_HEADINGS.get(full, full), full) for _, _, full in columns]})  # fmt: skip
         experiments.append({
             "name": name,
             "control": experiment["control"],

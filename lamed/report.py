@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lamed import stats, timeline
+from lamed.aws.resources import STAGE, STANDARD_FUNCTIONS
 from lamed.config import DEFAULT_NAMESPACE, find_config_path, load_config
 from lamed.names import printable
 
@@ -28,6 +29,11 @@ API_KEY_HEADER = "x-api-key"
 CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 FORMATS = ("table", "json", "csv")
+# "The name of the stage is the first path segment in the URI of a call to API Gateway. Stage names can
+# only contain alphanumeric characters, hyphens, and underscores. Maximum length is 128 characters."
+# (API Gateway's CreateStage/Stage reference, stageName)
+STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+RESOURCES = frozenset(entry[4] for entry in STANDARD_FUNCTIONS)  # Lamed's API's paths: not stage names
 
 
 class ReportError(Exception):
@@ -52,19 +58,19 @@ def default_namespace() -> str:
     return load_config().namespace if find_config_path() else DEFAULT_NAMESPACE
 
 
-def discover_endpoint(profile: str | None, region: str | None) -> tuple[str, str]:
-    """The deployed API's experiments URL and key, found through AWS as ``lamed status`` does
-    (AWS errors propagate: the CLI turns them into one line)."""
+def discover_endpoint(profile: str | None, region: str | None, stage: str | None = None) -> tuple[str, str]:
+    """The experiments URL and key of the API deployed for ``stage`` (None: without a stage), found through
+    AWS as ``lamed status`` does (AWS errors propagate: the CLI turns them into one line)."""
     from lamed.aws.deployment import find_deployment
+    from lamed.aws.resources import Names
     from lamed.aws.session import make_session
 
     session = make_session(profile, region)
-    deployment = find_deployment(session)
+    deployment = find_deployment(session, Names(stage, session.region_name))
     if deployment is None:
-        raise ReportError(
-            f"no lamed deployment found in {session.region_name} — run `lamed deploy`, "
-            "or pass --endpoint URL --api-key KEY"
-        )
+        where = f"{session.region_name} for stage {stage}" if stage else session.region_name
+        deploy = f"lamed deploy --stage {stage}" if stage else "lamed deploy"
+        raise ReportError(f"no lamed deployment found in {where} — run `{deploy}`, or pass --endpoint URL --api-key KEY")
     return deployment.experiments_url, deployment.api_key
 
 
@@ -79,6 +85,21 @@ def check_endpoint(url: str) -> str:
             f"--endpoint {url!r} is not an http(s) URL: pass the experiments URL, "
             "e.g. https://ID.execute-api.REGION.amazonaws.com/prod/experiments"
         )
+    return url
+
+
+def experiments_url(url: str) -> str:
+    """The experiments URL of ``url``: for an API's base URL (no path, as `lamed serve` prints it)
+    ``{url}/prod/experiments``, for a stage's URL (one segment, ``/prod``) ``{url}/experiments``;
+    any other URL as given."""
+    parts = urlsplit(check_endpoint(url))
+    segments = parts.path.strip("/").split("/") if parts.path.strip("/") else []
+    if parts.query or parts.fragment or len(segments) > 1:
+        return url
+    if not segments:
+        return f"{url.rstrip('/')}/{STAGE}/experiments"
+    if STAGE_NAME.fullmatch(segments[0]) and segments[0] not in RESOURCES:
+        return f"{url.rstrip('/')}/experiments"
     return url
 
 

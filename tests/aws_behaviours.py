@@ -61,6 +61,14 @@ CATALOGUE = {
         "A function URL's Cors.AllowMethods entries are at most 6 characters (botocore checks no maximum)",
         "https://docs.aws.amazon.com/lambda/latest/api/API_Cors.html",
     ),
+    "no function urls": Behaviour(
+        "In the regions without function URLs (ap-south-2, ap-southeast-4/5/6/7, ap-east-2, ca-west-1, "
+        "eu-south-2, eu-central-2, il-central-1, me-central-1) every function-URL operation, reads included, "
+        "is refused: AccessDeniedException \"Unable to determine service/operation name to be authorized\"",
+        "https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html (\"Function URLs are not supported "
+        "in the following AWS Regions\"); zappa/Zappa#1425 (ListFunctionUrlConfigs in eu-south-2); "
+        "anomalyco/sst#5327 (eu-central-2, ap-southeast-4)",
+    ),
     "account concurrency": Behaviour(
         "GetAccountSettings gives the account's concurrency limit and what is unreserved; PutFunctionConcurrency "
         "must leave min(100, limit) unreserved (\"... below its minimum value of [10]\" at a limit of 10)",

@@ -17,8 +17,9 @@ layer keeps the tags TagResource puts on REST APIs, usage plans and API keys, an
 them in the reads that list those.
 
 :class:`LikeAws` (installed by the deploy tests, and by the layer) makes moto's Lambda answer
-function-URL permissions as AWS does, checks the URL's CORS as AWS does, and records the
-parameters of AddPermission and the function-URL calls (moto ignores their ``Qualifier``).
+function-URL permissions as AWS does, checks the URL's CORS as AWS does, refuses every
+function-URL call in the regions that have none, and records the parameters of AddPermission
+and the function-URL calls (moto ignores their ``Qualifier``).
 
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
 so botocore parses them, and lamed's retries see them, as they would AWS's.
@@ -39,6 +40,7 @@ import lamed.aws.client
 import lamed.aws.session
 from aws_answers import answer
 from iam_policy import PolicyCheck
+from lamed.aws.resources import NO_FUNCTION_URL_REGIONS
 
 READ_PREFIXES = ("Get", "List", "Describe")
 BUSY_OPERATIONS = {"UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "DeleteFunction"}
@@ -68,6 +70,10 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
+def _no_function_urls(**_) -> AWSResponse:  # behaviour: no function urls
+    return _error("AccessDeniedException", 403, NO_FUNCTION_URL_MESSAGE)
+
+
 # moto keeps AddPermission's condition parameters as raw keys; AWS writes them as policy conditions
 POLICY_CONDITIONS = {
     "FunctionUrlAuthType": lambda value: {"StringEquals": {"lambda:FunctionUrlAuthType": value}},
@@ -75,6 +81,10 @@ POLICY_CONDITIONS = {
 }
 URL_OPERATIONS = ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", "GetFunctionUrlConfig", "DeleteFunctionUrlConfig")
 CORS_METHOD_MAX = 6  # Lambda's Cors.AllowMethods entries: at most 6 characters (botocore checks no maximum)
+# In the regions without function URLs (AWS's list, kept by lamed as NO_FUNCTION_URL_REGIONS) Lambda
+# refuses every function-URL operation, reads included (the catalogue's "no function urls")
+NO_FUNCTION_URL_OPERATIONS = (*URL_OPERATIONS, "ListFunctionUrlConfigs")
+NO_FUNCTION_URL_MESSAGE = "Unable to determine service/operation name to be authorized"
 
 
 @dataclass
@@ -95,6 +105,9 @@ class LikeAws:
         session.events.register("before-parameter-build.lambda.*", self._before_call)
         session.events.register("before-send.lambda.*", lambda event_name, **_: self._concurrency(checker, event_name))
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
+        if session.region_name in NO_FUNCTION_URL_REGIONS:
+            for operation in NO_FUNCTION_URL_OPERATIONS:
+                session.events.register(f"before-send.lambda.{operation}", _no_function_urls)
 
     def _concurrency(self, checker, event_name: str):  # behaviour: account concurrency
         """moto has no GetAccountSettings and reserves without limit: answer both as AWS does, keeping

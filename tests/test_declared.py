@@ -243,6 +243,23 @@ def test_a_junk_variant_cannot_become_the_control_of_a_declared_experiment(layou
     assert track("hero", "!", "participate", "junk-9")[0] == 400
 
 
+def test_the_declared_weights_and_a_non_unique_goal_reach_the_statistics(layout):
+    """A 1:3 experiment split 1:3 raises no sample-ratio warning once declared so (it does under an even
+    declaration); a goal declared non-unique, whose events outnumber its participants, leaves the family."""
+    handlers.use_store(layout)
+    seed("split", {"a": (300, {"buy": 30}), "b": (900, {"buy": 90})})
+    for index in range(600):  # two page views per participant of a, with fresh uuids as AlephBet sends them
+        assert track("split", "a", "views", f"view-{index}")[1] == {"counted": True}
+    goals = ["buy", {"name": "views", "unique": False}]
+    handlers.use_store(layout, declared=declarations({"split": {"variants": {"a": 1, "b": 3}, "goals": goals}}))
+    weighted = analysis("split")
+    assert weighted["srm"] is False and weighted["declared"] is True
+    views = next(goal for goal in weighted["goals"] if goal["goal"] == "views")
+    assert [row["decision"] for row in views["variants"]] == [None, None] and views["variants"][0]["successes"] == 600
+    handlers.use_store(layout, declared=declarations({"split": {"variants": ["a", "b"], "goals": goals}}))
+    assert analysis("split")["srm"] is True
+
+
 def test_results_show_exactly_the_declared_names_zeros_included(layout):
     experiments = {
         "button": {"variants": ["control", "red", "green"], "goals": ["signup", {"name": "views", "unique": False}], "control": "red"},

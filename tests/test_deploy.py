@@ -171,9 +171,9 @@ class TestFirstDeploy:
         role = deployed.iam.get_role(RoleName="lamed")["Role"]
         (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
-        assert deployed.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+        assert deployed.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs-eu-west-1"]
         assert deployed.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
-        policy = deployed.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs")["PolicyDocument"]
+        policy = deployed.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs-eu-west-1")["PolicyDocument"]
         (statement,) = policy["Statement"]
         assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]  # lamed makes the groups
         assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/lamed-track:*" in statement["Resource"]
@@ -469,7 +469,7 @@ def test_an_adopted_original_lamed_roles_extra_permissions_are_removed(aws):
     out = aws.deploy("--adopt")
     adopted = "adopted: tagged managed-by=lamed"
     assert f"updated    role lamed ({adopted}; CloudWatch Logs policy; removed kinesis; removed {arn})" in out
-    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs-eu-west-1"]
     assert aws.iam.list_attached_role_policies(RoleName="lamed")["AttachedPolicies"] == []
 
 
@@ -517,8 +517,8 @@ def test_with_vpc_every_function_runs_in_the_subnets_and_the_role_may_manage_the
     wanted = (sorted(network["subnet_ids"]), network["security_group_ids"])
     for name in [*STANDARD, "lamed-hello"]:
         assert _vpc_of(aws, name) == wanted
-    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs", "lamed-vpc"]
-    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-vpc")["PolicyDocument"]["Statement"]
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs-eu-west-1", "lamed-vpc-eu-west-1"]
+    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-vpc-eu-west-1")["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
     assert ENI_ACTIONS <= set(statement["Action"]) and all(action.startswith("ec2:") for action in statement["Action"])
 
@@ -551,12 +551,12 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_keeps_the_en
     aws.write_config()
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
     assert "update     function lamed-track (VpcConfig; publish a version)" in plan
-    assert "role policy lamed-vpc" not in plan  # v1 and v2, rollback targets, still run in the VPC
+    assert "role policy lamed-vpc-eu-west-1" not in plan  # v1 and v2, rollback targets, still run in the VPC
     out = aws.deploy()
     assert out.count("published v3, live -> v3") == len(STANDARD)
     for name in STANDARD:
         assert _vpc_of(aws, name) == ([], []) and aws.versions(name) == ["$LATEST", "1", "2", "3"]
-    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-logs", "lamed-vpc"]
+    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-logs-eu-west-1", "lamed-vpc-eu-west-1"]
     assert f"lamed-track: live v3, {DEFAULT_RUNTIME}, kept v1, v2, v3, reserved concurrency 100, logs kept 30 days\n" in aws.lamed("status").output
     assert "no changes" in aws.deploy()
 
@@ -564,8 +564,8 @@ def test_changing_then_removing_vpc_publishes_once_per_function_and_keeps_the_en
         for number in ("1", "2"):
             aws.lambda_.delete_function(FunctionName=name, Qualifier=number)
     out = aws.deploy()
-    assert "deleted    role policy lamed-vpc (no kept function version is in the VPC)" in out
-    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert "deleted    role policy lamed-vpc-eu-west-1 (no kept function version is in the VPC)" in out
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs-eu-west-1"]
     assert "no changes" in aws.deploy()
 
 
@@ -811,8 +811,8 @@ def test_iam_auth_adds_exactly_elasticache_connect_then_removing_it_drops_the_po
     plan = aws.lamed("deploy", "--no-preflight", "--dry-run").output
     assert "create     role lamed (CloudWatch Logs and ElastiCache IAM auth only)" in plan
     aws.deploy()
-    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-elasticache", "lamed-logs"]
-    policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache")["PolicyDocument"]
+    assert sorted(aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == ["lamed-elasticache-eu-west-1", "lamed-logs-eu-west-1"]
+    policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache-eu-west-1")["PolicyDocument"]
     assert policy == {
         "Version": "2012-10-17",
         "Statement": [
@@ -840,13 +840,13 @@ def test_iam_auth_adds_exactly_elasticache_connect_then_removing_it_drops_the_po
     aws.write_config(redis={**IAM_REDIS, "iam": {**IAM_REDIS["iam"], "serverless": False}})
     out = aws.deploy()
     assert "updated    role lamed (ElastiCache IAM auth policy)" in out
-    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache")["PolicyDocument"]["Statement"]
+    (statement,) = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-elasticache-eu-west-1")["PolicyDocument"]["Statement"]
     assert statement["Resource"][0] == f"arn:aws:elasticache:{REGION}:{ACCOUNT}:replicationgroup:lamed-cache"
 
     aws.write_config(redis=SECRET_REDIS)
     out = aws.deploy()
-    assert "deleted    role policy lamed-elasticache (Redis no longer uses IAM auth)" in out
-    assert out.index("deleted    role policy lamed-elasticache") > out.index("function lamed-experiment (published v3")
-    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs"]
+    assert "deleted    role policy lamed-elasticache-eu-west-1 (Redis no longer uses IAM auth)" in out
+    assert out.index("deleted    role policy lamed-elasticache-eu-west-1") > out.index("function lamed-experiment (published v3")
+    assert aws.iam.list_role_policies(RoleName="lamed")["PolicyNames"] == ["lamed-logs-eu-west-1"]
     assert PASSWORD not in out
     assert "no changes" in aws.deploy()

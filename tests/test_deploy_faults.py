@@ -204,7 +204,7 @@ def test_status_shows_log_retention_and_destroy_keep_logs_leaves_the_groups(aws)
     assert set(groups) == {f"/aws/lambda/{name}" for name in STANDARD}
     assert {group["retentionInDays"] for group in groups.values()} == {7}
     assert f"lamed-track: live v1, {DEFAULT_RUNTIME}, kept v1, reserved concurrency 100, logs kept 7 days\n" in aws.lamed("status").output
-    policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName="lamed-logs")["PolicyDocument"]
+    policy = aws.iam.get_role_policy(RoleName="lamed", PolicyName=f"lamed-logs-{REGION}")["PolicyDocument"]
     arns = {arn.removesuffix(":*") for arn in policy["Statement"][0]["Resource"]}
     assert arns == {group["logGroupArn"] for group in groups.values()}
 

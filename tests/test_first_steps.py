@@ -164,6 +164,31 @@ def test_a_track_url_given_as_the_results_endpoint_gets_its_own_hint(home):
     ) in result.output
 
 
+def test_the_base_url_serve_prints_reads_its_experiments_url(home):
+    """`lamed serve` prints "the lamed API on URL": that URL, or its stage URL, reads .../prod/experiments
+    (saying so); a URL with another path is read as given."""
+    with LamedServe(home, "--api-key", API_KEY) as running:
+        track(running.url, "u1")
+        assert f"the lamed API on {running.url} " in running.output
+        experiments_url = f"{running.url}/prod/experiments"
+        for given in (running.url, f"{running.url}/", f"{running.url}/prod", f"{running.url}/prod/"):
+            shown = lamed("results", "--endpoint", given, "--api-key", API_KEY)
+            assert shown.exit_code == 0, shown.output
+            assert shown.stderr == f"reading {experiments_url} (the experiments URL of {given})\n"
+            assert "button colour" in shown.stdout
+        drawn = lamed("dashboard", "--endpoint", running.url, "--api-key", API_KEY, "--no-open", "--output", "board.html")
+        assert drawn.exit_code == 0, drawn.output
+        assert drawn.stderr == f"reading {experiments_url} (the experiments URL of {running.url})\n"
+        assert "button colour" in (home / "board.html").read_text()
+        as_given = lamed("results", "--endpoint", experiments_url, "--api-key", API_KEY)
+        assert as_given.exit_code == 0 and as_given.stderr == "", as_given.output
+        other = lamed("results", "--endpoint", f"{running.url}/dashboard/page", "--api-key", API_KEY)
+        assert one_error_line(other.output) == (
+            f"Error: {running.url}/dashboard/page answered HTTP 404 (no route /dashboard/page): "
+            "is it the experiments URL, ending in /experiments?"
+        )
+
+
 # -- serve --host --------------------------------------------------------------------
 
 

@@ -391,3 +391,21 @@ def test_a_decided_comparison_leaves_what_is_still_needed_blank():
     assert red["decision"] == "winner" and red["notes"] == dict.fromkeys(stats.WAITING, stats.DECIDED_NOTE)
     assert report.figure_cells(red, False)[-2:] == [("", ""), ("", "")]
     assert report.note_sentences(red) == [] and "already decided" not in report.render_table(found)
+
+
+@pytest.mark.parametrize(
+    "given, read",
+    [
+        ("http://h:8000", "http://h:8000/prod/experiments"),
+        ("https://id.execute-api.eu-west-1.amazonaws.com/", "https://id.execute-api.eu-west-1.amazonaws.com/prod/experiments"),
+        ("http://h:8000/prod", "http://h:8000/prod/experiments"),
+        ("http://h:8000/staging_2/", "http://h:8000/staging_2/experiments"),  # another stage
+        ("http://h:8000/experiments", "http://h:8000/experiments"),  # a resource of Lamed's API, not a stage
+        ("http://h:8000/experiment", "http://h:8000/experiment"),
+        ("http://h:8000/200/lamed", "http://h:8000/200/lamed"),  # any other path: as given
+        ("http://h:8000/index.html", "http://h:8000/index.html"),  # not a stage name
+        ("http://h:8000/?x=1", "http://h:8000/?x=1"),
+    ],
+)  # fmt: skip
+def test_a_base_or_stage_url_reads_its_experiments_url(given, read):
+    assert report.experiments_url(given) == read

@@ -1,7 +1,8 @@
 """Find an existing lamed deployment in an AWS account: its API, URLs, key, functions and log groups.
 
 Used by ``lamed status`` and by the commands that read results, so they need no
-config beyond AWS credentials and region; and by the planner, which reads the same things.
+config beyond AWS credentials, region and stage; and by the planner, which reads the same things.
+Every name comes from the stage's :class:`~lamed.aws.resources.Names`.
 """
 
 import json
@@ -12,21 +13,17 @@ import boto3
 from lamed.aws.client import dns_suffix, read, stage_url
 from lamed.aws.resources import (
     ALIAS,
-    API_KEY_NAME,
-    API_NAME,
     MANAGED_TAG,
     STAGE,
-    TRACK_FUNCTION,
     TRACK_METHOD,
     TRACK_PATH,
-    USAGE_PLAN_NAME,
+    Names,
+    function_urls_exist,
     log_group_name,
     method_setting_key,
 )
 from lamed.config import CONFIG_JSON_ENV
 from lamed.connection import mode
-
-REDIS_MODE_FUNCTION = TRACK_FUNCTION  # status shows the Redis mode of this function's live version
 
 
 @dataclass
@@ -58,13 +55,13 @@ def owned(tags) -> bool:
     return all((tags or {}).get(key) == value for key, value in MANAGED_TAG.items())
 
 
-def find_rest_api(client, name: str = API_NAME) -> dict | None:
+def find_rest_api(client, name: str) -> dict | None:
     """The REST API called ``name`` (lamed's own first, if there are several), or None."""
     found = [api for page in client.get_paginator("get_rest_apis").paginate() for api in page["items"] if api["name"] == name]
     return next((api for api in found if owned(api.get("tags"))), found[0] if found else None)
 
 
-def find_api_key(client, name: str = API_KEY_NAME, with_value: bool = False) -> dict | None:
+def find_api_key(client, name: str, with_value: bool = False) -> dict | None:
     """The API key called ``name``, with its ``value`` when ``with_value``, or None."""
     pages = client.get_paginator("get_api_keys").paginate(nameQuery=name, includeValues=with_value)
     for page in pages:
@@ -74,7 +71,7 @@ def find_api_key(client, name: str = API_KEY_NAME, with_value: bool = False) -> 
     return None
 
 
-def find_usage_plan(client, name: str = USAGE_PLAN_NAME) -> dict | None:
+def find_usage_plan(client, name: str) -> dict | None:
     pages = client.get_paginator("get_usage_plans").paginate()
     return next((item for page in pages for item in page["items"] if item["name"] == name), None)
 
@@ -86,8 +83,10 @@ def find_log_group(client, function: str) -> dict | None:
     return next((group for page in pages for group in page["logGroups"] if group["logGroupName"] == name), None)
 
 
-def find_deployment(session: boto3.Session, clients=None, with_function_url: bool = False) -> Deployment | None:
-    """The lamed deployment in the session's account and region, or None when there is none.
+def find_deployment(
+    session: boto3.Session, names: Names, clients=None, with_function_url: bool = False
+) -> Deployment | None:
+    """The deployment of the stage of ``names`` in the session's account and region, or None when there is none.
 
     ``clients`` (anything with ``client(service)``, such as :class:`~lamed.aws.client.Aws` with its
     pacing and retries) makes the requests; the session's own clients by default. The function URL
@@ -95,12 +94,12 @@ def find_deployment(session: boto3.Session, clients=None, with_function_url: boo
     """
     clients = clients or session
     client = clients.client("apigateway")
-    api = find_rest_api(client)
+    api = find_rest_api(client, names.app)
     if api is None:
         return None
     region = session.region_name
     base = stage_url(api["id"], region, dns_suffix(session), STAGE)
-    key = find_api_key(client, with_value=True)
+    key = find_api_key(client, names.app, with_value=True)
     return Deployment(
         api_id=api["id"],
         region=region,
@@ -108,24 +107,29 @@ def find_deployment(session: boto3.Session, clients=None, with_function_url: boo
         rest_track_url=f"{base}{TRACK_PATH}",
         experiments_url=f"{base}/experiments",
         api_key=key.get("value") if key else None,
-        function_url=find_function_url(clients.client("lambda")) if with_function_url else None,
+        function_url=find_function_url(clients.client("lambda"), names) if with_function_url else None,
     )
 
 
-def find_function_url(client) -> str | None:
-    """lamed-track's function URL on its ``live`` alias, or None."""
-    found = read(client.get_function_url_config, FunctionName=TRACK_FUNCTION, Qualifier=ALIAS)
+def find_function_url(client, names: Names) -> str | None:
+    """The track function's URL on its ``live`` alias, or None (always in a region without function URLs,
+    where Lambda refuses even to look)."""
+    if not function_urls_exist(names.region):
+        return None
+    found = read(client.get_function_url_config, FunctionName=names.track_function, Qualifier=ALIAS)
     return found and found["FunctionUrl"]
 
 
-def deployment_status(session: boto3.Session, function_names: list[str]) -> dict:
-    """What is deployed: the API (None when absent), whether its stage is deployed, each function
-    with its log group, and how the live track function reaches Redis (None when unknown; never a secret)."""
-    found = find_deployment(session, with_function_url=True)
+def deployment_status(session: boto3.Session, names: Names, function_names: list[str]) -> dict:
+    """What the stage of ``names`` has deployed: the API (None when absent), whether its stage is deployed,
+    each function with its log group, and how the live track function reaches Redis (None when unknown;
+    never a secret)."""
+    found = find_deployment(session, names, with_function_url=True)
     client, logs = session.client("lambda"), session.client("logs")
-    function_url = found.function_url if found else find_function_url(client)
+    function_url = found.function_url if found else find_function_url(client, names)
     status = {
         "region": session.region_name,
+        "stage": names.stage,
         "track_url": found.track_url if found else function_url,
         "function_url": function_url,
         "api": None,
@@ -148,8 +152,8 @@ def deployment_status(session: boto3.Session, function_names: list[str]) -> dict
         _function_status(name, *live[name], find_log_group(logs, name), _reserved(client, name, live[name][0]))
         for name in function_names
     ]
-    if REDIS_MODE_FUNCTION in live:
-        status["redis"] = redis_mode(live[REDIS_MODE_FUNCTION][2])
+    if names.track_function in live:  # status shows the Redis mode of this function's live version
+        status["redis"] = redis_mode(live[names.track_function][2])
     return status
 
 

@@ -7,7 +7,9 @@ resource. A function's ``live`` version is compared with the zip's CodeSha256 an
 configuration, and an older version that matches (after a rollback) is pointed at again
 rather than published anew. The stage's deployment carries a digest of the API it
 serves; any other digest redeploys. Resources with lamed's names that are not tagged as
-lamed's stop a deploy (unless ``adopt``) and are left alone by destroy.
+lamed's stop a deploy (unless ``adopt``) and are left alone by destroy. Every name is the
+stage's (:class:`~lamed.aws.resources.Names`); of the global role, a region's deploy and
+destroy touch only that region's policies.
 """
 
 import json
@@ -30,8 +32,6 @@ from lamed.aws.deployment import (
 )
 from lamed.aws.resources import (
     ALIAS,
-    API_KEY_NAME,
-    API_NAME,
     ELASTICACHE_POLICY_NAME,
     FUNCTION_URL_CORS,
     FUNCTION_URL_PERMISSIONS,
@@ -40,17 +40,14 @@ from lamed.aws.resources import (
     LAMBDA_TRUST_POLICY,
     LOGS_POLICY_NAME,
     MANAGED_TAG,
-    PERMISSION_ID,
-    ROLE_NAME,
     STAGE,
-    TRACK_FUNCTION,
     TRACK_METHOD,
     TRACK_PATH,
-    USAGE_PLAN_NAME,
     VPC_POLICY,
     VPC_POLICY_NAME,
     DesiredState,
     Function,
+    Names,
     alias_arn,
     api_digest,
     api_source_arn,
@@ -63,6 +60,7 @@ from lamed.aws.resources import (
     role_arn,
     role_policies,
 )
+from lamed.aws.role import current_policy, policy_regions, remove_permissions, role_destroy_step, role_permissions
 from lamed.aws.steps import Step
 from lamed.config import ConfigError
 
@@ -176,7 +174,7 @@ def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[St
 
     Raises :class:`OwnershipError` when resources with lamed's names are not lamed's and ``adopt`` is false.
     """
-    ownership = Ownership(adopt)
+    ownership, names = Ownership(adopt), desired.names
     function_steps, recreated, kept_in_vpc = [], set(), False
     for function in desired.functions:
         found = FoundFunction.read(aws, function.name)
@@ -189,39 +187,43 @@ def plan_deploy(aws: Aws, desired: DesiredState, adopt: bool = False) -> list[St
     steps = [role]
     steps += [_log_group_step(aws, desired, function.name, ownership) for function in desired.functions]
     steps += function_steps + leftover
-    api = find_rest_api(aws.apigateway)
+    api = find_rest_api(aws.apigateway, names.app)
     steps += _api_steps(aws, desired, api, ownership)
-    steps += [_permission_step(aws, function.name, function.name in recreated) for function in desired.functions]
-    if any(function.name == TRACK_FUNCTION for function in desired.functions):
-        new_track = TRACK_FUNCTION in recreated
-        steps += _function_url_steps(aws, desired, new_track)
+    steps += [_permission_step(aws, names, function.name, function.name in recreated) for function in desired.functions]
+    if any(function.name == names.track_function for function in desired.functions):
+        new_track = names.track_function in recreated
+        if desired.function_urls:  # elsewhere Lambda refuses every function URL call, reads included
+            steps += _function_url_steps(aws, desired, new_track)
         steps.append(_concurrency_step(aws, desired, new_track))
     steps.append(_stage_step(aws, desired, api))
     if desired.track_rate_limit is not None:
         steps.append(_throttle_step(aws, desired, api))
-    steps += _key_steps(aws, api, ownership)
+    steps += _key_steps(aws, names, api, ownership)
     ownership.check()
     return steps
 
 
 def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_vpc: bool) -> tuple[Step, list[Step]]:
-    """The role's step, and the removal of policies no function version needs any more, for after the functions."""
-    subject = f"role {ROLE_NAME}"
+    """The role's step (this region's policies; other regions' are left as they are), and the removal of
+    policies no function version needs any more, for after the functions."""
+    names = desired.names
+    role_name, subject = names.app, f"role {names.app}"
     policies = role_policies(desired, aws.place)
     if kept_in_vpc:  # a rollback target still runs in the VPC: its network interfaces need the policy
         policies.setdefault(VPC_POLICY_NAME, VPC_POLICY)
-    summary = " and ".join(POLICY_SUBJECTS[name] for name in policies)
-    role = read(aws.iam.get_role, RoleName=ROLE_NAME)
+    summary = " and ".join(POLICY_SUBJECTS[kind] for kind in policies)
+    role = read(aws.iam.get_role, RoleName=role_name)
 
-    def put_policies(aws, names):
-        for name in names:
-            aws.iam.put_role_policy(RoleName=ROLE_NAME, PolicyName=name, PolicyDocument=json.dumps(policies[name]))
+    def put_policies(aws, kinds):
+        for kind in kinds:
+            document = json.dumps(policies[kind])
+            aws.iam.put_role_policy(RoleName=role_name, PolicyName=names.policy(kind), PolicyDocument=document)
 
     if role is None:
 
         def create(aws):
             aws.iam.create_role(
-                RoleName=ROLE_NAME,
+                RoleName=role_name,
                 AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
                 Description=f"lamed's Lambda functions: {summary} only",
                 Tags=TAG_LIST,
@@ -231,51 +233,37 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
         return Step("create", subject, f"{summary} only", create), []
 
     adopting = ownership.needs_tag(subject, role["Role"].get("Tags"))
-    inline, attached = _role_permissions(aws)
-    others = [name for name in inline if name not in policies and name not in REMOVED_AFTER_FUNCTIONS]
+    inline, attached = role_permissions(aws, role_name)
+    regions = policy_regions(aws, names, inline)
+    others = [name for name in inline if name not in regions]  # not lamed's: the role serves lamed only
+    legacy = [name for name in inline if names.legacy_policy(name) and regions[name] == names.region]
     leftover = []
-    for name, reason in REMOVED_AFTER_FUNCTIONS.items():
-        if name in inline and name not in policies:
-            remove = _request("iam", "delete_role_policy", RoleName=ROLE_NAME, PolicyName=name)
+    for kind, reason in REMOVED_AFTER_FUNCTIONS.items():
+        name = names.policy(kind)
+        if name in inline and kind not in policies:
+            remove = _request("iam", "delete_role_policy", RoleName=role_name, PolicyName=name)
             leftover.append(Step("delete", f"role policy {name}", reason, remove))
     trusted = role["Role"]["AssumeRolePolicyDocument"] == LAMBDA_TRUST_POLICY
-    stale = [name for name in policies if name not in inline or _current_policy(aws, name) != policies[name]]
-    if trusted and not stale and not others and not attached and not adopting:
+    stale = [
+        kind for kind in policies
+        if names.policy(kind) not in inline or current_policy(aws, role_name, names.policy(kind)) != policies[kind]
+    ]  # fmt: skip
+    removed = others + legacy
+    if trusted and not stale and not removed and not attached and not adopting:
         return Step("unchanged", subject, summary), leftover
     changes = [ADOPTED] * adopting + ["trust policy"] * (not trusted)
-    changes += [f"{POLICY_SUBJECTS[name]} policy" for name in stale]
-    changes += [f"removed {name}" for name in others + attached]
+    changes += [f"{POLICY_SUBJECTS[kind]} policy" for kind in stale]
+    changes += [f"removed {name}" for name in removed + attached]
 
     def update(aws):
         if adopting:
-            aws.iam.tag_role(RoleName=ROLE_NAME, Tags=TAG_LIST)
+            aws.iam.tag_role(RoleName=role_name, Tags=TAG_LIST)
         if not trusted:
-            aws.iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
+            aws.iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
         put_policies(aws, stale)
-        _remove_permissions(aws, others, attached)
+        remove_permissions(aws, role_name, removed, attached)
 
     return Step("update", subject, "; ".join(changes), update), leftover
-
-
-def _current_policy(aws: Aws, name: str) -> dict | None:
-    current = read(aws.iam.get_role_policy, RoleName=ROLE_NAME, PolicyName=name)
-    return current and current["PolicyDocument"]
-
-
-def _role_permissions(aws: Aws) -> tuple[list[str], list[str]]:
-    """The role's inline policy names and the ARNs of the managed policies attached to it."""
-    pages = aws.iam.get_paginator("list_role_policies").paginate(RoleName=ROLE_NAME)
-    inline = [name for page in pages for name in page["PolicyNames"]]
-    pages = aws.iam.get_paginator("list_attached_role_policies").paginate(RoleName=ROLE_NAME)
-    attached = [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
-    return inline, attached
-
-
-def _remove_permissions(aws: Aws, inline: list[str], attached: list[str]) -> None:
-    for name in inline:
-        aws.iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=name)
-    for arn in attached:
-        aws.iam.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=arn)
 
 
 def _log_group_step(aws: Aws, desired: DesiredState, function: str, ownership: Ownership) -> Step:
@@ -302,7 +290,7 @@ def _function_step(
 ) -> tuple[Step, list[int]]:
     """The function's step, and the published versions it leaves in place (the rollback targets)."""
     subject = f"function {function.name}"
-    wanted = function.configuration(role_arn(aws.place))
+    wanted = function.configuration(role_arn(desired.names, aws.place))
     summary = f"{function.runtime}, {function.architecture}, {function.memory} MB, {function.timeout} s"
     if function.vpc:
         summary += f", VPC subnets {', '.join(function.vpc.subnet_ids)}"
@@ -390,7 +378,7 @@ def _create_function(aws: Aws, desired: DesiredState, function: Function) -> str
             Description=DESCRIPTION,
             Publish=True,
             Tags=MANAGED_TAG,
-            **function.configuration(role_arn(aws.place)),
+            **function.configuration(role_arn(desired.names, aws.place)),
         )
 
     def find():  # what a CreateFunction whose answer was lost made: lamed's, with its version 1
@@ -416,16 +404,16 @@ def _point_alias(aws: Aws, name: str, alias: dict | None, version: str) -> None:
 def _api_steps(aws: Aws, desired: DesiredState, api: dict | None, ownership: Ownership) -> list[Step]:
     steps = []
     resources, responses = {}, {}
-    subject = f"REST API {API_NAME}"
+    subject = f"REST API {desired.names.app}"
     if api is None:
 
         def create_api(aws):
             created = aws.create_once(
                 "CreateRestApi",
                 lambda: aws.apigateway.create_rest_api(
-                    name=API_NAME, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
+                    name=desired.names.app, description=DESCRIPTION, endpointConfiguration={"types": ["REGIONAL"]}, tags=MANAGED_TAG
                 ),
-                lambda: _lamed_s(find_rest_api(aws.apigateway)),
+                lambda: _lamed_s(find_rest_api(aws.apigateway, desired.names.app)),
             )
             aws.values["api_id"] = created["id"]
             aws.values["resources"] = {item["path"]: item["id"] for item in _resources(aws)}
@@ -530,11 +518,11 @@ def _delete_resource(aws: Aws, path: str) -> None:
     aws.apigateway.delete_resource(restApiId=aws.values["api_id"], resourceId=resource_id)
 
 
-def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
+def _permission_step(aws: Aws, names: Names, name: str, new_function: bool) -> Step:
     """API Gateway's right to invoke the ``live`` alias: read, and replaced when it names another API."""
     subject = f"permission {name}:{ALIAS}"
     detail = "invoke from this API only"
-    statement = None if new_function else _permission_statements(aws, name).get(PERMISSION_ID)
+    statement = None if new_function else _permission_statements(aws, name).get(names.permission_id)
     if statement is not None and "api_id" in aws.values:
         source = api_source_arn(aws.values["api_id"], aws.place)
         if statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source:
@@ -542,7 +530,7 @@ def _permission_step(aws: Aws, name: str, new_function: bool) -> Step:
 
     def grant(aws):
         _replace_permission(
-            aws, name, PERMISSION_ID, statement is not None,
+            aws, name, names.permission_id, statement is not None,
             Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
             SourceArn=api_source_arn(aws.values["api_id"], aws.place),
@@ -569,7 +557,8 @@ def _permission_statements(aws: Aws, name: str) -> dict[str, dict]:
 def _function_url_steps(aws: Aws, desired: DesiredState, new_function: bool) -> list[Step]:
     """lamed-track's function URL on the ``live`` alias (AuthType NONE, CORS) and the two public
     permissions it needs; or, when the config turns it off, their removal."""
-    name = TRACK_FUNCTION
+    names = desired.names
+    name = names.track_function
     subject = f"function URL {name}:{ALIAS}"
     current = None if new_function else read(aws.lambda_.get_function_url_config, FunctionName=name, Qualifier=ALIAS)
     statements = {} if new_function else _permission_statements(aws, name)
@@ -579,7 +568,9 @@ def _function_url_steps(aws: Aws, desired: DesiredState, new_function: bool) -> 
         if current is not None:
             remove = _lambda_request(name, "delete_function_url_config", **where)
             steps.append(Step("delete", subject, f'{current["FunctionUrl"]}: "track_function_url" is false', remove))
-        for sid in (sid for sid in FUNCTION_URL_PERMISSIONS if sid in statements):
+        for sid in (names.url_permission(sid) for sid in FUNCTION_URL_PERMISSIONS):
+            if sid not in statements:
+                continue
             remove = _request("lambda", "remove_permission", StatementId=sid, **where)
             steps.append(Step("delete", f"permission {name}:{ALIAS} {sid}", "no function URL", remove))
         return steps
@@ -599,12 +590,13 @@ def _function_url_steps(aws: Aws, desired: DesiredState, new_function: bool) -> 
             return aws.lambda_call(name, "update_function_url_config", **where, **wanted)["FunctionUrl"]
 
         steps = [Step("update", subject, detail, update)]
-    return steps + [_url_permission_step(aws, sid, statements.get(sid)) for sid in FUNCTION_URL_PERMISSIONS]
+    return steps + [_url_permission_step(aws, names, kind, statements) for kind in FUNCTION_URL_PERMISSIONS]
 
 
-def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
+def _url_permission_step(aws: Aws, names: Names, kind: str, statements: dict[str, dict]) -> Step:
     """One of the function URL's public permissions on the ``live`` alias: read, and replaced when it differs."""
-    name, spec = TRACK_FUNCTION, FUNCTION_URL_PERMISSIONS[sid]
+    name, spec, sid = names.track_function, FUNCTION_URL_PERMISSIONS[kind], names.url_permission(kind)
+    statement = statements.get(sid)
     subject = f"permission {name}:{ALIAS} {sid}"
     detail = f"{spec['Action']} for anyone, through the function URL only"
     wanted = {
@@ -626,7 +618,7 @@ def _url_permission_step(aws: Aws, sid: str, statement: dict | None) -> Step:
 def _concurrency_step(aws: Aws, desired: DesiredState, new_function: bool) -> Step:
     """lamed-track's reserved concurrency: the function URL's only throttle (null config: none reserved).
     A reservation the account cannot make is skipped, in one line, before anything is written."""
-    name, wanted = TRACK_FUNCTION, desired.track_max_concurrency
+    name, wanted = desired.names.track_function, desired.track_max_concurrency
     subject = f"reserved concurrency {name}"
     current = None
     if not new_function:
@@ -702,12 +694,12 @@ def _stage_step(aws: Aws, desired: DesiredState, api: dict | None) -> Step:
     return Step("update" if deployment_id else "create", subject, "new deployment", deploy)
 
 
-def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
+def _key_steps(aws: Aws, names: Names, api: dict | None, ownership: Ownership) -> list[Step]:
     """The usage plan on stage prod of this API, and the API key bound to it."""
     client = aws.apigateway
-    plan = find_usage_plan(client)
+    plan = find_usage_plan(client, names.app)
     current = [{"apiId": item["apiId"], "stage": item["stage"]} for item in (plan or {}).get("apiStages", [])]
-    plan_subject, key_subject = f"usage plan {USAGE_PLAN_NAME}", f"API key {API_KEY_NAME}"
+    plan_subject, key_subject = f"usage plan {names.app}", f"API key {names.app}"
 
     def tag(path):
         return _request("apigateway", "tag_resource", resourceArn=apigateway_arn(path, aws.place), tags=MANAGED_TAG)
@@ -718,9 +710,9 @@ def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
             created = aws.create_once(
                 "CreateUsagePlan",
                 lambda: aws.apigateway.create_usage_plan(
-                    name=USAGE_PLAN_NAME, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
+                    name=names.app, description="lamed", apiStages=[wanted], tags=MANAGED_TAG
                 ),
-                lambda: _lamed_s(find_usage_plan(aws.apigateway)),
+                lambda: _lamed_s(find_usage_plan(aws.apigateway, names.app)),
             )
             aws.values["usage_plan_id"] = created["id"]
             return
@@ -741,13 +733,13 @@ def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
             "unchanged", plan_subject, f"stage {STAGE}"
         )
 
-    key = find_api_key(client)
+    key = find_api_key(client, names.app)
     key_adopting = key is not None and ownership.needs_tag(key_subject, key.get("tags"))
     tag_key = [tag(f"/apikeys/{key['id']}")] * key_adopting if key else []
     if plan is not None and key is not None and key["id"] in _usage_plan_key_ids(client, plan["id"]):
         if key_adopting:
             return [plan_step, Step("update", key_subject, ADOPTED, _combine(*tag_key))]
-        return [plan_step, Step("unchanged", key_subject, f"in usage plan {USAGE_PLAN_NAME}")]
+        return [plan_step, Step("unchanged", key_subject, f"in usage plan {names.app}")]
 
     def ensure_key(aws):
         if key:
@@ -755,12 +747,12 @@ def _key_steps(aws: Aws, api: dict | None, ownership: Ownership) -> list[Step]:
         else:
             key_id = aws.create_once(
                 "CreateApiKey",
-                lambda: aws.apigateway.create_api_key(name=API_KEY_NAME, enabled=True, tags=MANAGED_TAG),
-                lambda: _lamed_s(find_api_key(aws.apigateway)),
+                lambda: aws.apigateway.create_api_key(name=names.app, enabled=True, tags=MANAGED_TAG),
+                lambda: _lamed_s(find_api_key(aws.apigateway, names.app)),
             )["id"]
         aws.apigateway.create_usage_plan_key(usagePlanId=aws.values["usage_plan_id"], keyId=key_id, keyType="API_KEY")
 
-    detail = "; ".join([ADOPTED] * key_adopting + [f"in usage plan {USAGE_PLAN_NAME}"])
+    detail = "; ".join([ADOPTED] * key_adopting + [f"in usage plan {names.app}"])
     key_step = Step("update" if key else "create", key_subject, detail, _combine(*tag_key, ensure_key))
     return [plan_step, key_step]
 
@@ -807,9 +799,10 @@ def plan_rollback(aws: Aws, names: list[str]) -> list[Step]:
 LEFT_ALONE = "not lamed's (no tag managed-by=lamed): left alone"
 
 
-def plan_destroy(aws: Aws, names: list[str], keep_logs: bool = False) -> list[Step]:
-    """Delete what deploy created that exists and is tagged as lamed's: usage plan, API key, REST API,
-    functions, log groups (unless ``keep_logs``), role (once Lambda released the functions' network interfaces)."""
+def plan_destroy(aws: Aws, names: Names, functions: list[str], keep_logs: bool = False) -> list[Step]:
+    """Delete what deploy created for the stage of ``names`` in this region that exists and is tagged as lamed's:
+    usage plan, API key, REST API, ``functions``, log groups (unless ``keep_logs``), this region's policies on
+    the role, and the role once no other region has any (after Lambda released the functions' network interfaces)."""
     client = aws.apigateway
     steps = []
 
@@ -817,7 +810,7 @@ def plan_destroy(aws: Aws, names: list[str], keep_logs: bool = False) -> list[St
         if resource is not None:
             steps.append(Step("delete", subject, detail, call) if owned(tags) else Step("unchanged", subject, LEFT_ALONE))
 
-    plan = find_usage_plan(client)
+    plan = find_usage_plan(client, names.app)
     if plan is not None:
 
         def delete_plan(aws):
@@ -826,35 +819,29 @@ def plan_destroy(aws: Aws, names: list[str], keep_logs: bool = False) -> list[St
                 aws.apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=stages)
             aws.apigateway.delete_usage_plan(usagePlanId=plan["id"])
 
-        lamed_s(f"usage plan {USAGE_PLAN_NAME}", plan, plan.get("tags"), plan["id"], delete_plan)
-    key = find_api_key(client)
+        lamed_s(f"usage plan {names.app}", plan, plan.get("tags"), plan["id"], delete_plan)
+    key = find_api_key(client, names.app)
     if key is not None:
         delete_key = _request("apigateway", "delete_api_key", apiKey=key["id"])
-        lamed_s(f"API key {API_KEY_NAME}", key, key.get("tags"), key["id"], delete_key)
-    api = find_rest_api(client)
+        lamed_s(f"API key {names.app}", key, key.get("tags"), key["id"], delete_key)
+    api = find_rest_api(client, names.app)
     if api is not None:
         delete_api = _request("apigateway", "delete_rest_api", restApiId=api["id"])
-        lamed_s(f"REST API {API_NAME}", api, api.get("tags"), api["id"], delete_api)
-    for name in names:
+        lamed_s(f"REST API {names.app}", api, api.get("tags"), api["id"], delete_api)
+    for name in functions:
         found = read(aws.lambda_.get_function, FunctionName=name)
         delete_function = _request("lambda", "delete_function", FunctionName=name)
         lamed_s(f"function {name}", found, found and aws.function_tags(name, found), "all versions", delete_function)
     if not keep_logs:
-        for name in names:
+        for name in functions:
             group = find_log_group(aws.logs, name)
             if group is not None:
                 tags = aws.logs.list_tags_for_resource(resourceArn=log_group_arn(name, aws.place)).get("tags")
                 delete_group = _request("logs", "delete_log_group", logGroupName=group["logGroupName"])
                 lamed_s(f"log group {group['logGroupName']}", group, tags, "its logs", delete_group)
-    role = read(aws.iam.get_role, RoleName=ROLE_NAME)
-    if role is not None:
-        lamed_s(f"role {ROLE_NAME}", role, role["Role"].get("Tags"), "", lambda aws: _delete_role(aws, names))
+    role = read(aws.iam.get_role, RoleName=names.app)
+    if role is not None and not owned(role["Role"].get("Tags")):
+        steps.append(Step("unchanged", f"role {names.app}", LEFT_ALONE))
+    elif role is not None:
+        steps.append(role_destroy_step(aws, names, functions))
     return steps
-
-
-def _delete_role(aws: Aws, names: list[str]) -> None:
-    inline, attached = _role_permissions(aws)
-    if VPC_POLICY_NAME in inline:  # Lambda deletes the functions' network interfaces with this role's rights
-        aws.wait_network_interfaces(names)
-    _remove_permissions(aws, inline, attached)
-    aws.iam.delete_role(RoleName=ROLE_NAME)

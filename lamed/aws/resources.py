@@ -1,30 +1,24 @@
 """The desired state of a lamed deployment: passive models built from the config.
 
-Nothing here talks to AWS. :func:`desired_state` turns a :class:`~lamed.config.Config`
-and the Lambda zip into functions, routes and names; the planner compares them with
-what AWS has. API Gateway methods are described in the shape ``get_method`` returns,
-so one description serves both the comparison and the calls that create it. ARNs are
-built from a :class:`Place` (partition, region, account), never with a literal partition.
+Nothing here talks to AWS. :func:`desired_state` turns a :class:`~lamed.config.Config`,
+the Lambda zip and a stage's :class:`Names` into functions, routes and names; the planner
+compares them with what AWS has. Every AWS name of a stage comes from :class:`Names`.
+API Gateway methods are described in the shape ``get_method`` returns, so one description
+serves both the comparison and the calls that create it. ARNs are built from a
+:class:`Place` (partition, region, account), never with a literal partition.
 """
 
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from lamed.config import RUNTIME_KEYS, Config, ConfigError
 
-ROLE_NAME = "lamed"
-LOGS_POLICY_NAME = "lamed-logs"
-VPC_POLICY_NAME = "lamed-vpc"
-ELASTICACHE_POLICY_NAME = "lamed-elasticache"
-API_NAME = "lamed"
-STAGE = "prod"
-API_KEY_NAME = "lamed"
-USAGE_PLAN_NAME = "lamed"
+STAGE = "prod"  # API Gateway's stage in every lamed REST API (a lamed stage has its own API)
 ALIAS = "live"
 KEPT_VERSIONS = 5
-PERMISSION_ID = "lamed-apigateway"
 TRACK_FUNCTION = "lamed-track"  # the one function behind the open /track: a function URL, reserved concurrency
 TRACK_PATH = "/track"
 TRACK_METHOD = "GET"
@@ -43,7 +37,8 @@ FUNCTION_URL_CORS = {
     "AllowMethods": ["GET"],
     "AllowHeaders": [name.lower() for name in CORS_HEADERS["Access-Control-Allow-Headers"].split(",")],
 }
-# A public (AuthType NONE) function URL needs both statements on the alias since October 2025.
+# A public (AuthType NONE) function URL needs both statements on the alias since October 2025
+# (their statement ids carry the stage name: :meth:`Names.url_permission`).
 FUNCTION_URL_PERMISSIONS = {
     "lamed-function-url": {
         "Action": "lambda:InvokeFunctionUrl",
@@ -62,6 +57,101 @@ GATEWAY_RESPONSES = {
     response_type: {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}
     for response_type in ("DEFAULT_4XX", "DEFAULT_5XX")
 }
+
+# -- names -----------------------------------------------------------------------------
+# Without a stage, today's names (``lamed``, ``lamed-track``, …); with stage ``dev`` each ends in
+# ``-dev`` (``lamed-dev``, ``lamed-track-dev``), so stages never share a resource. The role is
+# global (IAM), so its inline policies carry the region too: a region's deploy and destroy touch
+# only their own policies, and destroy deletes the role once no region's policy is left.
+APP = "lamed"  # the role, REST API, API key and usage plan
+PERMISSION_ID = "lamed-apigateway"
+LOGS_POLICY_NAME = "lamed-logs"
+VPC_POLICY_NAME = "lamed-vpc"
+ELASTICACHE_POLICY_NAME = "lamed-elasticache"
+POLICY_KINDS = (LOGS_POLICY_NAME, VPC_POLICY_NAME, ELASTICACHE_POLICY_NAME)
+# botocore's models: a function name (CreateFunction.FunctionName: "limited to 64 characters",
+# [a-zA-Z0-9-_]), a role name (iam roleNameType: 64, [\w+=,.@-], "not distinguished by case"),
+# a policy name (policyNameType: 128), a statement id (lambda StatementId: 100, [a-zA-Z0-9-_]).
+FUNCTION_NAME_MAX = 64
+STAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")  # in every name's charset; lower case: IAM ignores case
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+# AWS's "Creating and managing Lambda function URLs" page (docs.aws.amazon.com/lambda/latest/dg/
+# urls-configuration.html): "Function URLs are not supported in the following AWS Regions".
+NO_FUNCTION_URL_REGIONS = frozenset(
+    {
+        "ap-south-2", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ap-east-2",
+        "ca-west-1", "eu-south-2", "eu-central-2", "il-central-1", "me-central-1",
+    }
+)  # fmt: skip
+
+
+class StageError(ValueError):
+    """A stage name AWS's names cannot carry; one line with the fix."""
+
+
+def check_stage(stage: str | None) -> str | None:
+    """``stage`` if every name derived from it fits AWS's limits (None: no stage), else :class:`StageError`."""
+    if stage is None or (len(stage) <= STAGE_MAX and STAGE_PATTERN.fullmatch(stage)):
+        return stage
+    raise StageError(
+        f"--stage {stage!r} cannot be part of AWS names — fix: use 1 to {STAGE_MAX} lower-case letters, digits "
+        "and hyphens, starting with a letter or digit (e.g. --stage dev)"
+    )
+
+
+def function_urls_exist(region: str) -> bool:
+    """Whether Lambda offers function URLs in ``region``."""
+    return region not in NO_FUNCTION_URL_REGIONS
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every name of one stage's resources in one region; ``stage`` None: today's names."""
+
+    stage: str | None
+    region: str
+
+    def __post_init__(self):
+        check_stage(self.stage)
+
+    def staged(self, name: str) -> str:
+        """``name`` as this stage has it: unchanged without a stage, else ``name-STAGE``."""
+        return name if self.stage is None else f"{name}-{self.stage}"
+
+    @property
+    def app(self) -> str:
+        """The name of the role, the REST API, the API key and the usage plan."""
+        return self.staged(APP)
+
+    @property
+    def track_function(self) -> str:
+        return self.staged(TRACK_FUNCTION)
+
+    @property
+    def permission_id(self) -> str:
+        """The statement id of API Gateway's right to invoke a function."""
+        return self.staged(PERMISSION_ID)
+
+    def url_permission(self, statement: str) -> str:
+        """The statement id of one of :data:`FUNCTION_URL_PERMISSIONS` on this stage's track function."""
+        return self.staged(statement)
+
+    def policy(self, kind: str) -> str:
+        """The name of this region's inline policy ``kind`` (one of :data:`POLICY_KINDS`) on the role."""
+        return f"{self.staged(kind)}-{self.region}"
+
+    def policy_region(self, name: str) -> str | None:
+        """The region whose inline policy ``name`` is, or None when it is not one of lamed's region policies."""
+        for kind in POLICY_KINDS:
+            region = name.removeprefix(f"{self.staged(kind)}-")
+            if region != name and REGION_PATTERN.fullmatch(region):
+                return region
+        return None
+
+    def legacy_policy(self, name: str) -> bool:
+        """Whether ``name`` is an inline policy as lamed named them before regions (``lamed-logs``…)."""
+        return self.stage is None and name in POLICY_KINDS
+
 
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -167,6 +257,7 @@ class Route:
 class DesiredState:
     """Everything ``lamed deploy`` makes exist; ``code_sha256`` is Lambda's CodeSha256 of ``package``."""
 
+    names: Names
     functions: list[Function]
     routes: list[Route]
     package: bytes
@@ -176,6 +267,7 @@ class DesiredState:
     track_function_url: bool = True
     track_max_concurrency: int | None = None
     track_rate_limit: dict | None = None  # {"rate": R, "burst": B} on the stage's GET /track
+    function_urls: bool = True  # whether the region has function URLs at all (else none is read or written)
 
     def paths(self) -> list[str]:
         """The API's resource paths, in route order, each once."""
@@ -193,6 +285,7 @@ STANDARD_FUNCTIONS = (
     ("lamed-experiment", "lamed.experiment", 128, 29, "experiment", "GET", True),
 )
 STANDARD_FUNCTION_NAMES = tuple(entry[0] for entry in STANDARD_FUNCTIONS)
+STAGE_MAX = FUNCTION_NAME_MAX - max(map(len, STANDARD_FUNCTION_NAMES)) - 1  # the longest function name, "-", the stage
 
 
 def code_sha256(package: bytes) -> str:
@@ -200,35 +293,45 @@ def code_sha256(package: bytes) -> str:
     return base64.b64encode(hashlib.sha256(package).digest()).decode()
 
 
-def desired_state(config: Config, package: bytes) -> DesiredState:
-    """What to deploy for ``config``: its functions and routes, and the zip."""
-    functions, routes = wiring(config)
+def desired_state(config: Config, package: bytes, names: Names) -> DesiredState:
+    """What to deploy for ``config`` as the stage and region of ``names``: its functions and routes, and the zip."""
+    functions, routes = wiring(config, names)
     iam = config.redis.get("iam")
+    urls = function_urls_exist(names.region)
     return DesiredState(
+        names,
         functions,
         routes,
         package,
         code_sha256(package),
         iam,
         config.log_retention_days,
-        config.track_function_url,
+        config.track_function_url and urls,
         config.track_max_concurrency,
         config.track_rate_limit,
+        urls,
     )
 
 
-def wiring(config: Config) -> tuple[list[Function], list[Route]]:
-    """The functions and routes for ``config``: the standard four plus ``extra_wiring``."""
+def wiring(config: Config, names: Names) -> tuple[list[Function], list[Route]]:
+    """The functions and routes for ``config``: the standard four plus ``extra_wiring``, named for the stage."""
     functions, routes = [], []
     vpc = Vpc.from_config(config.vpc)
     environment = function_environment(config)
-    for name, handler, memory, timeout, path, method, key_required in STANDARD_FUNCTIONS:
+    for base, handler, memory, timeout, path, method, key_required in STANDARD_FUNCTIONS:
+        name = names.staged(base)
         functions.append(Function(name, handler, memory, timeout, config.runtime, config.architecture, vpc, environment))
         routes.append(Route(path, method, name, key_required))
     for entry in config.extra_wiring:
         spec, gateway = entry["lambda"], entry["api_gateway"]
         method = gateway["method"]
         timeout = int(spec.get("Timeout", 30))
+        name = names.staged(spec["FunctionName"])
+        if len(name) > FUNCTION_NAME_MAX:
+            raise ConfigError(
+                f'{config.path}: "extra_wiring" function {spec["FunctionName"]} would be named {name} in stage '
+                f"{names.stage}, over Lambda's {FUNCTION_NAME_MAX} characters — fix: shorten its name or the stage's"
+            )
         if timeout > INTEGRATION_TIMEOUT_SECONDS:
             raise ConfigError(
                 f'{config.path}: "extra_wiring" function {spec["FunctionName"]} has "Timeout": {timeout}, but API '
@@ -237,7 +340,7 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
             )
         functions.append(
             Function(
-                spec["FunctionName"],
+                name,
                 spec["Handler"],
                 int(spec.get("MemorySize", 128)),
                 min(timeout, INTEGRATION_TIMEOUT_SECONDS),
@@ -251,7 +354,7 @@ def wiring(config: Config) -> tuple[list[Function], list[Route]]:
             Route(
                 gateway["pathPart"].strip("/"),
                 method["httpMethod"].upper(),
-                spec["FunctionName"],
+                name,
                 bool(method.get("apiKeyRequired", False)),
                 dict(method.get("requestParameters") or {}),
             )
@@ -283,8 +386,8 @@ def _check_unique(config: Config, names: list[str], what: str) -> None:
 
 
 def role_policies(desired: DesiredState, place: Place) -> dict[str, dict]:
-    """The role's inline policies by name: logs always, network interfaces when the functions run in a VPC,
-    ElastiCache's Connect when Redis authenticates with IAM."""
+    """This region's inline policies on the role, by kind (:data:`POLICY_KINDS`): logs always, network
+    interfaces when the functions run in a VPC, ElastiCache's Connect when Redis authenticates with IAM."""
     policies = {LOGS_POLICY_NAME: logs_policy(desired.functions, place)}
     if any(function.vpc for function in desired.functions):
         policies[VPC_POLICY_NAME] = VPC_POLICY
@@ -337,8 +440,8 @@ def logs_policy(functions: list[Function], place: Place) -> dict:
     }
 
 
-def role_arn(place: Place) -> str:
-    return place.arn("iam", f"role/{ROLE_NAME}", region=False)
+def role_arn(names: Names, place: Place) -> str:
+    return place.arn("iam", f"role/{names.app}", region=False)
 
 
 def function_arn(function: str, place: Place) -> str:
