@@ -202,11 +202,10 @@ _SHOWN_COLUMNS = 100
 def _json_problem(text: str, exc: json.JSONDecodeError, path: Path) -> str:
     """``{path} line L, column C: <what>`` and that line with a caret under column C."""
     position, what = exc.pos, _JSON_PROBLEMS.get(exc.msg, exc.msg)
-    before = text[:position].rstrip()
     if not text.strip():
         what = "the file is empty: a config is a JSON object, at least {}"
-    elif before.endswith(",") and text[position:position + 1] in "}]":
-        position, what = len(before) - 1, "a comma before the closing bracket: JSON allows none there — fix: remove it"
+    elif (comma := _trailing_comma(text, exc)) is not None:
+        position, what = comma, "a comma before the closing bracket: JSON allows none there — fix: remove it"
     elif text[position:position + 1] == "'":
         what = "JSON wants double quotes, not single quotes"
     elif exc.msg == "Expecting value" and re.match(r"(True|False|None)\b", text[position:]):
@@ -221,6 +220,17 @@ def _json_problem(text: str, exc: json.JSONDecodeError, path: Path) -> str:
         f"{path} line {line_number}, column {column + 1}: not valid JSON: {what}\n"
         f"  {line_number} | {shown}\n  {margin} | {' ' * (column - shift)}^"
     )
+
+
+def _trailing_comma(text: str, exc: json.JSONDecodeError) -> int | None:
+    """Where a comma that stands before a closing bracket is, if that is the mistake: Python 3.13's
+    json stops at the comma ("Illegal trailing comma ..."), older ones at the bracket after it."""
+    if exc.msg.startswith("Illegal trailing comma"):
+        return exc.pos
+    before = text[:exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos:exc.pos + 1] in "}]":
+        return len(before) - 1
+    return None
 
 
 def parse_config(raw, path: Path) -> Config:

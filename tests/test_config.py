@@ -133,6 +133,11 @@ JSON_MISTAKES = [
         '  3 |   "namespace": "shop",\n    |                      ^',
     ),
     (
+        '{"redis": {}, "max_goals": [1, 2,]}',
+        "line 1, column 33: not valid JSON: a comma before the closing bracket: JSON allows none there — fix: remove it",
+        '  1 | {"redis": {}, "max_goals": [1, 2,]}\n    |                                 ^',
+    ),
+    (
         "{'redis': {}}",
         "line 1, column 2: not valid JSON: JSON wants double quotes, not single quotes",
         "  1 | {'redis': {}}\n    |  ^",
