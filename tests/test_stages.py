@@ -275,6 +275,7 @@ def test_a_region_that_would_take_the_role_over_iam_s_quota_is_refused_before_an
     assert f"role lamed's inline policies would be {size + iam_size(other_logs)} characters with {OTHER_REGION}'s" in line
     assert f"over IAM's quota of 10240 (white space not counted) — fix: deploy {OTHER_REGION} under a stage of its own" in line
     assert inventory() == before  # nothing written
+    assert one_line_error(lamed(OTHER_REGION, "deploy", "--no-preflight", "--dry-run")) == line
 
     iam = aws_session.make_session(None, OTHER_REGION).client("iam")  # the stricter AWS refuses it too
     with pytest.raises(ClientError, match="LimitExceeded.*Maximum policy size of 10240 bytes exceeded for role lamed"):
