@@ -24,6 +24,7 @@ ONE_LINE_FAILURES = (
     ("lamed.report", "ReportError"),
     ("lamed.migrate", "MigrateError"),
     ("lamed.aws.plan", "OwnershipError"),
+    ("lamed.aws.role", "RoleTooLarge"),
     ("lamed.aws.client", "AwsWaitError"),
     ("lamed.aws.client", "MissingPermission"),
     ("lamed.planner", "Unplannable"),

@@ -92,6 +92,13 @@ CATALOGUE = {
         "GetApiKeys (moto tags only stages)",
         "https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html",
     ),
+    # -- IAM -----------------------------------------------------------------------------------
+    "role policy size": Behaviour(
+        "A role's inline policies together are at most 10,240 characters, white space not counted; a "
+        "PutRolePolicy beyond: LimitExceeded (409) \"Maximum policy size of 10240 bytes exceeded for role ...\"",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html (\"Role policy size\"); "
+        "https://repost.aws/knowledge-center/iam-increase-policy-size; botocore's IAM model (LimitExceededException)",
+    ),
     # -- any service ---------------------------------------------------------------------------
     "lost": Behaviour(
         "A request AWS acts on whose answer never arrives (a dropped connection): a retry creates again, and "

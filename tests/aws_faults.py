@@ -18,7 +18,8 @@ them in the reads that list those.
 
 :class:`LikeAws` (installed by the deploy tests, and by the layer) makes moto's Lambda answer
 function-URL permissions as AWS does, checks the URL's CORS as AWS does, refuses every
-function-URL call in the regions that have none, and records the parameters of AddPermission
+function-URL call in the regions that have none, refuses PutRolePolicy beyond IAM's quota on a
+role's inline policies (LimitExceeded), and records the parameters of AddPermission
 and the function-URL calls (moto ignores their ``Qualifier``).
 
 Errors are answered from ``before-send`` as HTTP responses in the service's own format,
@@ -30,6 +31,7 @@ an event kind of :attr:`FaultyAws.events`, or a ``behaviour: NAME`` comment wher
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 import boto3
 import requests
@@ -85,6 +87,30 @@ CORS_METHOD_MAX = 6  # Lambda's Cors.AllowMethods entries: at most 6 characters 
 # refuses every function-URL operation, reads included (the catalogue's "no function urls")
 NO_FUNCTION_URL_OPERATIONS = (*URL_OPERATIONS, "ListFunctionUrlConfigs")
 NO_FUNCTION_URL_MESSAGE = "Unable to determine service/operation name to be authorized"
+ROLE_POLICY_QUOTA = 10_240  # IAM's "Role policy size": a role's inline policies together, white space not counted
+
+
+def _iam_size(document: str) -> int:
+    """A policy document's size as IAM counts it against the quota: its characters but white space."""
+    return len("".join(document.split()))
+
+
+def _role_policy_size(checker, request) -> AWSResponse | None:  # behaviour: role policy size
+    """PutRolePolicy taking the role's inline policies over the quota: LimitExceeded (409, botocore's IAM model)
+    "Maximum policy size of 10240 bytes exceeded for role NAME" (moto has no quota)."""
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    params = {key: values[0] for key, values in parse_qs(body).items()}
+    role, name = params["RoleName"], params["PolicyName"]
+    pages = checker.get_paginator("list_role_policies").paginate(RoleName=role)
+    others = [other for page in pages for other in page["PolicyNames"] if other != name]
+    size = _iam_size(params["PolicyDocument"]) + sum(
+        _iam_size(json.dumps(checker.get_role_policy(RoleName=role, PolicyName=other)["PolicyDocument"])) for other in others
+    )
+    if size <= ROLE_POLICY_QUOTA:
+        return None
+    message = f"Maximum policy size of {ROLE_POLICY_QUOTA} bytes exceeded for role {role}"
+    body = f"<ErrorResponse><Error><Type>Sender</Type><Code>LimitExceeded</Code><Message>{message}</Message></Error></ErrorResponse>"
+    return answer(409, {"content-type": "text/xml"}, body.encode())
 
 
 @dataclass
@@ -105,6 +131,8 @@ class LikeAws:
         session.events.register("before-parameter-build.lambda.*", self._before_call)
         session.events.register("before-send.lambda.*", lambda event_name, **_: self._concurrency(checker, event_name))
         session.events.register("after-call.lambda.GetPolicy", self._policy_as_aws_writes_it)
+        iam = boto3.Session(region_name=session.region_name).client("iam")
+        session.events.register("before-send.iam.PutRolePolicy", lambda request, **_: _role_policy_size(iam, request))
         if session.region_name in NO_FUNCTION_URL_REGIONS:
             for operation in NO_FUNCTION_URL_OPERATIONS:
                 session.events.register(f"before-send.lambda.{operation}", _no_function_urls)

@@ -9,18 +9,24 @@ import json
 import boto3
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from lamed import report
+from lamed.aws import session as aws_session
 from lamed.aws.resources import (
     FUNCTION_NAME_MAX,
     FUNCTION_URL_PERMISSIONS,
     POLICY_KINDS,
     STAGE_MAX,
     STANDARD_FUNCTION_NAMES,
+    VPC_POLICY,
     Names,
+    Place,
+    elasticache_policy,
     log_group_name,
 )
+from lamed.aws.role import ROLE_POLICY_QUOTA, policy_size
 from lamed.cli import cli
 
 from test_deploy import ACCOUNT, REGION, STANDARD, _fresh_aws
@@ -217,6 +223,69 @@ def test_a_role_from_before_regions_keeps_its_policies_for_their_region_until_th
     assert sorted(iam.list_role_policies(RoleName="lamed")["PolicyNames"]) == [f"lamed-logs-{REGION}", f"lamed-logs-{OTHER_REGION}"]
     assert iam.get_role_policy(RoleName="lamed", PolicyName=current)["PolicyDocument"] == document
     assert "no changes" in deploy(OTHER_REGION) and "no changes" in deploy(REGION)
+
+
+# -- the role's quota on inline policies ---------------------------------------------------------
+
+# Regions a stage might have been deployed to before, each with the policies of a deploy with ``vpc``
+# and ``redis.iam`` (logs, network interfaces, ElastiCache's Connect)
+FILLER_REGIONS = ["us-west-2", "us-east-2", "eu-west-2", "eu-west-3", "eu-north-1", "eu-central-1", "sa-east-1",
+                  "ca-central-1", "ap-northeast-1", "ap-southeast-2", "ap-south-1", "me-south-1", "af-south-1"]  # fmt: skip
+
+
+def iam_size(document: dict) -> int:
+    """IAM's count against the quota: the document's characters but white space (the quotas page)."""
+    return len("".join(json.dumps(document).split()))
+
+
+def test_policy_size_counts_as_iam_does_without_white_space():
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    assert policy_size(document) == iam_size(document) == len(json.dumps(document, separators=(",", ":")))
+
+
+def _fill_role(iam, logs: dict) -> int:
+    """Other regions' policies on role ``lamed`` (first fit) until none more fits IAM's quota; the role's size."""
+    names = [*iam.list_role_policies(RoleName="lamed")["PolicyNames"]]
+    size = sum(iam_size(iam.get_role_policy(RoleName="lamed", PolicyName=name)["PolicyDocument"]) for name in names)
+    for region in FILLER_REGIONS:
+        place = Place("aws", region, ACCOUNT)
+        policies = {
+            "lamed-logs": json.loads(json.dumps(logs).replace(REGION, region)),
+            "lamed-vpc": VPC_POLICY,
+            "lamed-elasticache": elasticache_policy({"cache": "lamed", "user": "lamed", "serverless": True}, place),
+        }
+        for kind, document in policies.items():
+            if size + iam_size(document) <= ROLE_POLICY_QUOTA:
+                iam.put_role_policy(RoleName="lamed", PolicyName=f"{kind}-{region}", PolicyDocument=json.dumps(document))
+                size += iam_size(document)
+    return size
+
+
+def test_a_region_that_would_take_the_role_over_iam_s_quota_is_refused_before_any_write(aws):
+    """IAM caps a role's inline policies at 10,240 characters, white space not counted; every region's
+    policies share the stage's role, so the next region is refused while planning, with the fix."""
+    deploy(REGION)
+    logs = aws.iam.get_role_policy(RoleName="lamed", PolicyName=f"lamed-logs-{REGION}")["PolicyDocument"]
+    size = _fill_role(aws.iam, logs)
+    other_logs = json.loads(json.dumps(logs).replace(REGION, OTHER_REGION))
+    assert size <= ROLE_POLICY_QUOTA < size + iam_size(other_logs)
+    before = inventory()
+
+    line = one_line_error(lamed(OTHER_REGION, "deploy", "--no-preflight"))
+    assert f"role lamed's inline policies would be {size + iam_size(other_logs)} characters with {OTHER_REGION}'s" in line
+    assert f"over IAM's quota of 10240 (white space not counted) — fix: deploy {OTHER_REGION} under a stage of its own" in line
+    assert inventory() == before  # nothing written
+    assert one_line_error(lamed(OTHER_REGION, "deploy", "--no-preflight", "--dry-run")) == line
+
+    iam = aws_session.make_session(None, OTHER_REGION).client("iam")  # the stricter AWS refuses it too
+    with pytest.raises(ClientError, match="LimitExceeded.*Maximum policy size of 10240 bytes exceeded for role lamed"):
+        iam.put_role_policy(RoleName="lamed", PolicyName=f"lamed-logs-{OTHER_REGION}", PolicyDocument=json.dumps(other_logs))
+    assert inventory() == before
+
+    assert "no changes" in deploy(REGION)  # the regions deployed keep working
+    deploy(OTHER_REGION, "--stage", "dev")  # and the fix works: the stage's own role
+    assert lamed(REGION, "destroy", "--yes").exit_code == 0
+    assert "created    role" not in deploy(OTHER_REGION)  # and so does the other fix: a region fewer
 
 
 # -- status, rollback and results per stage ------------------------------------------------------

@@ -60,7 +60,7 @@ from lamed.aws.resources import (
     role_arn,
     role_policies,
 )
-from lamed.aws.role import current_policy, policy_regions, remove_permissions, role_destroy_step, role_permissions
+from lamed.aws.role import check_role_size, current_policy, policy_regions, remove_permissions, role_destroy_step, role_permissions
 from lamed.aws.steps import Step
 from lamed.config import ConfigError
 
@@ -220,6 +220,7 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
             aws.iam.put_role_policy(RoleName=role_name, PolicyName=names.policy(kind), PolicyDocument=document)
 
     if role is None:
+        check_role_size(aws, names, [], policies)
 
         def create(aws):
             aws.iam.create_role(
@@ -248,6 +249,8 @@ def _role_steps(aws: Aws, desired: DesiredState, ownership: Ownership, kept_in_v
         kind for kind in policies
         if names.policy(kind) not in inline or current_policy(aws, role_name, names.policy(kind)) != policies[kind]
     ]  # fmt: skip
+    if stale:
+        check_role_size(aws, names, inline, policies)
     removed = others + legacy
     if trusted and not stale and not removed and not attached and not adopting:
         return Step("unchanged", subject, summary), leftover

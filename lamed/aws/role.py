@@ -2,12 +2,43 @@
 
 IAM is global, so one role serves a stage in every region; each region's policies carry the
 region in their name (:meth:`~lamed.aws.resources.Names.policy`). A region's destroy removes only
-its own policies, and the role with them once no other region has any.
+its own policies, and the role with them once no other region has any. All of them share IAM's
+quota on a role's inline policies (:func:`check_role_size`), checked before a region's are written.
 """
+
+import json
 
 from lamed.aws.client import Aws, read
 from lamed.aws.resources import LOGS_POLICY_NAME, VPC_POLICY_NAME, Names
 from lamed.aws.steps import Step
+
+
+# IAM's "Role policy size": a role's inline policies together, white space not counted
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html, "IAM and STS character quotas")
+ROLE_POLICY_QUOTA = 10_240
+
+
+class RoleTooLarge(Exception):
+    """Writing this region's policies would take the role's inline policies over IAM's quota."""
+
+
+def policy_size(document: dict) -> int:
+    """A policy document's size as IAM counts it against the quota: its characters but white space."""
+    return sum(not char.isspace() for char in json.dumps(document))
+
+
+def check_role_size(aws: Aws, names: Names, inline: list[str], policies: dict[str, dict]) -> None:
+    """Raise :class:`RoleTooLarge` unless the role's inline policies fit IAM's quota once this region's
+    ``policies`` (by kind) are written: every policy on it now (``inline``) but those they replace, plus them."""
+    written = {names.policy(kind) for kind in policies}
+    kept = [current_policy(aws, names.app, name) for name in inline if name not in written]
+    size = sum(policy_size(document or {}) for document in [*kept, *policies.values()])
+    if size > ROLE_POLICY_QUOTA:
+        raise RoleTooLarge(
+            f"role {names.app}'s inline policies would be {size} characters with {names.region}'s, over IAM's "
+            f"quota of {ROLE_POLICY_QUOTA} (white space not counted) — fix: deploy {names.region} under a stage "
+            "of its own (--stage NAME has its own role), or destroy a region this stage no longer uses"
+        )
 
 
 def policy_regions(aws: Aws, names: Names, inline: list[str]) -> dict[str, str]:
