@@ -401,6 +401,42 @@ def test_the_table_and_both_dashboards_mark_a_stopped_experiment_and_an_undeclar
         assert "stopped" not in undeclared
 
 
+def test_deleting_a_declared_experiment_nothing_was_counted_for_is_no_error_on_the_live_page(redis_server, chromium):
+    """Its card shows zeros and a Delete button; DELETE /delete keeps answering 404 (nothing is
+    stored), which the page reports as nothing to delete, not as an error."""
+    import requests
+
+    from lamed.serve import make_server
+
+    redis_server.client().flushall()
+    with make_server("127.0.0.1", 0, "k", Store(redis_server.client()), declared=declarations(BUTTON_DECLARED)) as running:
+        running.start()
+        gone = requests.delete(f"{running.url}/delete", params={"experiment": "button"}, headers={"x-api-key": "k"}, timeout=10)
+        assert (gone.status_code, gone.json()) == (404, {"error": "no experiment 'button' in namespace 'alephbet'"})
+        context = chromium.new_context()
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{running.url}/")
+        page.locator("#key").fill("k")
+        page.get_by_role("button", name="Show results").click()
+        card = page.locator('section.card[data-experiment="button"]')
+        with page.expect_response(lambda response: "/delete?" in response.url) as deleted:
+            card.get_by_role("button", name="Delete").click()
+        assert deleted.value.status == 404
+        page.locator("#error:not([hidden]), #notice:not([hidden])").wait_for()  # whichever the page shows
+        notice = page.get_by_role("status")
+        assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+        assert notice.inner_text() == (
+            "Nothing is stored for experiment \u201cbutton\u201d in namespace \u201calephbet\u201d: there was nothing to delete "
+            "(a declared experiment stays listed, with zeros, while the config declares it)."
+        )
+        assert card.count() == 1
+        page.get_by_role("button", name="Refresh").click()
+        notice.wait_for(state="hidden")
+        context.close()
+    handlers.use_store(None)
+
+
 def test_the_documented_example_is_a_valid_config():
     import re
     from pathlib import Path
