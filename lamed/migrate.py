@@ -23,7 +23,7 @@ from lamed.cluster_store import ClusterStore
 from lamed.config import PARTICIPATE, Bounds
 from lamed.connection import address, explain, redis_client
 from lamed.names import printable, track_problem
-from lamed.store import Store, counter_key
+from lamed.store import Store, counters_prefix
 
 Counter = tuple[str, str, str]  # experiment, event, variant
 
@@ -131,7 +131,7 @@ def read_source(client: redis.Redis, namespace: str) -> Source:
         if _text(kind) not in ("set", "none"):
             found.refuse(f"the index of experiment {_shown(experiment)} is a {_text(kind)}, not a set", 0)
             continue
-        prefix = counter_key(namespace, experiment, "", "")[:-1].encode(errors="surrogateescape")
+        prefix = counters_prefix(namespace, experiment).encode(errors="surrogateescape")
         for key in sorted(members):
             event, separator, variant = key[len(prefix):].partition(b":")
             if not key.startswith(prefix) or not separator:

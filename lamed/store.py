@@ -145,8 +145,13 @@ def refusal(error: redis.ResponseError, keys: tuple, bounds: Bounds) -> Exceptio
     return error
 
 
+def counters_prefix(namespace: str, experiment: str) -> str:
+    """What every counter key of ``experiment`` begins with: ``ns:counters:{experiment}:``."""
+    return f"{namespace}:counters:{experiment}:"
+
+
 def counter_key(namespace: str, experiment: str, event: str, variant: str) -> str:
-    return f"{namespace}:counters:{experiment}:{event}:{variant}"
+    return f"{counters_prefix(namespace, experiment)}{event}:{variant}"
 
 
 def names_key(namespace: str, experiment: str, kind: str) -> str:
@@ -206,7 +211,7 @@ class Store:
         day = f"{utc_day(self.clock())}:{event}:{variant}"
         goal = "" if event == PARTICIPATE else event
         bounds = (self.bounds.max_experiments, self.bounds.max_variants, self.bounds.max_goals)
-        arguments = (self.uuid_expiry_seconds, experiment, variant, goal, counter_key(namespace, experiment, "", "")[:-1], *bounds, day)
+        arguments = (self.uuid_expiry_seconds, experiment, variant, goal, counters_prefix(namespace, experiment), *bounds, day)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         reconnected = script_loaded = False
         for _ in range(MAX_WATCH_ATTEMPTS):
@@ -327,7 +332,7 @@ class Store:
         key = counter_key(namespace, experiment, event, variant)
         keys = (key, migrated_key(namespace), *_index_keys(namespace, experiment))
         goal = "" if event == PARTICIPATE else event
-        return self.client.eval(MERGE_SCRIPT, len(keys), *keys, experiment, value, variant, goal, counter_key(namespace, experiment, "", "")[:-1])
+        return self.client.eval(MERGE_SCRIPT, len(keys), *keys, experiment, value, variant, goal, counters_prefix(namespace, experiment))
 
     # -- deleting ---------------------------------------------------------------
 
@@ -396,7 +401,7 @@ def experiment_entry(experiment: str, counts: dict[tuple, int], days: bool = Fal
 
 def _lamed_counts(namespace: str, experiment: str, values: dict) -> dict[tuple[str, str], int]:
     """``(event, variant) -> count`` from Lamed's counter keys and their values."""
-    prefix = f"{namespace}:counters:{experiment}:"
+    prefix = counters_prefix(namespace, experiment)
     counts = {}
     for key, value in values.items():
         if value is None or not key.startswith(prefix):
