@@ -259,8 +259,7 @@ class ClusterStore:
         or raise :class:`BoundReached` and record nothing: one script, whatever the namespace holds."""
         fields = (_json((experiment, "variants")), _json((experiment, "goals")), _json((experiment, "variant", variant)))
         goal_field = _json((experiment, "goal", goal)) if goal else ""
-        bounds = (self.bounds.max_experiments, self.bounds.max_variants, self.bounds.max_goals)
-        self._script(ADMIT_SCRIPT, ADMIT_SHA, (1, census_key(namespace), *fields, goal_field, *bounds, EXPERIMENTS_FIELD))
+        self._script(ADMIT_SCRIPT, ADMIT_SHA, (1, census_key(namespace), *fields, goal_field, *self.bounds.limits(), EXPERIMENTS_FIELD))
 
     def _known(self, namespace: str) -> KnownNames:
         """The namespace's known names; a new namespace takes the place of the least used one."""

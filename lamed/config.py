@@ -95,6 +95,10 @@ class Bounds:
         """The bound of ``kind``: ``experiments``, ``variants`` or ``goals``."""
         return getattr(self, f"max_{kind}")
 
+    def limits(self) -> tuple[int, int, int]:
+        """``max_experiments``, ``max_variants``, ``max_goals``: the order the track scripts take them in."""
+        return self.max_experiments, self.max_variants, self.max_goals
+
 
 class ConfigError(Exception):
     """A config file that is missing or malformed; the message names the file."""

@@ -210,8 +210,7 @@ class Store:
         keys = (flag, key, *_index_keys(namespace, experiment), daily_key(namespace, experiment))
         day = f"{utc_day(self.clock())}:{event}:{variant}"
         goal = "" if event == PARTICIPATE else event
-        bounds = (self.bounds.max_experiments, self.bounds.max_variants, self.bounds.max_goals)
-        arguments = (self.uuid_expiry_seconds, experiment, variant, goal, counters_prefix(namespace, experiment), *bounds, day)
+        arguments = (self.uuid_expiry_seconds, experiment, variant, goal, counters_prefix(namespace, experiment), *self.bounds.limits(), day)
         write = ("EVALSHA", TRACK_SHA, len(keys), *keys, *arguments)
         reconnected = script_loaded = False
         for _ in range(MAX_WATCH_ATTEMPTS):
