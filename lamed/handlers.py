@@ -209,9 +209,9 @@ def track(event, context=None):
             "namespace": _namespace(parameters),
             **{name: _parameter(parameters, name) for name in ("experiment", "variant", "event", "uuid")},
         }
-        for name in names.PRINTED:  # reports print them later: no control characters
-            if problem := names.track_problem(name, request[name]):
-                raise BadRequest(f"parameter '{name}' {problem}")
+        for name in names.PRINTED:  # reports print them later: no control characters (the rest checked above)
+            if names.has_control(request[name]):
+                raise BadRequest(f"parameter '{name}' {names.CONTROL_PROBLEM}")
         admitted = declarations().admit(*(request[key] for key in ("namespace", "experiment", "variant", "event")))
         counted = admitted and get_store().track(**request)
         return {"counted": counted} if _is_proxy_event(event) else None

@@ -22,6 +22,7 @@ RESERVED = {"variant": "counter_keys"}
 PRINTED = ("namespace", "experiment", "variant", "event")  # the names reports print
 # Line and paragraph separators are no category C characters but end a line in some viewers.
 SEPARATORS = ("Zl", "Zp")
+CONTROL_PROBLEM = "must not contain control characters (Unicode category C)"
 
 
 def problem(kind: str, value: str) -> str | None:
@@ -46,7 +47,7 @@ def track_problem(kind: str, value: str) -> str | None:
     if found := problem(kind, value):
         return found
     if kind in PRINTED and has_control(value):
-        return "must not contain control characters (Unicode category C)"
+        return CONTROL_PROBLEM
     return None
 
 
