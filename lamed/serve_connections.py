@@ -125,9 +125,10 @@ class Connections:
         return None
 
     def idle(self, connection: socket.socket) -> None:
-        """``connection`` waits for its next request."""
+        """``connection`` waits for its next request: idle from now if it was busy; one idle
+        since it was admitted stays so (its thread may start after later connections' threads)."""
         with self._lock:
-            if connection in self._idle_since:
+            if connection in self._idle_since and self._idle_since[connection] is None:
                 self._idle_since[connection] = time.monotonic()
 
     def busy(self, connection: socket.socket) -> bool:

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from lamed.serve import MAX_CONNECTIONS
+from lamed.serve_connections import Connections
 from serve_cli import LamedServe
 from test_serve_abuse import serving  # noqa: F401 (a fixture: a local API with the given limits)
 
@@ -148,3 +149,30 @@ def test_a_connection_closed_for_room_never_loses_a_request_it_sent(serving):
     finally:
         quiet.close()
         sending.close()
+
+
+def test_the_longest_idle_is_counted_from_admission_whatever_order_the_threads_start():
+    """CI found the idle-flood test closing another connection than the first: each thread
+    restarted its connection's idle clock when it began, in whatever order threads ran."""
+    connections = Connections(limit=2)
+    pairs = [socket.socketpair() for _ in range(4)]
+    ours, theirs = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+    for end in theirs:
+        end.settimeout(5)
+    try:
+        assert connections.admit(ours[0]) and connections.admit(ours[1])
+        connections.idle(ours[1])
+        connections.idle(ours[0])  # the first connection's thread starts last
+        assert connections.admit(ours[2])
+        assert theirs[0].recv(1) == b""  # the first admitted was closed for the third
+        connections.busy(ours[1])
+        connections.idle(ours[1])  # after a request, idle from now: later than the third
+        assert connections.admit(ours[3])
+        assert theirs[2].recv(1) == b""
+        theirs[1].setblocking(False)
+        with pytest.raises(BlockingIOError):  # the second is still open
+            theirs[1].recv(1)
+    finally:
+        for pair in pairs:
+            for end in pair:
+                end.close()
