@@ -169,7 +169,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile.close()  # replaced by one whose reads keep the request's deadline and the head's size
-        self._reader = DeadlineReader(self.connection)
+        self._reader = DeadlineReader(self.connection, self.server.connections)
         self.rfile = HeadReader(self._reader, MAX_REQUEST_LINE_BYTES, MAX_HEADER_LINES_BYTES)
 
     def handle_one_request(self) -> None:
@@ -177,12 +177,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         at the connection cap), then give it the request deadline and read its head within bounds."""
         self.command, self.requestline, self.request_version = None, "", self.default_request_version
         self._reader.deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
-        self.server.connections.idle(self.connection)
+        self._reader.awaiting_request = True  # idle until its first byte, unless already read with the last request
         try:
             started = self.rfile.peek(1)
         except (RequestTooSlow, OSError):
             started = b""
-        if not started or not self.server.connections.busy(self.connection):
+        self._reader.awaiting_request = False
+        if not started:
             self.close_connection = True  # idle too long, closed by the client or to make room: no answer
             return
         self._reader.deadline = time.monotonic() + self.server.request_deadline

@@ -35,24 +35,47 @@ class DeadlineReader(io.RawIOBase):
 
     A per-read timeout lets a client that sends a byte at a time hold its thread for
     ever; this bounds the whole request however it is spread out.
+
+    While ``awaiting_request`` (set before waiting for a request's first byte), a read marks
+    the connection idle in ``connections``, waits until the socket is readable *without
+    taking its bytes*, and marks it busy before reading: a request that has arrived is either
+    still in the socket (so :meth:`Connections.admit` sees it and spares the connection) or
+    its connection is busy, never in between. A read that finds it closed for room meanwhile
+    is an end of file.
     """
 
-    def __init__(self, connection: socket.socket):
-        self.connection = connection
+    def __init__(self, connection: socket.socket, connections: "Connections"):
+        self.connection, self.connections = connection, connections
         self.deadline = math.inf
+        self.awaiting_request = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise RequestTooSlow()
-        self.connection.settimeout(remaining)
+        if self.awaiting_request:
+            self.connections.idle(self.connection)
+            self._await_readable()
+            self.awaiting_request = False
+            if not self.connections.busy(self.connection):
+                return 0
+        self.connection.settimeout(self._remaining())
         try:
             return self.connection.recv_into(buffer)
         except TimeoutError:
             raise RequestTooSlow() from None
+
+    def _remaining(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise RequestTooSlow()
+        return remaining
+
+    def _await_readable(self) -> None:
+        poller = select.poll()
+        poller.register(self.connection, select.POLLIN)
+        while not poller.poll(math.ceil(self._remaining() * 1000)):
+            pass  # woken early: the deadline decides
 
 
 class HeadReader(io.BufferedReader):
@@ -125,8 +148,9 @@ class Connections:
         return None
 
     def idle(self, connection: socket.socket) -> None:
-        """``connection`` waits for its next request: idle from now if it was busy; one idle
-        since it was admitted stays so (its thread may start after later connections' threads)."""
+        """``connection`` waits for its next request with nothing of it read: idle from now if
+        it was busy; one idle since it was admitted stays so (its thread may start after later
+        connections' threads)."""
         with self._lock:
             if connection in self._idle_since and self._idle_since[connection] is None:
                 self._idle_since[connection] = time.monotonic()

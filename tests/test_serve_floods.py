@@ -3,6 +3,7 @@ read, so 128 requests of 98 × 64 KB headers leave the real serve's memory flat;
 cap the longest-idle connection is closed for a new one, so 256 idle connections (fresh, or kept
 alive after a request) cannot deny service, while connections mid-request still get a 503 beyond it."""
 
+import io
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ import pytest
 import requests
 
 from lamed.serve import MAX_CONNECTIONS
-from lamed.serve_connections import Connections
+from lamed.serve_connections import Connections, DeadlineReader
 from serve_cli import LamedServe
 from test_serve_abuse import serving  # noqa: F401 (a fixture: a local API with the given limits)
 
@@ -176,3 +177,25 @@ def test_the_longest_idle_is_counted_from_admission_whatever_order_the_threads_s
         for pair in pairs:
             for end in pair:
                 end.close()
+
+
+def test_a_request_read_from_the_socket_makes_its_connection_busy_before_anything_can_close_it():
+    """Under load CI lost a sent request: its thread had taken the bytes from the socket but not
+    yet marked the connection busy, so room was made by closing it. Now the read marks it first."""
+    connections = Connections(limit=1)
+    ours, theirs = socket.socketpair()
+    newcomer, newcomer_peer = socket.socketpair()
+    try:
+        assert connections.admit(ours)
+        reader = DeadlineReader(ours, connections)
+        reader.deadline, reader.awaiting_request = time.monotonic() + 10, True
+        theirs.sendall(b"GET / HTTP/1.1\r\n")
+        buffered = io.BufferedReader(reader)
+        assert buffered.peek(1).startswith(b"GET")  # the bytes are out of the socket
+        assert connections.admit(newcomer) is False  # busy: not closed for the newcomer
+        theirs.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(1)  # still open
+    finally:
+        for end in (ours, theirs, newcomer, newcomer_peer):
+            end.close()
