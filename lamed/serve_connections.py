@@ -75,7 +75,7 @@ class DeadlineReader(io.RawIOBase):
         poller = select.poll()
         poller.register(self.connection, select.POLLIN)
         while not poller.poll(math.ceil(self._remaining() * 1000)):
-            pass  # woken early: the deadline decides
+            pass  # timed out: _remaining() raises once the deadline has passed
 
 
 class HeadReader(io.BufferedReader):
